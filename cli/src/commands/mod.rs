@@ -1,0 +1,108 @@
+//! The subcommands, one file each. `Cli` holds the raw arguments; each command turns them
+//! into validated values before touching the store.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::ctx::{absolute, Ctx};
+
+mod cat_object;
+mod changes;
+mod conflicts;
+mod export;
+mod get;
+mod import;
+mod init;
+mod local;
+mod log;
+mod ls;
+mod put;
+mod rm;
+mod stats;
+
+/// settee: a Git-like, content-addressed JSON document store with CouchDB revisions.
+#[derive(Parser)]
+#[command(name = "settee", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Run as if settee was started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Print machine-readable JSON (one object, or one per line for streams).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Init(init::Args),
+    Put(put::Args),
+    Get(get::Args),
+    Rm(rm::Args),
+    Ls(ls::Args),
+    Log(log::Args),
+    Changes(changes::Args),
+    Import(import::Args),
+    Export(export::Args),
+    Conflicts(conflicts::Args),
+    Local(local::Args),
+    Stats(stats::Args),
+    CatObject(cat_object::Args),
+}
+
+/// Run the command; the `u8` is the exit code for outcomes that are not errors
+/// (for example an import that finished with some conflicts).
+pub fn run(cli: Cli) -> Result<u8> {
+    let cwd = std::env::current_dir()?;
+    let cwd = match &cli.dir {
+        Some(d) => absolute(&cwd, d),
+        None => cwd,
+    };
+    let settee_dir = std::env::var_os("SETTEE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let ctx = Ctx { cwd, settee_dir, json: cli.json };
+    match &cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Put(a) => put::run(&ctx, a),
+        Command::Get(a) => get::run(&ctx, a),
+        Command::Rm(a) => rm::run(&ctx, a),
+        Command::Ls(a) => ls::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Changes(a) => changes::run(&ctx, a),
+        Command::Import(a) => import::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Conflicts(a) => conflicts::run(&ctx, a),
+        Command::Local(a) => local::run(&ctx, a),
+        Command::Stats(a) => stats::run(&ctx, a),
+        Command::CatObject(a) => cat_object::run(&ctx, a),
+    }
+}
+
+/// Read a JSON body from FILE, or stdin when FILE is `-` or absent.
+pub fn read_input(cwd: &std::path::Path, file: Option<&std::path::Path>) -> Result<Vec<u8>> {
+    use anyhow::Context;
+    use std::io::Read;
+    match file {
+        Some(p) if p != std::path::Path::new("-") => {
+            let path = absolute(cwd, p);
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        }
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Parse a revision given on the command line.
+pub fn parse_rev(text: &str) -> Result<settee::RevId> {
+    Ok(settee::RevId::parse(text).map_err(settee::Error::from)?)
+}
+
+/// Parse a document id given on the command line.
+pub fn parse_id(text: &str) -> Result<settee::DocId> {
+    Ok(settee::DocId::parse(text).map_err(settee::Error::from)?)
+}

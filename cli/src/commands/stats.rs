@@ -1,0 +1,46 @@
+//! `settee stats`: what the store holds and how many bytes it uses.
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::output::Out;
+
+/// Documents, deleted, conflicted, leaves, objects, packs and bytes on disk.
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
+    let store = ctx.open_read()?;
+    let s = store.stats()?;
+    let mut out = Out::new();
+    if ctx.json {
+        out.json(&json!({
+            "documents": s.documents, "deleted": s.deleted, "conflicted": s.conflicted,
+            "leaves": s.leaves, "local": s.local, "objects": s.objects, "packs": s.packs,
+            "last_seq": s.last_seq.0, "bytes": {
+                "packs": s.pack_bytes, "indexes": s.index_bytes, "tables": s.table_bytes,
+                "journal": s.journal_bytes, "total": s.total_bytes(),
+            },
+        }))?;
+    } else {
+        out.line(&format!("documents   {}", s.documents))?;
+        out.line(&format!("deleted     {}", s.deleted))?;
+        out.line(&format!("conflicted  {}", s.conflicted))?;
+        out.line(&format!("leaves      {}", s.leaves))?;
+        out.line(&format!("local       {}", s.local))?;
+        out.line(&format!("objects     {}", s.objects))?;
+        out.line(&format!("packs       {}", s.packs))?;
+        out.line(&format!("last seq    {}", s.last_seq))?;
+        out.line(&format!(
+            "bytes       {} total ({} packs, {} indexes, {} tables, {} journal)",
+            s.total_bytes(),
+            s.pack_bytes,
+            s.index_bytes,
+            s.table_bytes,
+            s.journal_bytes
+        ))?;
+    }
+    out.finish()?;
+    Ok(0)
+}

@@ -1,0 +1,45 @@
+//! What every command gets: where the store is, and whether to print JSON.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use settee::store::OpenOptions;
+use settee::Store;
+
+pub struct Ctx {
+    /// The directory the command runs in (after `-C`).
+    pub cwd: PathBuf,
+    /// `SETTEE_DIR`, if set: the `.settee` directory itself.
+    pub settee_dir: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// The `.settee` directory this command works on.
+    pub fn store_dir(&self) -> Result<PathBuf> {
+        if let Some(dir) = &self.settee_dir {
+            return Ok(absolute(&self.cwd, dir));
+        }
+        Store::discover(&self.cwd)
+            .ok_or_else(|| anyhow::Error::new(settee::Error::NoStore { path: self.cwd.clone() }))
+    }
+
+    pub fn open_read(&self) -> Result<Store> {
+        let dir = self.store_dir()?;
+        Store::open(&dir, OpenOptions::default()).with_context(|| format!("opening {}", dir.display()))
+    }
+
+    pub fn open_write(&self) -> Result<Store> {
+        let dir = self.store_dir()?;
+        Store::open(&dir, OpenOptions { write: true, wait_for_lock: false })
+            .with_context(|| format!("opening {} for writing", dir.display()))
+    }
+}
+
+pub fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}

@@ -1,0 +1,67 @@
+//! Store settings kept in `.settee/config` (JSON): format version, `revs_limit`, remotes.
+//!
+//! Invariant: unknown keys are kept when the file is rewritten, so newer settee versions'
+//! settings survive an older one touching the file.
+//!
+//! Spec: format-spec/config.md.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const FILE_NAME: &str = "config";
+pub const FORMAT: u32 = 1;
+pub const DEFAULT_REVS_LIMIT: u64 = 1000;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    pub format: u32,
+    #[serde(default = "default_revs_limit")]
+    pub revs_limit: u64,
+    #[serde(default)]
+    pub remotes: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_revs_limit() -> u64 {
+    DEFAULT_REVS_LIMIT
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            format: FORMAT,
+            revs_limit: DEFAULT_REVS_LIMIT,
+            remotes: BTreeMap::new(),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(dir: &Path) -> Result<Config> {
+        let path = dir.join(FILE_NAME);
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        let config: Config = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corrupt(&path, e.column() as u64, format!("config is not valid: {e}")))?;
+        if config.format > FORMAT {
+            return Err(Error::UnsupportedVersion {
+                path,
+                what: "store format",
+                found: config.format,
+                max: FORMAT,
+            });
+        }
+        Ok(config)
+    }
+
+    pub fn store(&self, dir: &Path) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        bytes.push(b'\n');
+        crate::fsutil::replace_atomically(&dir.join(FILE_NAME), &bytes)
+    }
+}

@@ -1,0 +1,197 @@
+//! Incoming documents: splitting CouchDB's `_` members from the body, and prepared bodies.
+//!
+//! Owns: which `_` members a written document may carry (`_id`, `_rev`, `_deleted`,
+//! `_revisions`; `_conflicts`, `_deleted_conflicts`, `_revs_info` and `_local_seq` are
+//! ignored as CouchDB does) and the canonical body bytes with their object id.
+//! Invariant: a `Body` always holds a JSON object's canonical bytes and their id.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::id::{DocId, ObjectId};
+use crate::object::{body_bytes, body_id};
+use crate::rev::{RevHash, RevId};
+
+/// A document body ready to store: canonical bytes and object id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub id: ObjectId,
+}
+
+impl Body {
+    pub fn from_map(map: &Map<String, Value>) -> Body {
+        let bytes = body_bytes(map);
+        let id = body_id(&bytes);
+        Body { bytes, id }
+    }
+
+    /// The empty body `{}` (what `rm` stores in a tombstone).
+    pub fn empty() -> Body {
+        Body::from_map(&Map::new())
+    }
+
+    /// Parse stored bytes back into a JSON object.
+    pub fn parse(bytes: &[u8]) -> Result<Map<String, Value>> {
+        match serde_json::from_slice(bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(Error::Invalid("stored body is not a JSON object".into())),
+        }
+    }
+}
+
+/// A document as written by a user or a peer, split into its parts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub id: Option<String>,
+    pub rev: Option<String>,
+    pub deleted: bool,
+    /// `_revisions`: start position and hashes, newest first.
+    pub revisions: Option<(u64, Vec<String>)>,
+    pub body: Map<String, Value>,
+}
+
+impl Incoming {
+    /// Split a parsed JSON value. `what` names the document in errors (an id or a line).
+    pub fn from_value(value: Value, what: &str) -> Result<Incoming> {
+        let Value::Object(map) = value else {
+            return Err(Error::InvalidDoc {
+                id: what.into(),
+                why: "document body must be a JSON object".into(),
+            });
+        };
+        let bad = |why: String| Error::InvalidDoc { id: what.into(), why };
+        let mut out = Incoming { id: None, rev: None, deleted: false, revisions: None, body: Map::new() };
+        for (key, value) in map {
+            if !key.starts_with('_') {
+                out.body.insert(key, value);
+                continue;
+            }
+            match key.as_str() {
+                "_id" => match value {
+                    Value::String(s) => out.id = Some(s),
+                    _ => return Err(bad("_id must be a string".into())),
+                },
+                "_rev" => match value {
+                    Value::String(s) => out.rev = Some(s),
+                    _ => return Err(bad("_rev must be a string".into())),
+                },
+                "_deleted" => match value {
+                    Value::Bool(b) => out.deleted = b,
+                    _ => return Err(bad("_deleted must be true or false".into())),
+                },
+                "_revisions" => out.revisions = Some(parse_revisions(&value).map_err(bad)?),
+                "_conflicts" | "_deleted_conflicts" | "_revs_info" | "_local_seq" => {}
+                "_attachments" => return Err(bad("attachments are not supported yet".into())),
+                other => return Err(bad(format!("bad special document member {other}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Parse one line of JSON.
+    pub fn from_slice(bytes: &[u8], what: &str) -> Result<Incoming> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::InvalidDoc { id: what.into(), why: format!("invalid JSON: {e}") })?;
+        Incoming::from_value(value, what)
+    }
+
+    /// The document id, validated.
+    pub fn doc_id(&self, what: &str) -> Result<DocId> {
+        match &self.id {
+            Some(id) => Ok(DocId::parse(id)?),
+            None => Err(Error::InvalidDoc { id: what.into(), why: "document has no _id".into() }),
+        }
+    }
+
+    /// For a replicated write: the revision and its ancestry (newest first, without itself),
+    /// from `_revisions` (which wins over `_rev`, as in CouchDB) or `_rev` alone.
+    pub fn replicated_rev(&self, what: &str) -> Result<(RevId, Vec<RevHash>)> {
+        let bad = |why: String| Error::InvalidDoc { id: what.into(), why };
+        if let Some((start, ids)) = &self.revisions {
+            let mut hashes = Vec::with_capacity(ids.len());
+            for h in ids {
+                hashes.push(RevHash::parse(h).map_err(|why| bad(format!("_revisions id {h:?}: {why}")))?);
+            }
+            let mut it = hashes.into_iter();
+            let leaf = it.next().ok_or_else(|| bad("_revisions.ids is empty".into()))?;
+            let rev = RevId::new(*start, leaf);
+            if let Some(r) = &self.rev {
+                let given = RevId::parse(r)?;
+                if given != rev {
+                    return Err(bad(format!("_rev {given} does not match _revisions ({rev})")));
+                }
+            }
+            return Ok((rev, it.collect()));
+        }
+        match &self.rev {
+            Some(r) => Ok((RevId::parse(r)?, Vec::new())),
+            None => Err(bad("a replicated document needs _rev or _revisions".into())),
+        }
+    }
+}
+
+fn parse_revisions(value: &Value) -> std::result::Result<(u64, Vec<String>), String> {
+    let obj = value.as_object().ok_or("_revisions must be an object")?;
+    let start =
+        obj.get("start").and_then(Value::as_u64).ok_or("_revisions.start must be a positive integer")?;
+    let ids = obj.get("ids").and_then(Value::as_array).ok_or("_revisions.ids must be an array")?;
+    if ids.is_empty() {
+        return Err("_revisions.ids is empty".into());
+    }
+    if start < ids.len() as u64 {
+        return Err(format!("_revisions.start {start} is smaller than the number of ids {}", ids.len()));
+    }
+    if start > u64::from(u32::MAX) {
+        return Err("_revisions.start is too large".into());
+    }
+    let ids = ids
+        .iter()
+        .map(|v| v.as_str().map(str::to_string).ok_or("_revisions.ids must hold strings"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((start, ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn splits_special_members() {
+        let d = Incoming::from_value(
+            json!({"_id":"a","_rev":"1-x","b":1,"_conflicts":["2-y"],"c":{"_d":2}}),
+            "a",
+        )
+        .unwrap();
+        assert_eq!(d.id.as_deref(), Some("a"));
+        assert_eq!(d.rev.as_deref(), Some("1-x"));
+        assert_eq!(serde_json::to_string(&d.body).unwrap(), r#"{"b":1,"c":{"_d":2}}"#);
+    }
+
+    #[test]
+    fn refuses_bad_documents() {
+        for bad in [
+            json!([1]),
+            json!({"_x": 1}),
+            json!({"_id": 3}),
+            json!({"_deleted": "yes"}),
+            json!({"_revisions": {"start": 1, "ids": ["a", "b"]}}),
+        ] {
+            assert!(Incoming::from_value(bad.clone(), "d").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn revisions_win_over_rev_and_must_agree() {
+        let d = Incoming::from_value(json!({"_id":"a","_revisions":{"start":3,"ids":["c","b","a"]}}), "a")
+            .unwrap();
+        let (rev, anc) = d.replicated_rev("a").unwrap();
+        assert_eq!(rev.to_string(), "3-c");
+        assert_eq!(anc.len(), 2);
+        let d =
+            Incoming::from_value(json!({"_id":"a","_rev":"3-x","_revisions":{"start":3,"ids":["c"]}}), "a")
+                .unwrap();
+        assert!(d.replicated_rev("a").is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! The journal: the commit log of everything written since the last checkpoint.
+//!
+//! Each commit appends one record naming the objects it added to the active pack (with their
+//! locations), the pack's committed length after it, and the ref entries it changed (with
+//! their new sequence numbers). A commit is acknowledged only after its record is fsynced.
+//! Opening replays the records into the in-memory overlay.
+//!
+//! Owns: the journal file format, appending, replay and torn-tail detection.
+//! Invariants:
+//! 1. A record is visible only if its length and CRC-32 check out.
+//! 2. An incomplete or checksum-failing *last* record is a torn tail from a crash: it is cut
+//!    off (by the writer) or ignored (by readers). A bad record followed by more bytes is
+//!    corruption and an error, never silently skipped.
+//!
+//! Spec: format-spec/journal.md (journal format 1).
+
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::object::revision::read_oid;
+use crate::object::varint;
+use crate::pack::Loc;
+use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
+
+pub const MAGIC: [u8; 4] = *b"SJNL";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 16;
+/// Record header: payload length u32, CRC-32 of the payload u32.
+pub const RECORD_HEADER_LEN: usize = 8;
+
+/// One commit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    /// Committed length of the active pack after this commit (0: no active pack).
+    pub pack_end: u64,
+    pub objects: Vec<(ObjectId, Loc)>,
+    /// Ref changes: `None` removes the id's entry.
+    pub refs: Vec<(String, Option<Entry>)>,
+}
+
+impl Record {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.objects.len() * 28 + self.refs.len() * 80);
+        varint::write(&mut out, self.pack_end);
+        varint::write(&mut out, self.objects.len() as u64);
+        for (id, loc) in &self.objects {
+            out.extend_from_slice(id.as_bytes());
+            varint::write(&mut out, u64::from(loc.block));
+            varint::write(&mut out, u64::from(loc.inner));
+        }
+        varint::write(&mut out, self.refs.len() as u64);
+        for (id, entry) in &self.refs {
+            write_id(&mut out, id);
+            match entry {
+                Some(e) => e.encode(&mut out),
+                None => out.push(TAG_REMOVED),
+            }
+        }
+        out
+    }
+
+    pub fn decode(mut input: &[u8]) -> Option<Record> {
+        let input = &mut input;
+        let pack_end = varint::read(input)?;
+        let n = varint::read(input)?;
+        let mut objects = Vec::with_capacity(n.min(1 << 20) as usize);
+        for _ in 0..n {
+            let id = read_oid(input).ok()?;
+            let block = u32::try_from(varint::read(input)?).ok()?;
+            let inner = u32::try_from(varint::read(input)?).ok()?;
+            objects.push((id, Loc { block, inner }));
+        }
+        let n = varint::read(input)?;
+        let mut refs = Vec::with_capacity(n.min(1 << 20) as usize);
+        for _ in 0..n {
+            let id = read_id(input)?.to_string();
+            let entry = Entry::decode(input)?;
+            refs.push((id, entry));
+        }
+        input.is_empty().then_some(Record { pack_end, objects, refs })
+    }
+}
+
+fn header(generation: u64) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..8].copy_from_slice(&VERSION.to_be_bytes());
+    h[8..].copy_from_slice(&generation.to_be_bytes());
+    h
+}
+
+/// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
+pub fn create(path: &Path, generation: u64) -> Result<()> {
+    crate::fsutil::write_new(path, &header(generation))
+}
+
+/// What replaying a journal found.
+pub struct Replay {
+    pub records: Vec<Record>,
+    /// Bytes of the journal holding complete records (where the next record goes).
+    pub valid_len: u64,
+    /// True when bytes past `valid_len` were a torn tail.
+    pub torn: bool,
+}
+
+/// Read every complete record of the journal at `path`.
+pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    if bytes.len() < HEADER_LEN {
+        // A journal is created whole with its header before any manifest names it, so a
+        // short header is damage, not a crash.
+        return Err(Error::corrupt(path, 0, "journal header is truncated"));
+    }
+    if bytes.get(..HEADER_LEN) != Some(&header(generation)[..]) {
+        if bytes.get(..4) == Some(&MAGIC[..]) && bytes.get(4..8) != Some(&VERSION.to_be_bytes()[..]) {
+            let v = crate::bytes::be32(&bytes, 4).unwrap_or(0);
+            return Err(Error::UnsupportedVersion {
+                path: path.into(),
+                what: "journal",
+                found: v,
+                max: VERSION,
+            });
+        }
+        return Err(Error::corrupt(path, 0, "journal header does not match the manifest"));
+    }
+    let mut records = Vec::new();
+    let mut at = HEADER_LEN;
+    let total = bytes.len();
+    loop {
+        if at == total {
+            return Ok(Replay { records, valid_len: at as u64, torn: false });
+        }
+        let (Some(len), Some(crc)) = (crate::bytes::be32(&bytes, at), crate::bytes::be32(&bytes, at + 4))
+        else {
+            return Ok(Replay { records, valid_len: at as u64, torn: true });
+        };
+        let len = len as usize;
+        let end = at + RECORD_HEADER_LEN + len;
+        let payload = bytes.get(at + RECORD_HEADER_LEN..end);
+        let record = payload.filter(|p| crc32fast::hash(p) == crc).and_then(Record::decode);
+        match record {
+            Some(r) => {
+                records.push(r);
+                at = end;
+            }
+            None if end >= total => {
+                return Ok(Replay { records, valid_len: at as u64, torn: true });
+            }
+            None => return Err(Error::corrupt(path, at as u64, "journal record fails its checksum")),
+        }
+    }
+}
+
+/// Appends records to a journal, fsyncing each.
+pub struct Writer {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl Writer {
+    /// Open for appending at `valid_len`, cutting off anything after it.
+    pub fn open(path: &Path, valid_len: u64) -> Result<Writer> {
+        let file = OpenOptions::new().write(true).open(path).map_err(Error::io(path))?;
+        let actual = file.metadata().map_err(Error::io(path))?.len();
+        if actual != valid_len {
+            file.set_len(valid_len).map_err(Error::io(path))?;
+            file.sync_all().map_err(Error::io(path))?;
+        }
+        Ok(Writer { file, path: path.into(), len: valid_len })
+    }
+
+    /// Append one record and make it durable.
+    pub fn append(&mut self, record: &Record) -> Result<()> {
+        let payload = record.encode();
+        let mut buf = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
+        buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        buf.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
+        buf.extend_from_slice(&payload);
+        use std::os::unix::fs::FileExt;
+        let result = self.file.write_all_at(&buf, self.len).and_then(|()| self.file.sync_data());
+        if let Err(e) = result {
+            // Leave no partial record behind for the next append to build on.
+            let _ = self.file.set_len(self.len);
+            return Err(Error::io(&self.path)(e));
+        }
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len <= HEADER_LEN as u64
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(Error::io(&self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{hash_object, Kind, Seq};
+    use crate::refs::{DocRef, Leaf, LocalRef};
+    use crate::rev::RevId;
+
+    fn record(n: u32) -> Record {
+        let oid = hash_object(Kind::Body, &n.to_be_bytes());
+        Record {
+            pack_end: 100 + u64::from(n),
+            objects: vec![(oid, Loc { block: 16, inner: n })],
+            refs: vec![
+                (
+                    format!("doc{n}"),
+                    Some(Entry::Doc(DocRef {
+                        seq: Seq(u64::from(n)),
+                        leaves: vec![Leaf {
+                            rev: RevId::parse("1-a").unwrap(),
+                            deleted: false,
+                            revision: oid,
+                        }],
+                    })),
+                ),
+                ("_local/x".into(), Some(Entry::Local(LocalRef { rev: 2, body: oid }))),
+                ("_local/y".into(), None),
+            ],
+        }
+    }
+
+    #[test]
+    fn replays_and_cuts_torn_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&path, 7).unwrap();
+        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        w.append(&record(1)).unwrap();
+        let after_one = w.len();
+        w.append(&record(2)).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        let r = replay(&path, 7).unwrap();
+        assert_eq!(r.records, vec![record(1), record(2)]);
+        assert!(!r.torn);
+        // Every truncation inside the second record is a torn tail that keeps the first.
+        for len in after_one as usize..full.len() {
+            std::fs::write(&path, &full[..len]).unwrap();
+            let r = replay(&path, 7).unwrap();
+            assert_eq!(r.records, vec![record(1)], "len {len}");
+            assert_eq!(r.valid_len, after_one);
+        }
+        // A flipped byte in the first record, with the second after it, is corruption.
+        let mut bad = full.clone();
+        bad[HEADER_LEN + RECORD_HEADER_LEN + 2] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(replay(&path, 7).is_err());
+        // A journal of another generation is refused.
+        std::fs::write(&path, &full).unwrap();
+        assert!(replay(&path, 8).is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! settee: a Git-like, content-addressed JSON document store with CouchDB's revision model.
+//!
+//! The model in one screen:
+//! - A **document** (`DocId`) has a **revision tree** (`revtree::RevTree`), a forest of
+//!   revisions (`RevId`, `N-hash`). Its leaves are the open revisions; one is the
+//!   deterministic **winner** (not deleted, then higher N, then greater hash).
+//! - **Objects** are immutable and named by SHA-1: document **bodies** (canonical JSON) and
+//!   **revisions** (`object::Revision`: doc id, rev id, deleted flag, body id, a link to the
+//!   parent's revision object and the ancestor hashes known). A document's tree is the merge
+//!   of the paths its revision objects describe, so replicated histories, forests and regrown
+//!   stems are recorded without rewriting objects.
+//! - **Packs** hold objects in checksummed zstd blocks; sealed packs have mmap'd **indexes**.
+//! - **Refs** map each id to its leaves (winner first) and latest **sequence** (`Seq`); the
+//!   **changes** feed lists each document once at that sequence.
+//! - The **journal** records each commit; **checkpoints** fold it into sorted, mmap'd refs
+//!   and changes tables and seal the active pack; the **manifest** names the live files.
+//!
+//! Format details live in `format-spec/`.
+
+mod bytes;
+pub mod config;
+pub mod doc;
+pub mod error;
+mod fsutil;
+pub mod id;
+pub mod journal;
+pub mod manifest;
+pub mod object;
+pub mod odb;
+pub mod pack;
+pub mod refs;
+pub mod rev;
+pub mod revtree;
+pub mod store;
+
+pub use doc::{Body, Incoming};
+pub use error::{Error, ErrorKind, Result};
+pub use id::{DocId, ObjectId, Seq};
+pub use rev::{RevHash, RevId};
+pub use revtree::RevTree;
+pub use store::{Change, GetOptions, Op, OpenOptions, OpenRevs, Store, Written};

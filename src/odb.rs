@@ -1,0 +1,229 @@
+//! The object database: every live pack, found by object id.
+//!
+//! Owns: looking objects up across the sealed packs (through their indexes) and the active
+//! pack (through the locations the journal recorded), verifying what is read, a small cache
+//! of decompressed blocks, and objects staged by an uncommitted batch.
+//! Not: deciding which packs are live (`manifest`), writing packs (`pack::writer`).
+//! Invariants:
+//! 1. `read` returns bytes only if they hash to the requested id; anything else is an error
+//!    naming the pack and block.
+//! 2. Staged objects are visible to the writer's own reads only, and vanish on rollback.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::id::{hash_object, Kind, ObjectId};
+use crate::object::Revision;
+use crate::pack::{self, frame, index::Index, reader::Reader, Loc, PackId};
+
+/// Decompressed blocks kept for reuse; at 4 KiB a block this is about 8 MiB.
+const CACHE_BLOCKS: usize = 2048;
+
+/// Decompressed blocks by (pack, block offset).
+type BlockCache = HashMap<(PackId, u32), Arc<Vec<u8>>>;
+
+struct Sealed {
+    reader: Reader,
+    index: Index,
+}
+
+struct Active {
+    reader: Reader,
+    locations: HashMap<ObjectId, Loc>,
+}
+
+pub struct ObjectDb {
+    dir: PathBuf,
+    sealed: Vec<Sealed>,
+    active: Option<Active>,
+    staged: HashMap<ObjectId, (Kind, Arc<[u8]>)>,
+    cache: Mutex<BlockCache>,
+}
+
+thread_local! {
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Which pack an object was found in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub pack: PackId,
+    pub loc: Loc,
+}
+
+impl ObjectDb {
+    /// Open the sealed packs and the active pack (readable up to `active_len`).
+    pub fn open(dir: &Path, sealed: &[PackId], active: Option<(PackId, u64)>) -> Result<ObjectDb> {
+        let mut packs = Vec::with_capacity(sealed.len());
+        // Newest first: recent objects are the likeliest to be read.
+        for &id in sealed.iter().rev() {
+            let index = Index::open(&dir.join(id.index_name()))?;
+            if index.pack() != id {
+                return Err(Error::corrupt(index.path(), 8, "index names another pack"));
+            }
+            packs.push(Sealed { reader: Reader::open_sealed(dir, id)?, index });
+        }
+        let active = match active {
+            Some((id, len)) => {
+                Some(Active { reader: Reader::open_active(dir, id, len)?, locations: HashMap::new() })
+            }
+            None => None,
+        };
+        Ok(ObjectDb {
+            dir: dir.into(),
+            sealed: packs,
+            active,
+            staged: HashMap::new(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Record objects committed to the active pack and its new committed length.
+    pub fn note_committed(&mut self, objects: &[(ObjectId, Loc)], pack_end: u64) {
+        if let Some(active) = &mut self.active {
+            active.locations.extend(objects.iter().copied());
+            active.reader.set_committed(pack_end);
+        }
+        for (id, _) in objects {
+            self.staged.remove(id);
+        }
+    }
+
+    pub fn stage(&mut self, id: ObjectId, kind: Kind, bytes: &[u8]) {
+        self.staged.insert(id, (kind, bytes.into()));
+    }
+
+    pub fn clear_staged(&mut self) {
+        self.staged.clear();
+    }
+
+    pub fn active_locations(&self) -> Option<&HashMap<ObjectId, Loc>> {
+        self.active.as_ref().map(|a| &a.locations)
+    }
+
+    /// Where `id` is stored, if anywhere committed.
+    pub fn find(&self, id: &ObjectId) -> Option<Found> {
+        if let Some(active) = &self.active {
+            if let Some(&loc) = active.locations.get(id) {
+                return Some(Found { pack: active.reader.id(), loc });
+            }
+        }
+        self.sealed.iter().find_map(|s| s.index.find(id).map(|loc| Found { pack: s.reader.id(), loc }))
+    }
+
+    /// True if `id` is committed or staged.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.staged.contains_key(id) || self.find(id).is_some()
+    }
+
+    fn reader(&self, pack: PackId) -> Option<&Reader> {
+        if let Some(a) = self.active.as_ref().filter(|a| a.reader.id() == pack) {
+            return Some(&a.reader);
+        }
+        self.sealed.iter().find(|s| s.reader.id() == pack).map(|s| &s.reader)
+    }
+
+    fn block(&self, pack: PackId, block: u32) -> Result<Arc<Vec<u8>>> {
+        let key = (pack, block);
+        if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(b);
+        }
+        let reader = self.reader(pack).ok_or_else(|| Error::Invalid(format!("{pack} is not open")))?;
+        let raw = DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = Some(zstd::bulk::Decompressor::new().map_err(Error::io(reader.path()))?);
+            }
+            match d.as_mut() {
+                Some(dec) => reader.block(u64::from(block), dec),
+                None => Err(Error::Invalid("no decompressor".into())),
+            }
+        })?;
+        let raw = Arc::new(raw);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_BLOCKS {
+                cache.clear();
+            }
+            cache.insert(key, raw.clone());
+        }
+        Ok(raw)
+    }
+
+    /// Read and verify the object stored at `found`.
+    pub fn read_at(&self, id: &ObjectId, found: Found) -> Result<(Kind, Vec<u8>)> {
+        let block = self.block(found.pack, found.loc.block)?;
+        let path = || self.dir.join(found.pack.file_name());
+        let (kind, bytes, _) = frame::entry_at(&block, found.loc.inner as usize)
+            .ok_or_else(|| Error::corrupt(path(), u64::from(found.loc.block), "object entry is malformed"))?;
+        if hash_object(kind, bytes) != *id {
+            return Err(Error::corrupt(
+                path(),
+                u64::from(found.loc.block),
+                format!("object {id} does not hash to its id"),
+            ));
+        }
+        Ok((kind, bytes.to_vec()))
+    }
+
+    /// Read and verify an object, or `None` if no live pack holds it.
+    pub fn read(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>> {
+        if let Some((kind, bytes)) = self.staged.get(id) {
+            return Ok(Some((*kind, bytes.to_vec())));
+        }
+        match self.find(id) {
+            Some(found) => self.read_at(id, found).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn read_revision(&self, id: &ObjectId) -> Result<Option<Revision>> {
+        match self.read(id)? {
+            Some((Kind::Revision, bytes)) => Revision::decode(&bytes)
+                .map(Some)
+                .map_err(|e| Error::corrupt(self.dir.clone(), 0, format!("object {id}: {e}"))),
+            Some((kind, _)) => {
+                Err(Error::Invalid(format!("object {id} is a {}, not a revision", kind.name())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn read_body(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {
+        match self.read(id)? {
+            Some((Kind::Body, bytes)) => Ok(Some(bytes)),
+            Some((kind, _)) => Err(Error::Invalid(format!("object {id} is a {}, not a body", kind.name()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Sealed packs with their indexes, for fsck and stats.
+    pub fn sealed(&self) -> impl Iterator<Item = (&Reader, &Index)> {
+        self.sealed.iter().map(|s| (&s.reader, &s.index))
+    }
+
+    pub fn active_reader(&self) -> Option<&Reader> {
+        self.active.as_ref().map(|a| &a.reader)
+    }
+
+    /// Number of committed objects.
+    pub fn object_count(&self) -> usize {
+        self.sealed.iter().map(|s| s.index.len()).sum::<usize>()
+            + self.active.as_ref().map_or(0, |a| a.locations.len())
+    }
+
+    /// Total bytes of all live packs.
+    pub fn pack_bytes(&self) -> u64 {
+        self.sealed.iter().map(|s| s.reader.len()).sum::<u64>()
+            + self.active.as_ref().map_or(0, |a| a.reader.len())
+    }
+}
+
+/// Frame header length, re-exported for stats.
+pub const FRAME_HEADER_LEN: usize = pack::frame::HEADER_LEN;

@@ -1,0 +1,183 @@
+//! Reading an index: validate the header and size on open, binary-search within the fanout
+//! bucket on lookup. Bytes come from disk and are untrusted.
+
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::pack::{Loc, PackId};
+
+/// An open index over bytes `T` (an mmap in the store, a `Vec<u8>` in tests).
+pub struct Index<T: AsRef<[u8]> = memmap2::Mmap> {
+    bytes: T,
+    path: PathBuf,
+    pack: PackId,
+    count: usize,
+}
+
+use crate::bytes::be32;
+
+impl Index<memmap2::Mmap> {
+    /// Map the index at `path`.
+    pub fn open(path: &Path) -> Result<Index> {
+        let file = std::fs::File::open(path).map_err(Error::io(path))?;
+        // SAFETY: index files are written whole and fsynced before a manifest names them, and
+        // are never modified afterwards; they are only unlinked, which keeps an open mapping
+        // valid on Unix. No settee process truncates or rewrites an index in place.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io(path))?;
+        Index::from_bytes(map, path)
+    }
+}
+
+impl<T: AsRef<[u8]>> Index<T> {
+    /// Check the header and size of index bytes read from `path`.
+    pub fn from_bytes(bytes: T, path: &Path) -> Result<Index<T>> {
+        let b = bytes.as_ref();
+        let corrupt = |offset: usize, what: &str| Error::corrupt(path, offset as u64, what);
+        if b.get(..4) != Some(&MAGIC[..]) {
+            return Err(corrupt(0, "not an index file (bad magic)"));
+        }
+        let version = be32(b, VERSION_OFFSET).ok_or_else(|| corrupt(VERSION_OFFSET, "truncated header"))?;
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion {
+                path: path.into(),
+                what: "index",
+                found: version,
+                max: VERSION,
+            });
+        }
+        let hi = be32(b, PACK_ID_OFFSET).ok_or_else(|| corrupt(PACK_ID_OFFSET, "truncated header"))?;
+        let lo = be32(b, PACK_ID_OFFSET + 4).ok_or_else(|| corrupt(PACK_ID_OFFSET, "truncated header"))?;
+        let count = be32(b, COUNT_OFFSET).ok_or_else(|| corrupt(COUNT_OFFSET, "truncated header"))? as usize;
+        if b.len() != file_len(count) {
+            return Err(corrupt(b.len(), "index size does not match its object count"));
+        }
+        let last =
+            be32(b, FANOUT_OFFSET + 255 * 4).ok_or_else(|| corrupt(FANOUT_OFFSET, "truncated fanout"))?;
+        if last as usize != count {
+            return Err(corrupt(FANOUT_OFFSET, "fanout does not match the object count"));
+        }
+        Ok(Index { bytes, path: path.into(), pack: PackId((u64::from(hi) << 32) | u64::from(lo)), count })
+    }
+
+    pub fn pack(&self) -> PackId {
+        self.pack
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn id_at(&self, i: usize) -> Option<&[u8]> {
+        let at = IDS_OFFSET + i * ID_LEN;
+        self.bytes.as_ref().get(at..at + ID_LEN)
+    }
+
+    fn loc_at(&self, i: usize) -> Option<Loc> {
+        let at = IDS_OFFSET + self.count * ID_LEN + i * LOC_LEN;
+        let b = self.bytes.as_ref();
+        Some(Loc { block: be32(b, at)?, inner: be32(b, at + 4)? })
+    }
+
+    /// The location of `id`, if this index holds it.
+    pub fn find(&self, id: &ObjectId) -> Option<Loc> {
+        let key = id.as_bytes();
+        let first = *key.first()? as usize;
+        let b = self.bytes.as_ref();
+        let mut lo = if first == 0 { 0 } else { be32(b, FANOUT_OFFSET + (first - 1) * 4)? as usize };
+        let mut hi = (be32(b, FANOUT_OFFSET + first * 4)? as usize).min(self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.id_at(mid)?.cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.loc_at(mid),
+            }
+        }
+        None
+    }
+
+    /// Every entry, in id order (for fsck, compaction and bundles).
+    pub fn iter(&self) -> impl Iterator<Item = (ObjectId, Loc)> + '_ {
+        (0..self.count).filter_map(move |i| {
+            let id = ObjectId::try_from(self.id_at(i)?).ok()?;
+            Some((id, self.loc_at(i)?))
+        })
+    }
+
+    /// Full verification: trailer checksum, sorted ids, fanout consistency.
+    pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
+        let b = self.bytes.as_ref();
+        let body_len = b.len().saturating_sub(TRAILER_LEN);
+        let stored = be32(b, body_len).ok_or((body_len as u64, "missing trailer"))?;
+        let body = b.get(..body_len).ok_or((0, "truncated"))?;
+        if crc32fast::hash(body) != stored {
+            return Err((body_len as u64, "index checksum mismatch"));
+        }
+        let mut counts = [0u32; 256];
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..self.count {
+            let id = self.id_at(i).ok_or((0, "truncated ids"))?;
+            if prev.is_some_and(|p| p >= id) {
+                return Err(((IDS_OFFSET + i * ID_LEN) as u64, "ids not strictly sorted"));
+            }
+            if let Some(&first) = id.first() {
+                if let Some(c) = counts.get_mut(first as usize) {
+                    *c += 1;
+                }
+            }
+            prev = Some(id);
+        }
+        let mut total = 0;
+        for (bucket, count) in counts.iter().enumerate() {
+            total += count;
+            if be32(b, FANOUT_OFFSET + bucket * 4) != Some(total) {
+                return Err(((FANOUT_OFFSET + bucket * 4) as u64, "fanout table does not match the ids"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{hash_object, Kind};
+
+    #[test]
+    fn finds_every_entry_and_nothing_else() {
+        let mut entries: Vec<(ObjectId, Loc)> = (0..500u32)
+            .map(|i| (hash_object(Kind::Body, &i.to_be_bytes()), Loc { block: i, inner: i * 2 }))
+            .collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        let bytes = crate::pack::index::write::encode(PackId(7), &entries);
+        let index = Index::from_bytes(bytes.clone(), Path::new("t.idx")).unwrap();
+        assert_eq!(index.pack(), PackId(7));
+        assert!(index.verify().is_ok());
+        for (id, loc) in &entries {
+            assert_eq!(index.find(id), Some(*loc));
+        }
+        assert_eq!(index.find(&hash_object(Kind::Body, b"absent")), None);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            if let Ok(ix) = Index::from_bytes(bad, Path::new("t.idx")) {
+                assert!(ix.verify().is_err(), "flip at {i} not detected");
+            }
+        }
+        for len in 0..bytes.len() {
+            assert!(Index::from_bytes(&bytes[..len], Path::new("t.idx")).is_err());
+        }
+    }
+}

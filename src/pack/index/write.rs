@@ -1,0 +1,51 @@
+//! Writing an index: sort, fanout, ids, locations, trailer; then fsync.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::id::ObjectId;
+use crate::pack::{Loc, PackId};
+
+/// Write the index of `pack` holding `entries` (any order, no duplicates) to `path`, fsynced.
+pub fn write(path: &Path, pack: PackId, entries: &mut [(ObjectId, Loc)]) -> Result<()> {
+    entries.sort_unstable_by_key(|e| e.0);
+    let bytes = encode(pack, entries);
+    let mut file = std::fs::File::create(path).map_err(Error::io(path))?;
+    file.write_all(&bytes).map_err(Error::io(path))?;
+    file.sync_all().map_err(Error::io(path))?;
+    Ok(())
+}
+
+/// The bytes of an index over `sorted` entries.
+pub fn encode(pack: PackId, sorted: &[(ObjectId, Loc)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(file_len(sorted.len()));
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    out.extend_from_slice(&pack.0.to_be_bytes());
+    out.extend_from_slice(&(sorted.len() as u32).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    let mut fanout = [0u32; 256];
+    for (id, _) in sorted {
+        fanout[id.as_bytes()[0] as usize] += 1;
+    }
+    let mut total = 0u32;
+    for count in fanout.iter_mut() {
+        total += *count;
+        *count = total;
+    }
+    for count in fanout {
+        out.extend_from_slice(&count.to_be_bytes());
+    }
+    for (id, _) in sorted {
+        out.extend_from_slice(id.as_bytes());
+    }
+    for (_, loc) in sorted {
+        out.extend_from_slice(&loc.block.to_be_bytes());
+        out.extend_from_slice(&loc.inner.to_be_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}

@@ -1,0 +1,174 @@
+//! Reading blocks of a pack: mmap for sealed packs, positioned reads for the active one.
+//!
+//! Invariants:
+//! 1. Only bytes before the pack's committed end are read; the active pack is never mapped,
+//!    so a writer cutting off a torn tail cannot fault a reader.
+//! 2. A block is returned only after its frame checksum is verified.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{frame, PackId, HEADER_LEN, MAGIC, VERSION};
+use crate::error::{Error, Result};
+
+enum Source {
+    /// A sealed pack: immutable, mapped whole.
+    Mapped(memmap2::Mmap),
+    /// The active pack: read with `pread` up to the committed length we were told.
+    File(File),
+}
+
+pub struct Reader {
+    id: PackId,
+    path: PathBuf,
+    source: Source,
+    /// Bytes of this pack that are committed and may be read.
+    len: u64,
+}
+
+impl Reader {
+    /// Open a sealed pack by mapping it.
+    pub fn open_sealed(dir: &Path, id: PackId) -> Result<Reader> {
+        let path = dir.join(id.file_name());
+        let file = File::open(&path).map_err(Error::io(&path))?;
+        // SAFETY: a sealed pack is never modified after its manifest entry is durable: writers
+        // only append to the active pack, and compaction unlinks sealed packs rather than
+        // truncating them. Unlinking keeps the mapping valid on Unix.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io(&path))?;
+        let len = map.len() as u64;
+        let reader = Reader { id, path, source: Source::Mapped(map), len };
+        reader.check_header()?;
+        Ok(reader)
+    }
+
+    /// Open the active pack, readable up to `committed` bytes.
+    pub fn open_active(dir: &Path, id: PackId, committed: u64) -> Result<Reader> {
+        let path = dir.join(id.file_name());
+        let file = File::open(&path).map_err(Error::io(&path))?;
+        let actual = file.metadata().map_err(Error::io(&path))?.len();
+        if actual < committed {
+            return Err(Error::corrupt(
+                &path,
+                actual,
+                format!("pack is shorter than its committed length {committed}"),
+            ));
+        }
+        let reader = Reader { id, path, source: Source::File(file), len: committed };
+        reader.check_header()?;
+        Ok(reader)
+    }
+
+    fn check_header(&self) -> Result<()> {
+        let head = self.read_range(0, HEADER_LEN)?;
+        if head.get(..4) != Some(&MAGIC[..]) {
+            return Err(Error::corrupt(&self.path, 0, "not a pack file (bad magic)"));
+        }
+        let version = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion {
+                path: self.path.clone(),
+                what: "pack",
+                found: version,
+                max: VERSION,
+            });
+        }
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&head[8..16]);
+        if u64::from_be_bytes(id) != self.id.0 {
+            return Err(Error::corrupt(&self.path, 8, "pack id in header does not match its file name"));
+        }
+        Ok(())
+    }
+
+    pub fn id(&self) -> PackId {
+        self.id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len <= HEADER_LEN as u64
+    }
+
+    /// Let an active reader see more committed bytes.
+    pub fn set_committed(&mut self, len: u64) {
+        if matches!(self.source, Source::File(_)) {
+            self.len = len;
+        }
+    }
+
+    fn read_range(&self, offset: u64, len: usize) -> Result<std::borrow::Cow<'_, [u8]>> {
+        let end = offset.checked_add(len as u64).filter(|&e| e <= self.len);
+        let Some(end) = end else {
+            return Err(Error::corrupt(&self.path, offset, "read past the end of the pack"));
+        };
+        match &self.source {
+            Source::Mapped(map) => Ok(std::borrow::Cow::Borrowed(&map[offset as usize..end as usize])),
+            Source::File(file) => {
+                let mut buf = vec![0u8; len];
+                file.read_exact_at(&mut buf, offset).map_err(Error::io(&self.path))?;
+                Ok(std::borrow::Cow::Owned(buf))
+            }
+        }
+    }
+
+    /// The verified frame bytes of the block at `offset`.
+    pub fn frame(&self, offset: u64) -> Result<std::borrow::Cow<'_, [u8]>> {
+        if offset < HEADER_LEN as u64 {
+            return Err(Error::corrupt(&self.path, offset, "block offset inside the pack header"));
+        }
+        let head = self.read_range(offset, frame::HEADER_LEN)?;
+        let header =
+            frame::Header::parse(&head).map_err(|e| Error::corrupt(&self.path, offset, e.to_string()))?;
+        self.read_range(offset, header.frame_len() as usize)
+    }
+
+    /// Decompress and verify the block at `offset`.
+    pub fn block(&self, offset: u64, decompressor: &mut zstd::bulk::Decompressor<'_>) -> Result<Vec<u8>> {
+        let bytes = self.frame(offset)?;
+        frame::decode(decompressor, &bytes).map_err(|e| Error::corrupt(&self.path, offset, e.to_string()))
+    }
+
+    /// Walk every frame from the header to the end: (offset, header or the error found there).
+    pub fn frames(
+        &self,
+    ) -> impl Iterator<Item = (u64, std::result::Result<frame::Header, frame::FrameError>)> + '_ {
+        let mut offset = HEADER_LEN as u64;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done || offset >= self.len {
+                return None;
+            }
+            let avail = (self.len - offset) as usize;
+            let head = match self.read_range(offset, frame::HEADER_LEN.min(avail)) {
+                Ok(h) => h,
+                Err(_) => {
+                    done = true;
+                    return Some((offset, Err(frame::FrameError::TruncatedHeader)));
+                }
+            };
+            let result = frame::Header::parse(&head).and_then(|h| {
+                if h.frame_len() > avail as u64 {
+                    return Err(frame::FrameError::TruncatedPayload);
+                }
+                let bytes = self
+                    .read_range(offset, h.frame_len() as usize)
+                    .map_err(|_| frame::FrameError::TruncatedPayload)?;
+                frame::check(&bytes)
+            });
+            let at = offset;
+            match &result {
+                Ok(h) => offset += h.frame_len(),
+                Err(_) => done = true,
+            }
+            Some((at, result))
+        })
+    }
+}

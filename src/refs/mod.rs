@@ -1,0 +1,150 @@
+//! Refs: each document id's leaf revisions (winner first) and latest sequence number, and
+//! each `_local` document's current body.
+//!
+//! Owns: the ref entry encoding (shared by the journal and the refs table) and the sorted,
+//! mmap'd refs table. Not: the in-memory overlay of recent writes (`store`).
+//! Invariants:
+//! 1. `DocRef::leaves` is non-empty and sorted by the winner rule, so `leaves[0]` is the
+//!    cached winner.
+//! 2. Entries in a table are strictly sorted by id bytes.
+//!
+//! Spec: format-spec/refs.md (refs format 1).
+
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
+pub mod table;
+
+use crate::id::{ObjectId, Seq};
+use crate::object::revision::{read_hash, read_oid, write_hash};
+use crate::object::varint;
+use crate::rev::RevId;
+
+/// A leaf of a document's revision tree, as the ref records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    pub rev: RevId,
+    pub deleted: bool,
+    /// The leaf's revision object.
+    pub revision: ObjectId,
+}
+
+/// A replicated document's ref.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocRef {
+    pub seq: Seq,
+    pub leaves: Vec<Leaf>,
+}
+
+/// A `_local` document: no history, a counter revision (`0-N`), and a body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalRef {
+    pub rev: u64,
+    pub body: ObjectId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Doc(DocRef),
+    Local(LocalRef),
+}
+
+const TAG_DOC: u8 = 0;
+const TAG_LOCAL: u8 = 1;
+/// In the journal only: the id no longer has an entry (a deleted `_local` doc, a purge).
+pub const TAG_REMOVED: u8 = 2;
+
+/// Sort key of the winner rule: not deleted, then pos, then hash; greatest first.
+pub fn winner_order(a: &Leaf, b: &Leaf) -> std::cmp::Ordering {
+    (!b.deleted, &b.rev).cmp(&(!a.deleted, &a.rev))
+}
+
+impl DocRef {
+    pub fn winner(&self) -> Option<&Leaf> {
+        self.leaves.first()
+    }
+
+    /// True when every leaf is a tombstone.
+    pub fn is_deleted(&self) -> bool {
+        self.leaves.iter().all(|l| l.deleted)
+    }
+
+    pub fn leaf(&self, rev: &RevId) -> Option<&Leaf> {
+        self.leaves.iter().find(|l| &l.rev == rev)
+    }
+
+    pub fn sort_leaves(&mut self) {
+        self.leaves.sort_by(winner_order);
+    }
+}
+
+impl Entry {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Entry::Doc(d) => {
+                out.push(TAG_DOC);
+                varint::write(out, d.seq.0);
+                varint::write(out, d.leaves.len() as u64);
+                for leaf in &d.leaves {
+                    varint::write(out, leaf.rev.pos);
+                    write_hash(out, &leaf.rev.hash);
+                    out.push(u8::from(leaf.deleted));
+                    out.extend_from_slice(leaf.revision.as_bytes());
+                }
+            }
+            Entry::Local(l) => {
+                out.push(TAG_LOCAL);
+                varint::write(out, l.rev);
+                out.extend_from_slice(l.body.as_bytes());
+            }
+        }
+    }
+
+    /// Decode an entry (or `None` for a removal marker) from the front of `input`.
+    pub fn decode(input: &mut &[u8]) -> Option<Option<Entry>> {
+        let tag = *varint::take(input, 1)?.first()?;
+        match tag {
+            TAG_DOC => {
+                let seq = Seq(varint::read(input)?);
+                let n = varint::read(input)?;
+                if n == 0 || n > 1 << 20 {
+                    return None;
+                }
+                let mut leaves = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let pos = varint::read(input)?;
+                    if pos == 0 {
+                        return None;
+                    }
+                    let hash = read_hash(input).ok()?;
+                    let deleted = match *varint::take(input, 1)?.first()? {
+                        0 => false,
+                        1 => true,
+                        _ => return None,
+                    };
+                    let revision = read_oid(input).ok()?;
+                    leaves.push(Leaf { rev: RevId { pos, hash }, deleted, revision });
+                }
+                Some(Some(Entry::Doc(DocRef { seq, leaves })))
+            }
+            TAG_LOCAL => {
+                let rev = varint::read(input)?;
+                let body = read_oid(input).ok()?;
+                Some(Some(Entry::Local(LocalRef { rev, body })))
+            }
+            TAG_REMOVED => Some(None),
+            _ => None,
+        }
+    }
+}
+
+/// Append an id (varint length + bytes).
+pub fn write_id(out: &mut Vec<u8>, id: &str) {
+    varint::write(out, id.len() as u64);
+    out.extend_from_slice(id.as_bytes());
+}
+
+/// Read an id written by `write_id`.
+pub fn read_id<'a>(input: &mut &'a [u8]) -> Option<&'a str> {
+    let len = varint::read(input)? as usize;
+    std::str::from_utf8(varint::take(input, len)?).ok()
+}

@@ -1,0 +1,92 @@
+//! Checkpoints: fold the journal into new tables, seal the active pack, switch the manifest.
+//!
+//! Order (each step durable before the next; a crash anywhere leaves the old manifest and
+//! its files, or the new ones, and the next writer open deletes whatever is left over):
+//! 1. write the active pack's index (sealing it) and create the next active pack;
+//! 2. write the new refs and changes tables;
+//! 3. create the new, empty journal; fsync the directories;
+//! 4. replace the manifest atomically;
+//! 5. unlink the old journal and tables.
+//!
+//! Checkpoints run when the overlay outgrows a quarter of the refs table (so each entry is
+//! rewritten a bounded number of times: amortized O(1) per write) or the active pack is full.
+
+use super::{Store, PACKS_DIR};
+use crate::error::{Error, Result};
+use crate::journal;
+use crate::odb::ObjectDb;
+use crate::pack::{self, index, PackId};
+use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
+
+/// The overlay size below which no checkpoint is forced.
+pub const MIN_CHECKPOINT_ENTRIES: u64 = 1 << 16;
+
+impl Store {
+    pub(super) fn maybe_checkpoint(&mut self) -> Result<()> {
+        let Some(w) = self.writer.as_ref() else { return Ok(()) };
+        let pack_full = w.pack.committed_len() >= pack::MAX_PACK_LEN;
+        let threshold = MIN_CHECKPOINT_ENTRIES.max(self.manifest.table_docs / 4);
+        if pack_full || self.overlay.len() as u64 >= threshold {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Fold everything written since the last checkpoint into the tables and seal the
+    /// active pack. Cheap to call when nothing changed.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.require_writer()?;
+        let active_objects: Vec<_> = self
+            .odb
+            .active_locations()
+            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default();
+        if self.overlay.is_empty() && active_objects.is_empty() {
+            return Ok(());
+        }
+        let packs = self.root.join(PACKS_DIR);
+        let mut next = self.manifest.clone();
+        next.generation += 1;
+        let mut new_pack = None;
+        if !active_objects.is_empty() {
+            let active = self.manifest.active.ok_or_else(|| Error::Invalid("no active pack".into()))?;
+            let mut entries = active_objects;
+            index::write(&packs.join(active.index_name()), active, &mut entries)?;
+            next.sealed.push(active);
+            let id = PackId(next.next_pack);
+            next.next_pack += 1;
+            next.active = Some(id);
+            new_pack = Some(pack::writer::Writer::create(&packs, id)?);
+        }
+        let mut tables = TableWriter::create(&self.root.join(next.refs_name()))?;
+        for entry in self.entries_from("") {
+            let (id, entry) = entry?;
+            tables.push(&id, &entry)?;
+        }
+        next.table_docs = tables.finish(&self.root.join(next.changes_name()))?;
+        next.table_seq = self.last_seq;
+        journal::create(&self.root.join(next.journal_name()), next.generation)?;
+        crate::fsutil::sync_dir(&packs)?;
+        crate::fsutil::sync_dir(&self.root)?;
+        next.store(&self.root)?;
+
+        let old = std::mem::replace(&mut self.manifest, next);
+        for name in [old.journal_name(), old.refs_name(), old.changes_name()] {
+            let _ = std::fs::remove_file(self.root.join(name));
+        }
+        let m = &self.manifest;
+        self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
+        self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
+        self.odb = ObjectDb::open(&packs, &m.sealed, m.active.map(|id| (id, pack::HEADER_LEN as u64)))?;
+        self.overlay.clear();
+        self.overlay_changes.clear();
+        let journal = journal::Writer::open(&self.root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
+        if let Some(w) = self.writer.as_mut() {
+            w.journal = journal;
+            if let Some(p) = new_pack {
+                w.pack = p;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! Iterating the store: the changes feed (each document once, at its latest sequence) and
+//! documents in id order (for `ls` and `export`).
+//!
+//! Invariant: the tables hold everything up to `manifest.table_seq`; overlay entries are newer
+//! and replace the table's row for the same id.
+
+use std::collections::BTreeMap;
+
+use super::Store;
+use crate::error::Result;
+use crate::id::{DocId, Seq};
+use crate::refs::{DocRef, Entry};
+
+/// One row of the changes feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub seq: Seq,
+    pub id: DocId,
+    pub doc: DocRef,
+}
+
+impl Change {
+    /// The winner is a tombstone (every leaf is deleted).
+    pub fn deleted(&self) -> bool {
+        self.doc.is_deleted()
+    }
+}
+
+impl Store {
+    /// Changes after `since`, oldest first, each document once at its latest sequence.
+    pub fn changes(&self, since: Seq) -> impl Iterator<Item = Result<Change>> + '_ {
+        let start = self.changes.after(since);
+        let (mut i, fail) = match start {
+            Ok(i) => (i, None),
+            Err(e) => (self.changes.len(), Some(e)),
+        };
+        let mut fail = fail;
+        let mut overlay =
+            self.overlay_changes.range((std::ops::Bound::Excluded(since), std::ops::Bound::Unbounded));
+        let check_overlay = !self.overlay.is_empty();
+        std::iter::from_fn(move || {
+            if let Some(e) = fail.take() {
+                return Some(Err(e));
+            }
+            while i < self.changes.len() {
+                let row = self.changes.row(i).and_then(|(seq, at)| Ok((seq, self.refs.entry_at(at)?)));
+                i += 1;
+                match row {
+                    Err(e) => return Some(Err(e)),
+                    Ok((seq, (id, Entry::Doc(doc)))) => {
+                        if check_overlay && self.overlay.contains_key(id) {
+                            continue;
+                        }
+                        return Some(Ok(Change { seq, id: DocId::from_stored(id), doc }));
+                    }
+                    Ok(_) => continue,
+                }
+            }
+            for (seq, id) in overlay.by_ref() {
+                if let Some(Some(Entry::Doc(doc))) = self.overlay.get(id) {
+                    return Some(Ok(Change { seq: *seq, id: DocId::from_stored(id), doc: doc.clone() }));
+                }
+            }
+            None
+        })
+    }
+
+    /// Every entry (documents and `_local` ids) with id `>= start`, in id order.
+    pub fn entries_from(&self, start: &str) -> impl Iterator<Item = Result<(String, Entry)>> + '_ {
+        let pending: BTreeMap<&String, &Option<Entry>> =
+            self.overlay.iter().filter(|(k, _)| k.as_str() >= start).collect();
+        let mut pending = pending.into_iter().peekable();
+        let (mut i, mut fail) = match self.refs.lower_bound(start) {
+            Ok(i) => (i, None),
+            Err(e) => (self.refs.len(), Some(e)),
+        };
+        let mut table_next: Option<(String, Entry)> = None;
+        std::iter::from_fn(move || loop {
+            if let Some(e) = fail.take() {
+                return Some(Err(e));
+            }
+            if table_next.is_none() && i < self.refs.len() {
+                match self.refs.nth(i) {
+                    Ok((_, id, e)) => table_next = Some((id.to_string(), e)),
+                    Err(e) => return Some(Err(e)),
+                }
+                i += 1;
+            }
+            let take_overlay = match (pending.peek(), &table_next) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((k, _)), Some((t, _))) => k.as_str() <= t.as_str(),
+            };
+            if take_overlay {
+                let (k, v) = pending.next()?;
+                if table_next.as_ref().is_some_and(|(t, _)| t == k) {
+                    table_next = None;
+                }
+                if let Some(e) = v {
+                    return Some(Ok((k.clone(), e.clone())));
+                }
+                continue;
+            }
+            return table_next.take().map(Ok);
+        })
+    }
+
+    /// Replicated documents with id in `[start, end]`, in id order (deleted ones included).
+    pub fn docs(
+        &self,
+        start: Option<&str>,
+        end: Option<&str>,
+    ) -> impl Iterator<Item = Result<(DocId, DocRef)>> + '_ {
+        let end = end.map(str::to_string);
+        self.entries_from(start.unwrap_or(""))
+            .take_while(move |r| match (r, &end) {
+                (Ok((id, _)), Some(end)) => id.as_str() <= end.as_str(),
+                _ => true,
+            })
+            .filter_map(|r| match r {
+                Ok((id, Entry::Doc(d))) => Some(Ok((DocId::from_stored(&id), d))),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+    }
+}

@@ -1,0 +1,286 @@
+//! The store: a `.settee/` directory of packs, tables, a journal and a manifest, opened for
+//! reading or (holding `LOCK`) for writing.
+//!
+//! Owns: creating and opening a store, crash recovery on open (torn tails cut, leftovers
+//! removed), the in-memory overlay of journal records, and looking up refs.
+//! Invariants:
+//! 1. A write is acknowledged only after its objects (pack) and then its record (journal)
+//!    are fsynced; on open, pack bytes past the last record's `pack_end` are cut off.
+//! 2. Readers take no lock. They read the manifest, map the files it names and replay the
+//!    journal's complete records; a checkpoint replacing those files under them makes them
+//!    retry from the new manifest.
+//! 3. Open reads the manifest, index headers and the journal, never every object.
+//!
+//! Spec: format-spec/layout.md.
+
+mod checkpoint;
+mod feed;
+mod local;
+pub mod lock;
+mod read;
+mod stats;
+mod verify;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+pub use feed::Change;
+pub use read::{render as render_doc, GetOptions, NodeInfo, OpenRevs, RevStatus};
+pub use stats::Stats;
+pub use verify::Finding;
+pub use write::{Op, Written};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::id::{DocId, Seq};
+use crate::journal;
+use crate::manifest::Manifest;
+use crate::odb::ObjectDb;
+use crate::pack::{self, PackId};
+use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
+use crate::refs::{DocRef, Entry};
+
+/// The name of the store directory inside a work tree.
+pub const DIR_NAME: &str = ".settee";
+pub const PACKS_DIR: &str = "packs";
+
+/// How to open a store.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOptions {
+    /// Take the writer lock.
+    pub write: bool,
+    /// When the lock is held by another process, wait for it instead of failing.
+    pub wait_for_lock: bool,
+}
+
+struct WriteState {
+    _lock: lock::Lock,
+    journal: journal::Writer,
+    pack: pack::writer::Writer,
+}
+
+pub struct Store {
+    root: PathBuf,
+    config: Config,
+    manifest: Manifest,
+    odb: ObjectDb,
+    refs: RefsTable,
+    changes: ChangesTable,
+    /// Ref entries changed since the tables were written (`None`: removed).
+    overlay: HashMap<String, Option<Entry>>,
+    /// The latest sequence of every document in the overlay.
+    overlay_changes: BTreeMap<Seq, String>,
+    last_seq: Seq,
+    writer: Option<WriteState>,
+}
+
+impl Store {
+    /// Find the store directory for `start`: `start/.settee` or that of an ancestor.
+    pub fn discover(start: &Path) -> Option<PathBuf> {
+        let mut dir = Some(start);
+        while let Some(d) = dir {
+            let candidate = d.join(DIR_NAME);
+            if candidate.join(crate::manifest::FILE_NAME).is_file() {
+                return Some(candidate);
+            }
+            dir = d.parent();
+        }
+        None
+    }
+
+    /// Create a new store in `root` (the `.settee` directory itself), opened for writing.
+    pub fn init(root: &Path) -> Result<Store> {
+        if root.join(crate::manifest::FILE_NAME).exists() {
+            return Err(Error::AlreadyExists { path: root.into() });
+        }
+        let packs = root.join(PACKS_DIR);
+        std::fs::create_dir_all(&packs).map_err(Error::io(&packs))?;
+        let lock = lock::Lock::acquire(root, false)?;
+        Config::default().store(root)?;
+        let manifest =
+            Manifest { generation: 0, next_pack: 2, active: Some(PackId(1)), ..Manifest::default() };
+        drop(pack::writer::Writer::create(&packs, PackId(1))?);
+        TableWriter::create(&root.join(manifest.refs_name()))?.finish(&root.join(manifest.changes_name()))?;
+        journal::create(&root.join(manifest.journal_name()), manifest.generation)?;
+        crate::fsutil::sync_dir(root)?;
+        manifest.store(root)?;
+        if let Some(parent) = root.parent() {
+            crate::fsutil::sync_dir(parent)?;
+        }
+        drop(lock);
+        Store::open(root, OpenOptions { write: true, wait_for_lock: false })
+    }
+
+    /// Open the store whose directory is `root`.
+    pub fn open(root: &Path, options: OpenOptions) -> Result<Store> {
+        if !root.join(crate::manifest::FILE_NAME).is_file() {
+            return Err(Error::NoStore { path: root.into() });
+        }
+        let lock = if options.write { Some(lock::Lock::acquire(root, options.wait_for_lock)?) } else { None };
+        // A reader may race a checkpoint that replaces the files the manifest it read names;
+        // it then finds a file gone and starts again from the new manifest.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Store::load(root) {
+                Ok((store, replay_len, torn)) => return store.finish_open(lock, replay_len, torn),
+                Err(Error::Io { source, .. })
+                    if lock.is_none() && source.kind() == std::io::ErrorKind::NotFound && attempts < 20 =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn load(root: &Path) -> Result<(Store, u64, bool)> {
+        let config = Config::load(root)?;
+        let manifest = Manifest::load(root)?;
+        let replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
+        let pack_end = replay
+            .records
+            .iter()
+            .rev()
+            .map(|r| r.pack_end)
+            .find(|&e| e > 0)
+            .unwrap_or(pack::HEADER_LEN as u64);
+        let packs = root.join(PACKS_DIR);
+        let odb = ObjectDb::open(&packs, &manifest.sealed, manifest.active.map(|id| (id, pack_end)))?;
+        let refs = RefsTable::open(&root.join(manifest.refs_name()))?;
+        let changes = ChangesTable::open(&root.join(manifest.changes_name()))?;
+        let mut store = Store {
+            root: root.into(),
+            config,
+            last_seq: manifest.table_seq,
+            manifest,
+            odb,
+            refs,
+            changes,
+            overlay: HashMap::new(),
+            overlay_changes: BTreeMap::new(),
+            writer: None,
+        };
+        for record in &replay.records {
+            store.odb.note_committed(&record.objects, pack_end);
+            store.apply_ref_changes(record.refs.iter().cloned());
+        }
+        Ok((store, replay.valid_len, replay.torn))
+    }
+
+    fn finish_open(mut self, lock: Option<lock::Lock>, journal_len: u64, _torn: bool) -> Result<Store> {
+        let Some(lock) = lock else { return Ok(self) };
+        let journal = journal::Writer::open(&self.root.join(self.manifest.journal_name()), journal_len)?;
+        let active = self.manifest.active.ok_or_else(|| {
+            Error::corrupt(self.root.join(crate::manifest::FILE_NAME), 0, "manifest names no active pack")
+        })?;
+        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let pack = pack::writer::Writer::reopen(&self.root.join(PACKS_DIR), active, committed)?;
+        self.writer = Some(WriteState { _lock: lock, journal, pack });
+        self.remove_leftovers()?;
+        Ok(self)
+    }
+
+    /// Delete files a crashed writer or checkpoint left behind: anything in the store's
+    /// directories that looks like settee's and that the manifest does not name.
+    fn remove_leftovers(&self) -> Result<()> {
+        let m = &self.manifest;
+        let keep_root = [m.refs_name(), m.changes_name(), m.journal_name()];
+        for entry in std::fs::read_dir(&self.root).map_err(Error::io(&self.root))?.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let ours = name.ends_with(".tmp")
+                || (name.starts_with("journal-") && name.ends_with(".log"))
+                || ((name.starts_with("refs-") || name.starts_with("changes-")) && name.ends_with(".tbl"));
+            if ours && !keep_root.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let packs = self.root.join(PACKS_DIR);
+        let mut keep: Vec<String> = m.sealed.iter().flat_map(|p| [p.file_name(), p.index_name()]).collect();
+        keep.extend(m.active.map(|p| p.file_name()));
+        for entry in std::fs::read_dir(&packs).map_err(Error::io(&packs))?.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let ours = name.starts_with("pack-")
+                && (name.ends_with(".pack") || name.ends_with(".idx") || name.ends_with(".tmp"));
+            if ours && !keep.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_ref_changes(&mut self, changes: impl IntoIterator<Item = (String, Option<Entry>)>) {
+        for (id, entry) in changes {
+            if let Some(Some(Entry::Doc(old))) = self.overlay.get(&id) {
+                self.overlay_changes.remove(&old.seq);
+            }
+            if let Some(Entry::Doc(d)) = &entry {
+                self.overlay_changes.insert(d.seq, id.clone());
+                self.last_seq = self.last_seq.max(d.seq);
+            }
+            self.overlay.insert(id, entry);
+        }
+    }
+
+    /// The `.settee` directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replace the store's config (remotes, `revs_limit`); needs the writer lock.
+    pub fn set_config(&mut self, config: Config) -> Result<()> {
+        self.require_writer()?;
+        config.store(&self.root)?;
+        self.config = config;
+        Ok(())
+    }
+
+    pub fn revs_limit(&self) -> usize {
+        usize::try_from(self.config.revs_limit).unwrap_or(usize::MAX)
+    }
+
+    pub fn odb(&self) -> &ObjectDb {
+        &self.odb
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The highest sequence number assigned so far.
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    pub fn is_writable(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn require_writer(&self) -> Result<()> {
+        if self.writer.is_none() {
+            return Err(Error::Invalid("store was opened read-only".into()));
+        }
+        Ok(())
+    }
+
+    /// The ref entry of `id` (a document or a `_local` id), if any.
+    pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
+        if let Some(e) = self.overlay.get(id) {
+            return Ok(e.clone());
+        }
+        self.refs.get(id)
+    }
+
+    /// The ref of a replicated document.
+    pub fn doc_ref(&self, id: &DocId) -> Result<Option<DocRef>> {
+        Ok(match self.entry(id.as_str())? {
+            Some(Entry::Doc(d)) => Some(d),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,344 @@
+//! Reading documents: the winner's body from its ref alone, or the revision tree rebuilt
+//! from revision objects for history, conflicts and specific revisions.
+//!
+//! Invariants:
+//! 1. A plain read of the winner costs one ref lookup and two object reads, whatever the
+//!    history's length.
+//! 2. Rebuilding a tree reads at most `revs_limit` revision objects per leaf.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::Store;
+use crate::doc::Body;
+use crate::error::{Error, Result};
+use crate::id::{DocId, ObjectId};
+use crate::object::Revision;
+use crate::refs::DocRef;
+use crate::rev::{RevHash, RevId};
+use crate::revtree::{self, RevTree};
+
+/// What a tree node holds when this store has the revision's object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub deleted: bool,
+    pub revision: ObjectId,
+    pub body: ObjectId,
+}
+
+impl revtree::Value for NodeInfo {
+    fn deleted(&self) -> bool {
+        self.deleted
+    }
+}
+
+/// `_revs_info` status of a revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevStatus {
+    Available,
+    Deleted,
+    Missing,
+}
+
+impl RevStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevStatus::Available => "available",
+            RevStatus::Deleted => "deleted",
+            RevStatus::Missing => "missing",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenRevs {
+    All,
+    Revs(Vec<RevId>),
+}
+
+/// The CouchDB read options `get` understands.
+#[derive(Clone, Debug, Default)]
+pub struct GetOptions {
+    pub rev: Option<RevId>,
+    pub revs: bool,
+    pub revs_info: bool,
+    pub conflicts: bool,
+    pub deleted_conflicts: bool,
+    pub open_revs: Option<OpenRevs>,
+    pub latest: bool,
+}
+
+impl Store {
+    /// Rebuild the (stemmed) revision tree of a document from its leaves' revision objects.
+    pub fn load_tree(&self, doc: &DocRef) -> Result<RevTree<NodeInfo>> {
+        Ok(self.load_tree_with_objects(doc)?.0)
+    }
+
+    /// Rebuild the tree and return the revision objects read on the way, by id.
+    ///
+    /// Each revision object names the revision object of its nearest ancestor that has one
+    /// (`parent`) and the hashes from its parent up to and including that ancestor
+    /// (`ancestry`); without a parent object, `ancestry` runs up to the oldest ancestor known.
+    /// At most `revs_limit` revisions are read per leaf.
+    pub(super) fn load_tree_with_objects(
+        &self,
+        doc: &DocRef,
+    ) -> Result<(RevTree<NodeInfo>, HashMap<ObjectId, Revision>)> {
+        let limit = self.revs_limit().max(1);
+        let mut tree = RevTree::default();
+        let mut objects: HashMap<ObjectId, Revision> = HashMap::new();
+        for leaf in &doc.leaves {
+            let mut nodes: Vec<(RevHash, Option<NodeInfo>)> = Vec::new();
+            let mut oid = leaf.revision;
+            let mut object = self.read_revision_cached(&mut objects, &oid)?.ok_or_else(|| {
+                Error::corrupt(
+                    self.root.clone(),
+                    0,
+                    format!("revision object {oid} of leaf {} is missing", leaf.rev),
+                )
+            })?;
+            loop {
+                nodes.push((
+                    object.rev.hash.clone(),
+                    Some(NodeInfo { deleted: object.deleted, revision: oid, body: object.body }),
+                ));
+                if nodes.len() >= limit {
+                    break;
+                }
+                let segment = &object.ancestry;
+                let parent = match (object.parent, segment.last()) {
+                    (Some(p), Some(top)) => self
+                        .read_revision_cached(&mut objects, &p)?
+                        .filter(|o| o.rev.pos + segment.len() as u64 == object.rev.pos && &o.rev.hash == top)
+                        .map(|o| (p, o)),
+                    _ => None,
+                };
+                match parent {
+                    Some((p, o)) => {
+                        nodes.extend(segment[..segment.len() - 1].iter().map(|h| (h.clone(), None)));
+                        oid = p;
+                        object = o;
+                    }
+                    None => {
+                        nodes.extend(segment.iter().map(|h| (h.clone(), None)));
+                        break;
+                    }
+                }
+            }
+            nodes.truncate(limit);
+            let start =
+                (leaf.rev.pos + 1).checked_sub(nodes.len() as u64).filter(|&s| s >= 1).ok_or_else(|| {
+                    Error::corrupt(
+                        self.root.clone(),
+                        0,
+                        format!("history of {} reaches above position 1", leaf.rev),
+                    )
+                })?;
+            nodes.reverse();
+            tree.merge_path(revtree::Path { start, nodes });
+        }
+        tree.stem(limit);
+        Ok((tree, objects))
+    }
+
+    fn read_revision_cached(
+        &self,
+        cache: &mut HashMap<ObjectId, Revision>,
+        oid: &ObjectId,
+    ) -> Result<Option<Revision>> {
+        if let Some(r) = cache.get(oid) {
+            return Ok(Some(r.clone()));
+        }
+        let r = self.odb.read_revision(oid)?;
+        if let Some(r) = &r {
+            cache.insert(*oid, r.clone());
+        }
+        Ok(r)
+    }
+
+    /// The status `_revs_info` reports for a node.
+    pub fn rev_status(&self, value: Option<&NodeInfo>) -> RevStatus {
+        match value {
+            Some(v) if self.odb.contains(&v.body) => {
+                if v.deleted {
+                    RevStatus::Deleted
+                } else {
+                    RevStatus::Available
+                }
+            }
+            _ => RevStatus::Missing,
+        }
+    }
+
+    /// The body stored for a revision object, parsed.
+    fn body_of(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Map<String, Value>> {
+        match self.odb.read_body(body)? {
+            Some(bytes) => Body::parse(&bytes),
+            None => {
+                Err(Error::RevNotFound { id: id.clone(), rev: rev.clone(), why: "its body was compacted" })
+            }
+        }
+    }
+
+    /// The winner's body, `_id` and `_rev` only: the fast path for plain reads.
+    pub fn get_winner(&self, id: &DocId) -> Result<Option<(RevId, Map<String, Value>)>> {
+        let Some(doc) = self.doc_ref(id)? else { return Ok(None) };
+        let Some(winner) = doc.winner() else { return Ok(None) };
+        if winner.deleted {
+            return Ok(None);
+        }
+        let revision = self.odb.read_revision(&winner.revision)?.ok_or_else(|| {
+            Error::corrupt(self.root.clone(), 0, format!("revision object {} is missing", winner.revision))
+        })?;
+        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, &revision.body)?)))
+    }
+
+    /// A document as CouchDB's `GET /db/doc` returns it, with the options asked for.
+    pub fn get(&self, id: &DocId, options: &GetOptions) -> Result<Value> {
+        let not_found = |why| Error::NotFound { id: id.to_string(), why };
+        let doc = self.doc_ref(id)?.ok_or_else(|| not_found("missing"))?;
+        if let Some(open) = &options.open_revs {
+            return self.open_revs(id, &doc, open, options);
+        }
+        let simple = !options.revs && !options.revs_info && options.rev.is_none();
+        let winner = doc.winner().ok_or_else(|| not_found("missing"))?;
+        if simple {
+            if winner.deleted {
+                return Err(not_found("deleted"));
+            }
+            let revision = self.odb.read_revision(&winner.revision)?.ok_or_else(|| {
+                Error::corrupt(
+                    self.root.clone(),
+                    0,
+                    format!("revision object {} is missing", winner.revision),
+                )
+            })?;
+            let body = self.body_of(id, &winner.rev, &revision.body)?;
+            let mut out = render(id, &winner.rev, false, body);
+            add_conflicts(&mut out, &doc, options);
+            return Ok(Value::Object(out));
+        }
+        let tree = self.load_tree(&doc)?;
+        let mut rev = match &options.rev {
+            Some(r) => r.clone(),
+            None if winner.deleted => return Err(not_found("deleted")),
+            None => winner.rev.clone(),
+        };
+        if options.latest && !tree.is_leaf(&rev) {
+            if let Some(latest) =
+                tree.leaves_under(&rev).into_iter().max_by(|a, b| leaf_rank(&doc, a).cmp(&leaf_rank(&doc, b)))
+            {
+                rev = latest;
+            }
+        }
+        let out = self.render_rev(id, &doc, &tree, &rev, options)?;
+        Ok(Value::Object(out))
+    }
+
+    fn render_rev(
+        &self,
+        id: &DocId,
+        doc: &DocRef,
+        tree: &RevTree<NodeInfo>,
+        rev: &RevId,
+        options: &GetOptions,
+    ) -> Result<Map<String, Value>> {
+        let node = tree.get(rev).ok_or_else(|| Error::RevNotFound {
+            id: id.clone(),
+            rev: rev.clone(),
+            why: "missing",
+        })?;
+        let info = node.value.as_ref().ok_or_else(|| Error::RevNotFound {
+            id: id.clone(),
+            rev: rev.clone(),
+            why: "its body was compacted or never received",
+        })?;
+        let body = self.body_of(id, rev, &info.body)?;
+        let mut out = render(id, rev, info.deleted, body);
+        if options.revs || options.revs_info {
+            let ancestry = tree.ancestry(rev).unwrap_or_default();
+            if options.revs {
+                let ids: Vec<Value> =
+                    ancestry.iter().map(|(r, _)| Value::String(r.hash.to_string())).collect();
+                out.insert("_revisions".into(), json!({"start": rev.pos, "ids": ids}));
+            }
+            if options.revs_info {
+                let info: Vec<Value> = ancestry
+                    .iter()
+                    .map(|(r, v)| json!({"rev": r.to_string(), "status": self.rev_status(*v).as_str()}))
+                    .collect();
+                out.insert("_revs_info".into(), Value::Array(info));
+            }
+        }
+        add_conflicts(&mut out, doc, options);
+        Ok(out)
+    }
+
+    fn open_revs(&self, id: &DocId, doc: &DocRef, open: &OpenRevs, options: &GetOptions) -> Result<Value> {
+        let tree = self.load_tree(doc)?;
+        let revs: Vec<RevId> = match open {
+            OpenRevs::All => doc.leaves.iter().map(|l| l.rev.clone()).collect(),
+            OpenRevs::Revs(revs) => {
+                let mut out = Vec::new();
+                for r in revs {
+                    if options.latest && tree.contains(r) {
+                        out.extend(tree.leaves_under(r));
+                    } else {
+                        out.push(r.clone());
+                    }
+                }
+                let mut seen = std::collections::HashSet::new();
+                out.retain(|r| seen.insert(r.clone()));
+                out
+            }
+        };
+        let inner = GetOptions { revs: options.revs, revs_info: options.revs_info, ..GetOptions::default() };
+        let mut results = Vec::with_capacity(revs.len());
+        for rev in revs {
+            match self.render_rev(id, doc, &tree, &rev, &inner) {
+                Ok(d) => results.push(json!({"ok": d})),
+                Err(e) if e.kind() == crate::error::ErrorKind::NotFound => {
+                    results.push(json!({"missing": rev.to_string()}))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Value::Array(results))
+    }
+}
+
+fn leaf_rank(doc: &DocRef, rev: &RevId) -> (bool, RevId) {
+    let deleted = doc.leaf(rev).is_some_and(|l| l.deleted);
+    (!deleted, rev.clone())
+}
+
+/// `{_id, _rev, ...body, _deleted?}`.
+pub fn render(id: &DocId, rev: &RevId, deleted: bool, body: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::with_capacity(body.len() + 3);
+    out.insert("_id".into(), Value::String(id.to_string()));
+    out.insert("_rev".into(), Value::String(rev.to_string()));
+    out.extend(body);
+    if deleted {
+        out.insert("_deleted".into(), Value::Bool(true));
+    }
+    out
+}
+
+fn add_conflicts(out: &mut Map<String, Value>, doc: &DocRef, options: &GetOptions) {
+    let others = doc.leaves.iter().skip(1);
+    if options.conflicts {
+        let live: Vec<Value> =
+            others.clone().filter(|l| !l.deleted).map(|l| Value::String(l.rev.to_string())).collect();
+        if !live.is_empty() {
+            out.insert("_conflicts".into(), Value::Array(live));
+        }
+    }
+    if options.deleted_conflicts {
+        let dead: Vec<Value> =
+            others.filter(|l| l.deleted).map(|l| Value::String(l.rev.to_string())).collect();
+        if !dead.is_empty() {
+            out.insert("_deleted_conflicts".into(), Value::Array(dead));
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Writing documents: interactive edits (MVCC against the current leaves) and replicated
+//! revisions (merged into the tree as paths), committed in batches.
+//!
+//! Invariants:
+//! 1. An interactive edit touches only the document's leaves: its cost does not depend on
+//!    the history's length.
+//! 2. A batch is one commit: its objects and then its journal record are fsynced before any
+//!    result is returned; a failed commit leaves the store as it was.
+//! 3. A replicated write that does not change the tree assigns no sequence number.
+
+use std::collections::HashMap;
+
+use super::{NodeInfo, Store};
+use crate::doc::Body;
+use crate::error::{Error, Result};
+use crate::id::{hash_object, DocId, Kind, ObjectId, Seq};
+use crate::journal::Record;
+use crate::object::Revision;
+use crate::refs::{DocRef, Entry, Leaf};
+use crate::rev::{RevHash, RevId};
+use crate::revtree::{self, RevTree};
+
+/// One write in a batch.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// A normal edit (`new_edits=true`): `base` must name the leaf it replaces, or be `None`
+    /// for a new document or one whose winner is deleted.
+    Edit { id: DocId, base: Option<RevId>, deleted: bool, body: Body },
+    /// A replicated revision (`new_edits=false`) with its ancestors' hashes, newest first.
+    Replicate { id: DocId, rev: RevId, ancestry: Vec<RevHash>, deleted: bool, body: Body },
+}
+
+impl Op {
+    pub fn id(&self) -> &DocId {
+        match self {
+            Op::Edit { id, .. } | Op::Replicate { id, .. } => id,
+        }
+    }
+}
+
+/// The result of one successful write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub id: DocId,
+    pub rev: RevId,
+    /// The sequence the change got; `None` when a replicated revision changed nothing.
+    pub seq: Option<Seq>,
+}
+
+/// Ref changes and sequence numbers of the batch being built.
+struct Batch {
+    refs: HashMap<String, Option<Entry>>,
+    order: Vec<String>,
+    next_seq: u64,
+}
+
+impl Batch {
+    fn set(&mut self, id: &DocId, entry: Entry) {
+        if self.refs.insert(id.as_str().to_string(), Some(entry)).is_none() {
+            self.order.push(id.as_str().to_string());
+        }
+    }
+    fn seq(&mut self) -> Seq {
+        self.next_seq += 1;
+        Seq(self.next_seq)
+    }
+}
+
+impl Store {
+    /// Apply `ops` in order as one commit. The outer error means nothing was written; the
+    /// inner ones are per document (conflicts, not found) and leave the others unaffected.
+    pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        self.require_writer()?;
+        let mut batch = Batch { refs: HashMap::new(), order: Vec::new(), next_seq: self.last_seq.0 };
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            let result = match op {
+                Op::Edit { id, base, deleted, body } => self.edit(&mut batch, id, base, deleted, body),
+                Op::Replicate { id, rev, ancestry, deleted, body } => {
+                    self.replicate(&mut batch, id, rev, ancestry, deleted, body)
+                }
+            };
+            match result {
+                Err(e) if is_fatal(&e) => {
+                    self.abort_batch();
+                    return Err(e);
+                }
+                other => results.push(other),
+            }
+        }
+        let refs = batch.order.into_iter().map(|id| {
+            let entry = batch.refs.remove(&id).flatten();
+            (id, entry)
+        });
+        self.commit(refs.collect())?;
+        self.maybe_checkpoint()?;
+        Ok(results)
+    }
+
+    /// Make staged objects and `refs` durable as one journal record.
+    pub(super) fn commit(&mut self, refs: Vec<(String, Option<Entry>)>) -> Result<()> {
+        let Some(w) = self.writer.as_mut() else {
+            return Err(Error::Invalid("store was opened read-only".into()));
+        };
+        let objects = match w.pack.commit() {
+            Ok(o) => o,
+            Err(e) => {
+                self.abort_batch();
+                return Err(e);
+            }
+        };
+        if objects.is_empty() && refs.is_empty() {
+            return Ok(());
+        }
+        let record = Record { pack_end: w.pack.committed_len(), objects, refs };
+        if let Err(e) = w.journal.append(&record) {
+            // The pack bytes are durable but unreferenced: the next open cuts them off.
+            self.abort_batch();
+            return Err(e);
+        }
+        self.odb.note_committed(&record.objects, record.pack_end);
+        self.apply_ref_changes(record.refs);
+        Ok(())
+    }
+
+    fn abort_batch(&mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            w.pack.rollback();
+        }
+        self.odb.clear_staged();
+    }
+
+    /// The ref of `id` as the batch sees it.
+    fn batch_ref(&self, batch: &Batch, id: &DocId) -> Result<Option<DocRef>> {
+        match batch.refs.get(id.as_str()) {
+            Some(Some(Entry::Doc(d))) => Ok(Some(d.clone())),
+            Some(_) => Ok(None),
+            None => self.doc_ref(id),
+        }
+    }
+
+    /// Add an object to the active pack unless the store already has it.
+    pub(super) fn put_object(&mut self, id: ObjectId, kind: Kind, bytes: &[u8]) -> Result<()> {
+        if self.odb.contains(&id) {
+            return Ok(());
+        }
+        let Some(w) = self.writer.as_mut() else {
+            return Err(Error::Invalid("store was opened read-only".into()));
+        };
+        w.pack.add(id, kind, bytes)?;
+        self.odb.stage(id, kind, bytes);
+        Ok(())
+    }
+
+    fn put_revision(&mut self, revision: &Revision) -> Result<ObjectId> {
+        let bytes = revision.encode();
+        let id = hash_object(Kind::Revision, &bytes);
+        self.put_object(id, Kind::Revision, &bytes)?;
+        Ok(id)
+    }
+
+    fn edit(
+        &mut self,
+        batch: &mut Batch,
+        id: DocId,
+        base: Option<RevId>,
+        deleted: bool,
+        body: Body,
+    ) -> Result<Written> {
+        let current = self.batch_ref(batch, &id)?;
+        let conflict = |why: String| Error::Conflict { id: id.clone(), why };
+        let (parent, mut leaves) = match current {
+            None => {
+                if let Some(base) = base {
+                    return Err(conflict(format!("does not exist, so rev {base} cannot be updated")));
+                }
+                (None, Vec::new())
+            }
+            Some(doc) if doc.is_deleted() => {
+                if let Some(base) = base {
+                    return Err(conflict(format!(
+                        "is deleted; write it without a rev to recreate it (got {base})"
+                    )));
+                }
+                if deleted {
+                    return Err(conflict("is already deleted".into()));
+                }
+                let winner = doc.leaves.first().cloned();
+                let leaves = doc.leaves.iter().filter(|l| Some(*l) != winner.as_ref()).cloned().collect();
+                (winner, leaves)
+            }
+            Some(doc) => {
+                let Some(base) = base else {
+                    let winner = doc.winner().map(|w| w.rev.to_string()).unwrap_or_default();
+                    return Err(conflict(format!("exists; give its current rev ({winner}) to update it")));
+                };
+                let Some(leaf) = doc.leaf(&base).cloned() else {
+                    let winner = doc.winner().map(|w| w.rev.to_string()).unwrap_or_default();
+                    return Err(conflict(format!(
+                        "rev {base} is not a current leaf (the winner is {winner})"
+                    )));
+                };
+                let leaves = doc.leaves.into_iter().filter(|l| l.rev != base).collect();
+                (Some(leaf), leaves)
+            }
+        };
+        let rev = RevId::for_edit(parent.as_ref().map(|p| &p.rev), deleted, &body.id);
+        let revision = Revision {
+            doc: id.clone(),
+            rev: rev.clone(),
+            deleted,
+            body: body.id,
+            parent: parent.as_ref().map(|p| p.revision),
+            ancestry: parent.iter().map(|p| p.rev.hash.clone()).collect(),
+        };
+        self.put_object(body.id, Kind::Body, &body.bytes)?;
+        let revision_id = self.put_revision(&revision)?;
+        leaves.push(Leaf { rev: rev.clone(), deleted, revision: revision_id });
+        let mut doc = DocRef { seq: batch.seq(), leaves };
+        doc.sort_leaves();
+        let seq = doc.seq;
+        batch.set(&id, Entry::Doc(doc));
+        Ok(Written { id, rev, seq: Some(seq) })
+    }
+
+    fn replicate(
+        &mut self,
+        batch: &mut Batch,
+        id: DocId,
+        rev: RevId,
+        ancestry: Vec<RevHash>,
+        deleted: bool,
+        body: Body,
+    ) -> Result<Written> {
+        if ancestry.len() as u64 >= rev.pos {
+            return Err(Error::InvalidDoc {
+                id: id.to_string(),
+                why: format!("{rev} has more ancestors than its position allows"),
+            });
+        }
+        let current = self.batch_ref(batch, &id)?;
+        let (mut tree, objects) = match &current {
+            Some(doc) => self.load_tree_with_objects(doc)?,
+            None => (RevTree::default(), HashMap::new()),
+        };
+        let limit = self.revs_limit().max(1);
+        let mut ancestry = ancestry;
+        ancestry.truncate(limit.saturating_sub(1));
+        if history_known(&tree, &rev, &ancestry) && tree.get(&rev).is_some_and(|n| n.value.is_some()) {
+            // The revision and its known history are here already: nothing changes.
+            return Ok(Written { id, rev, seq: None });
+        }
+        // The new node's object is decided by `persist_tree`; until then it has none.
+        let info = NodeInfo { deleted, revision: ObjectId::null(gix_hash::Kind::Sha1), body: body.id };
+        let hashes: Vec<RevHash> = std::iter::once(rev.hash.clone()).chain(ancestry).collect();
+        let merged = tree.merge_path(revtree::Path::from_revisions(rev.pos, &hashes, info));
+        if !merged.changed {
+            return Ok(Written { id, rev, seq: None });
+        }
+        tree.stem(limit);
+        // A revision the tree already held keeps its stored value (CouchDB's value_pref); only
+        // a new one brings its body.
+        if tree.get(&rev).and_then(|n| n.value.as_ref()).is_some_and(|v| v.body == body.id) {
+            self.put_object(body.id, Kind::Body, &body.bytes)?;
+        }
+        self.persist_tree(&id, &mut tree, &objects)?;
+        let leaves: Vec<Leaf> = tree
+            .leaves()
+            .into_iter()
+            .filter_map(|l| {
+                Some(Leaf { rev: l.rev.clone(), deleted: l.deleted, revision: l.value?.revision })
+            })
+            .collect();
+        if leaves.is_empty() {
+            return Err(Error::corrupt(
+                self.root.clone(),
+                0,
+                format!("{id}: revision tree has no stored leaf"),
+            ));
+        }
+        let mut doc = DocRef { seq: batch.seq(), leaves };
+        doc.sort_leaves();
+        let seq = doc.seq;
+        batch.set(&id, Entry::Doc(doc));
+        Ok(Written { id, rev, seq: Some(seq) })
+    }
+
+    /// Make the revision objects describe `tree`: every stored node's object must link to the
+    /// object of its nearest stored ancestor with the hashes in between (or, with no stored
+    /// ancestor, list the hashes up to the root). Objects that already do are kept; the others
+    /// are written anew, and their descendants follow. Updates the tree's values in place.
+    fn persist_tree(
+        &mut self,
+        id: &DocId,
+        tree: &mut RevTree<NodeInfo>,
+        objects: &HashMap<ObjectId, Revision>,
+    ) -> Result<()> {
+        let mut chosen: HashMap<RevId, ObjectId> = HashMap::new();
+        for path in tree.paths() {
+            // (object of the nearest stored ancestor, hashes since it, newest last)
+            let mut anchor: Option<ObjectId> = None;
+            let mut between: Vec<RevHash> = Vec::new();
+            for (i, (hash, value)) in path.nodes.iter().enumerate() {
+                let rev = RevId::new(path.start + i as u64, hash.clone());
+                let Some(info) = value else {
+                    between.push(hash.clone());
+                    continue;
+                };
+                let oid = match chosen.get(&rev) {
+                    Some(oid) => *oid,
+                    None => {
+                        let segment: Vec<RevHash> = between.iter().rev().cloned().collect();
+                        let fits = objects.get(&info.revision).is_some_and(|e| match anchor {
+                            Some(p) => e.parent == Some(p) && e.ancestry == segment,
+                            None => {
+                                e.ancestry.len() >= segment.len()
+                                    && e.ancestry[..segment.len()] == segment[..]
+                            }
+                        });
+                        let oid = if fits {
+                            info.revision
+                        } else {
+                            self.put_revision(&Revision {
+                                doc: id.clone(),
+                                rev: rev.clone(),
+                                deleted: info.deleted,
+                                body: info.body,
+                                parent: anchor,
+                                ancestry: segment,
+                            })?
+                        };
+                        chosen.insert(rev, oid);
+                        oid
+                    }
+                };
+                anchor = Some(oid);
+                between = vec![hash.clone()];
+            }
+        }
+        tree.for_each_value_mut(|rev, value, _| {
+            if let (Some(v), Some(oid)) = (value.as_mut(), chosen.get(rev)) {
+                v.revision = *oid;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// True when the tree already holds `rev` with `ancestry` (newest first) as its ancestors.
+fn history_known(tree: &RevTree<NodeInfo>, rev: &RevId, ancestry: &[RevHash]) -> bool {
+    match tree.ancestry(rev) {
+        Some(known) => {
+            known.len() > ancestry.len() && known[1..].iter().zip(ancestry).all(|((r, _), h)| &r.hash == h)
+        }
+        None => false,
+    }
+}
+
+/// Errors that stop the whole batch (the store itself failed), as opposed to per-document
+/// refusals.
+fn is_fatal(e: &Error) -> bool {
+    use crate::error::ErrorKind::*;
+    matches!(e.kind(), Io | Corrupt | Locked)
+}

@@ -1,0 +1,128 @@
+//! Durability and recovery: reopen, torn tails, corruption detected rather than returned.
+
+use serde_json::json;
+use settee::ErrorKind;
+
+use crate::*;
+
+fn pack_files(root: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(root.join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+fn journal(root: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("journal-"))
+        .unwrap()
+}
+
+#[test]
+fn writes_survive_reopen_with_and_without_checkpoint() {
+    let mut t = TestStore::new();
+    let r = put(&mut t.store, "a", None, json!({"n": 1})).unwrap();
+    t.reopen();
+    assert_eq!(winner_body(&t.store, "a"), Some(json!({"n": 1})));
+    put(&mut t.store, "a", Some(&r), json!({"n": 2})).unwrap();
+    t.store.checkpoint().unwrap();
+    put(&mut t.store, "b", None, json!({"n": 3})).unwrap();
+    t.reopen();
+    assert_eq!(winner_body(&t.store, "a"), Some(json!({"n": 2})));
+    assert_eq!(winner_body(&t.store, "b"), Some(json!({"n": 3})));
+    assert!(t.store.verify().unwrap().is_empty());
+}
+
+#[test]
+fn a_torn_journal_tail_is_cut_and_earlier_commits_stay() {
+    let mut t = TestStore::new();
+    put(&mut t.store, "a", None, json!({"n": 1})).unwrap();
+    let path = journal(&t.root());
+    let len_after_first = std::fs::metadata(&path).unwrap().len();
+    put(&mut t.store, "b", None, json!({"n": 2})).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    t.release_writer();
+    for cut in [len_after_first + 1, len_after_first + 9, full.len() as u64 - 1] {
+        std::fs::write(&path, &full[..cut as usize]).unwrap();
+        let store =
+            Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: false }).unwrap();
+        assert!(winner_body(&store, "a").is_some());
+        assert!(winner_body(&store, "b").is_none(), "cut at {cut}");
+        assert!(store.verify().unwrap().is_empty());
+        drop(store);
+        std::fs::write(&path, &full).unwrap();
+    }
+}
+
+#[test]
+fn garbage_after_the_committed_pack_end_is_cut_off() {
+    let mut t = TestStore::new();
+    put(&mut t.store, "a", None, json!({"n": 1})).unwrap();
+    t.release_writer();
+    let pack = pack_files(&t.root(), "pack").pop().unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let committed = bytes.len();
+    bytes.extend_from_slice(&[0xAB; 1000]);
+    std::fs::write(&pack, &bytes).unwrap();
+    t.reopen();
+    assert_eq!(std::fs::metadata(&pack).unwrap().len() as usize, committed);
+    put(&mut t.store, "b", None, json!({"n": 2})).unwrap();
+    t.reopen();
+    assert!(winner_body(&t.store, "a").is_some() && winner_body(&t.store, "b").is_some());
+    assert!(t.store.verify().unwrap().is_empty());
+}
+
+#[test]
+fn a_corrupt_pack_byte_is_an_error_never_wrong_data() {
+    let mut t = TestStore::new();
+    for i in 0..20 {
+        put(&mut t.store, &format!("d{i:02}"), None, json!({"i": i, "pad": "x".repeat(50)})).unwrap();
+    }
+    t.store.checkpoint().unwrap();
+    t.release_writer();
+    let pack = pack_files(&t.root(), "pack").into_iter().next().unwrap();
+    let clean = std::fs::read(&pack).unwrap();
+    // flip a byte in every position past the header, one at a time
+    for at in (16..clean.len()).step_by(7) {
+        let mut bad = clean.clone();
+        bad[at] ^= 0x5A;
+        std::fs::write(&pack, &bad).unwrap();
+        let store = t.reader();
+        let mut errors = 0;
+        for i in 0..20 {
+            match store.get_winner(&id(&format!("d{i:02}"))) {
+                Ok(Some((_, b))) => assert_eq!(b["i"], i, "wrong data with byte {at} flipped"),
+                Ok(None) => panic!("document vanished"),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+                    errors += 1;
+                }
+            }
+        }
+        assert!(errors > 0, "flip at {at} went unnoticed by reads");
+        assert!(!store.verify().unwrap().is_empty(), "flip at {at} went unnoticed by verify");
+    }
+    // a truncated sealed pack is found too
+    std::fs::write(&pack, &clean[..clean.len() / 2]).unwrap();
+    let store = t.reader();
+    assert!(!store.verify().unwrap().is_empty());
+}
+
+#[test]
+fn a_reader_sees_only_committed_state_and_survives_checkpoints() {
+    let mut t = TestStore::new();
+    put(&mut t.store, "a", None, json!({"n": 1})).unwrap();
+    let reader = t.reader();
+    put(&mut t.store, "b", None, json!({"n": 2})).unwrap();
+    t.store.checkpoint().unwrap();
+    // the old reader keeps its snapshot, even though its journal was unlinked
+    assert!(winner_body(&reader, "a").is_some());
+    assert!(winner_body(&reader, "b").is_none());
+    let fresh = t.reader();
+    assert!(winner_body(&fresh, "b").is_some());
+}
