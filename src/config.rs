@@ -56,6 +56,12 @@ impl Config {
                 max: FORMAT,
             });
         }
+        if config.format == 0 {
+            return Err(Error::corrupt(&path, 0, "config: format must be at least 1"));
+        }
+        if config.revs_limit == 0 {
+            return Err(Error::corrupt(&path, 0, "config: revs_limit must be at least 1"));
+        }
         Ok(config)
     }
 

@@ -56,9 +56,9 @@ pub fn sha1(bytes: &[u8]) -> ObjectId {
     hasher.update(bytes);
     match hasher.try_finalize() {
         Ok(id) => id,
-        // A SHA-1 collision attack was detected in the input. The object cannot be named
-        // safely; name it by the hash of a marker plus the input instead, which cannot collide
-        // with an honest object because honest headers never start with this marker.
+        // A SHA-1 collision attack was detected in the input. Name it by the hash of a marker
+        // plus the input instead (an honest object's header never starts with the marker),
+        // and if that is an attack too, by the null id, which no stored object can have.
         Err(_) => {
             let mut h = gix_hash::hasher(gix_hash::Kind::Sha1);
             h.update(b"settee-collision\0");

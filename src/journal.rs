@@ -8,9 +8,10 @@
 //! Owns: the journal file format, appending, replay and torn-tail detection.
 //! Invariants:
 //! 1. A record is visible only if its length and CRC-32 check out.
-//! 2. An incomplete or checksum-failing *last* record is a torn tail from a crash: it is cut
-//!    off (by the writer) or ignored (by readers). A bad record followed by more bytes is
-//!    corruption and an error, never silently skipped.
+//! 2. An incomplete last record is a torn tail from a crash: it is cut off (by the writer) or
+//!    ignored (by readers). The record header carries its own CRC, so a damaged length can
+//!    never pass for a torn tail: a bad record followed by more bytes is corruption and an
+//!    error, never silently skipped.
 //!
 //! Spec: format-spec/journal.md (journal format 1).
 
@@ -30,8 +31,11 @@ use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
 pub const MAGIC: [u8; 4] = *b"SJNL";
 pub const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 16;
-/// Record header: payload length u32, CRC-32 of the payload u32.
-pub const RECORD_HEADER_LEN: usize = 8;
+/// Record header: payload length u32, CRC-32 of the payload u32, CRC-32 of those 8 bytes u32.
+pub const RECORD_LEN_OFFSET: usize = 0;
+pub const RECORD_PAYLOAD_CRC_OFFSET: usize = RECORD_LEN_OFFSET + size_of::<u32>();
+pub const RECORD_HEADER_CRC_OFFSET: usize = RECORD_PAYLOAD_CRC_OFFSET + size_of::<u32>();
+pub const RECORD_HEADER_LEN: usize = RECORD_HEADER_CRC_OFFSET + size_of::<u32>();
 
 /// One commit.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -135,22 +139,31 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         if at == total {
             return Ok(Replay { records, valid_len: at as u64, torn: false });
         }
-        let (Some(len), Some(crc)) = (crate::bytes::be32(&bytes, at), crate::bytes::be32(&bytes, at + 4))
-        else {
+        let rest = bytes.get(at..).unwrap_or_default();
+        let header = rest.get(..RECORD_HEADER_LEN);
+        let header_ok = header.is_some_and(|h| {
+            crate::bytes::be32(h, RECORD_HEADER_CRC_OFFSET) == h.get(..RECORD_HEADER_CRC_OFFSET).map(crc32fast::hash)
+        });
+        if !header_ok {
+            // A crash leaves a prefix of the last write (or zeros after a power loss); a
+            // damaged header with other bytes after it is corruption.
+            if header.is_none() || rest.iter().all(|&b| b == 0) {
+                return Ok(Replay { records, valid_len: at as u64, torn: true });
+            }
+            return Err(Error::corrupt(path, at as u64, "journal record header fails its checksum"));
+        }
+        let len = crate::bytes::be32(rest, RECORD_LEN_OFFSET).unwrap_or_default() as usize;
+        let crc = crate::bytes::be32(rest, RECORD_PAYLOAD_CRC_OFFSET).unwrap_or_default();
+        let Some(payload) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
             return Ok(Replay { records, valid_len: at as u64, torn: true });
         };
-        let len = len as usize;
         let end = at + RECORD_HEADER_LEN + len;
-        let payload = bytes.get(at + RECORD_HEADER_LEN..end);
-        let record = payload.filter(|p| crc32fast::hash(p) == crc).and_then(Record::decode);
-        match record {
+        match Some(payload).filter(|p| crc32fast::hash(p) == crc).and_then(Record::decode) {
             Some(r) => {
                 records.push(r);
                 at = end;
             }
-            None if end >= total => {
-                return Ok(Replay { records, valid_len: at as u64, torn: true });
-            }
+            None if end == total => return Ok(Replay { records, valid_len: at as u64, torn: true }),
             None => return Err(Error::corrupt(path, at as u64, "journal record fails its checksum")),
         }
     }
@@ -181,6 +194,8 @@ impl Writer {
         let mut buf = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
         buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         buf.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
+        let header_crc = crc32fast::hash(&buf);
+        buf.extend_from_slice(&header_crc.to_be_bytes());
         buf.extend_from_slice(&payload);
         use std::os::unix::fs::FileExt;
         let result = self.file.write_all_at(&buf, self.len).and_then(|()| self.file.sync_data());
@@ -256,11 +271,21 @@ mod tests {
             assert_eq!(r.records, vec![record(1)], "len {len}");
             assert_eq!(r.valid_len, after_one);
         }
-        // A flipped byte in the first record, with the second after it, is corruption.
-        let mut bad = full.clone();
-        bad[HEADER_LEN + RECORD_HEADER_LEN + 2] ^= 1;
-        std::fs::write(&path, &bad).unwrap();
-        assert!(replay(&path, 7).is_err());
+        // Any flipped byte in the first record, with the second after it, is corruption,
+        // never a torn tail (which would drop the second, acknowledged, record).
+        for at in HEADER_LEN..after_one as usize {
+            let mut bad = full.clone();
+            bad[at] ^= 1;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(replay(&path, 7).is_err(), "flip at {at} not reported");
+        }
+        // Zeros after the last record (a power loss on some file systems) are a torn tail.
+        let mut zeros = full.clone();
+        zeros.extend_from_slice(&[0; 40]);
+        std::fs::write(&path, &zeros).unwrap();
+        let r = replay(&path, 7).unwrap();
+        assert_eq!(r.records.len(), 2);
+        assert!(r.torn);
         // A journal of another generation is refused.
         std::fs::write(&path, &full).unwrap();
         assert!(replay(&path, 8).is_err());

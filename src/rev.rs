@@ -151,9 +151,9 @@ impl RevId {
     }
 
     /// The revision settee makes for an edit: `pos` is one more than the parent's, and the
-    /// hash is the first 16 bytes of SHA-1 over the parent revision id (empty for a new
-    /// document), the deleted flag and the body object id. The same edit on two replicas
-    /// therefore gives the same revision id.
+    /// hash is the first 16 bytes of SHA-1 over `settee-rev\0`, the parent revision id as
+    /// text (nothing for a new document), `\0`, the deleted flag byte and the 20-byte body
+    /// object id. The same edit on two replicas therefore gives the same revision id.
     pub fn for_edit(parent: Option<&RevId>, deleted: bool, body: &ObjectId) -> RevId {
         let mut input = Vec::with_capacity(96);
         input.extend_from_slice(b"settee-rev\0");

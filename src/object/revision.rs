@@ -83,8 +83,8 @@ impl Revision {
             return Err(bad("empty id"));
         }
         let pos = varint::read(input).ok_or(bad("truncated position"))?;
-        if pos == 0 {
-            return Err(bad("position 0"));
+        if pos == 0 || pos > u64::from(u32::MAX) {
+            return Err(bad("position out of range"));
         }
         let hash = read_hash(input)?;
         let flags = *varint::take(input, 1).ok_or(bad("truncated flags"))?.first().ok_or(bad("flags"))?;

@@ -30,6 +30,8 @@ pub const HEADER_LEN: usize = PACK_ID_OFFSET + size_of::<u64>();
 
 /// Raw bytes gathered before a block is compressed and written.
 pub const BLOCK_TARGET: usize = 4096;
+/// The largest object a pack holds (a block holds at least one whole object).
+pub const MAX_OBJECT_LEN: usize = 64 << 20;
 /// A pack is sealed once it grows past this size, so block offsets fit in 32 bits.
 pub const MAX_PACK_LEN: u64 = 1 << 30;
 

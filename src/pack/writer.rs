@@ -101,6 +101,14 @@ impl Writer {
 
     /// Add an object; it becomes durable at the next `commit`.
     pub fn add(&mut self, id: ObjectId, kind: Kind, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > super::MAX_OBJECT_LEN {
+            return Err(Error::Invalid(format!(
+                "a {} of {} bytes is larger than the {} bytes an object may hold",
+                kind.name(),
+                bytes.len(),
+                super::MAX_OBJECT_LEN
+            )));
+        }
         if !self.block.is_empty() && self.block.len() + bytes.len() > BLOCK_TARGET {
             self.seal_block()?;
         }
@@ -134,8 +142,12 @@ impl Writer {
             return Ok(Vec::new());
         }
         use std::os::unix::fs::FileExt;
-        self.file.write_all_at(&self.staged, self.committed).map_err(Error::io(&self.path))?;
-        self.file.sync_data().map_err(Error::io(&self.path))?;
+        let written = self.file.write_all_at(&self.staged, self.committed).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Leave nothing past the committed end for a later commit or seal to carry along.
+            let _ = self.file.set_len(self.committed);
+            return Err(Error::io(&self.path)(e));
+        }
         self.committed += self.staged.len() as u64;
         self.staged.clear();
         Ok(std::mem::take(&mut self.staged_objects))

@@ -110,7 +110,11 @@ impl Store {
                 let parent = match (object.parent, segment.last()) {
                     (Some(p), Some(top)) => self
                         .read_revision_cached(&mut objects, &p)?
-                        .filter(|o| o.rev.pos + segment.len() as u64 == object.rev.pos && &o.rev.hash == top)
+                        .filter(|o| {
+                            o.rev.pos + segment.len() as u64 == object.rev.pos
+                                && &o.rev.hash == top
+                                && o.doc == object.doc
+                        })
                         .map(|o| (p, o)),
                     _ => None,
                 };

@@ -1,0 +1,166 @@
+//! Store benchmark: import, random reads, changes feed, export, size on disk, open time.
+//!
+//! `cargo bench -p settee-cli --bench store` (SETTEE_BENCH_DOCS sets the document count,
+//! default 1,000,000). Documents are package-registry-like records of 100 to 200 bytes.
+//! Prints a table and writes the figures as JSON to `target/bench-store.json`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use settee::store::OpenOptions;
+use settee::{Body, DocId, Incoming, Op, Store};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+const WORDS: &[&str] = &[
+    "fast", "tiny", "json", "parser", "stream", "utility", "for", "node", "browser", "async", "http",
+    "client", "server", "color", "string", "array", "deep", "merge", "clone", "logger", "cli", "test",
+    "runner", "build", "tool", "plugin", "config", "schema", "validate", "cache",
+];
+
+/// One NDJSON line: `{"_id":..,"name":..,"version":..,"description":..}`, 100 to 200 bytes.
+fn doc_line(i: u64, rng: &mut Rng) -> String {
+    let name = format!("{}-{}-{i}", WORDS[(rng.next() % 30) as usize], WORDS[(rng.next() % 30) as usize]);
+    let version = format!("{}.{}.{}", rng.next() % 5, rng.next() % 20, rng.next() % 50);
+    let mut description = String::new();
+    let target = 30 + (rng.next() % 75) as usize;
+    while description.len() < target {
+        if !description.is_empty() {
+            description.push(' ');
+        }
+        description.push_str(WORDS[(rng.next() % 30) as usize]);
+    }
+    format!(r#"{{"_id":"pkg-{i:08}","name":"{name}","version":"{version}","description":"{description}"}}"#)
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() { dir_size(&entry.path()) } else { meta.len() };
+    }
+    total
+}
+
+fn max_rss_kib(who: i32) -> i64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage.ru_maxrss
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n: u64 = std::env::var("SETTEE_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let bin = env!("CARGO_BIN_EXE_settee");
+    let work = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x5EED);
+    let lines: Vec<String> = (0..n).map(|i| doc_line(i, &mut rng)).collect();
+    let input = work.path().join("docs.ndjson");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for l in &lines {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+    let input_bytes = std::fs::metadata(&input).unwrap().len();
+    println!("{n} documents, {:.1} bytes each on average", input_bytes as f64 / n as f64 - 1.0);
+    let mut results = serde_json::Map::new();
+    let mut report = |name: &str, value: f64, unit: &str| {
+        println!("{name:<36} {value:>14.1} {unit}");
+        results.insert(name.to_string(), serde_json::json!({"value": value, "unit": unit}));
+    };
+
+    // 1. Library import: parse each line, write in batches of 10,000, one commit per batch.
+    let lib_root = work.path().join("lib/.settee");
+    let t = Instant::now();
+    let mut store = Store::init(&lib_root).unwrap();
+    for chunk in lines.chunks(10_000) {
+        let ops: Vec<Op> = chunk
+            .iter()
+            .map(|l| {
+                let d = Incoming::from_slice(l.as_bytes(), "bench").unwrap();
+                Op::Edit { id: d.doc_id("bench").unwrap(), base: None, deleted: false, body: Body::from_map(&d.body) }
+            })
+            .collect();
+        for r in store.write(ops).unwrap() {
+            r.unwrap();
+        }
+    }
+    store.checkpoint().unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    report("import (library), docs/s", n as f64 / secs, "docs/s");
+    drop(store);
+
+    // 2. CLI import of the same file.
+    let cli_dir = work.path().join("cli");
+    std::fs::create_dir_all(&cli_dir).unwrap();
+    assert!(Command::new(bin).arg("init").current_dir(&cli_dir).output().unwrap().status.success());
+    let t = Instant::now();
+    let out = Command::new(bin).arg("import").arg(&input).current_dir(&cli_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secs = t.elapsed().as_secs_f64();
+    report("import (settee import), docs/s", n as f64 / secs, "docs/s");
+    report("settee import peak RSS", max_rss_kib(libc::RUSAGE_CHILDREN) as f64 / 1024.0, "MiB");
+
+    // 3. Size on disk, everything included.
+    let root = cli_dir.join(".settee");
+    let size = dir_size(&root);
+    report("bytes on disk per document", size as f64 / n as f64, "B/doc");
+
+    // 4. Open time (median of 11).
+    let mut opens: Vec<f64> = (0..11)
+        .map(|_| {
+            let t = Instant::now();
+            let s = Store::open(&root, OpenOptions::default()).unwrap();
+            let e = t.elapsed().as_secs_f64();
+            drop(s);
+            e
+        })
+        .collect();
+    opens.sort_by(f64::total_cmp);
+    report("open the store (median)", opens[5] * 1000.0, "ms");
+
+    // 5. Random winner reads, one thread.
+    let store = Store::open(&root, OpenOptions::default()).unwrap();
+    let ids: Vec<DocId> = (0..100_000).map(|_| DocId::parse(&format!("pkg-{:08}", rng.next() % n)).unwrap()).collect();
+    let t = Instant::now();
+    for id in &ids {
+        let (_, body) = store.get_winner(id).unwrap().unwrap();
+        assert!(body.contains_key("name"));
+    }
+    report("random winner reads, 1 thread", ids.len() as f64 / t.elapsed().as_secs_f64(), "docs/s");
+
+    // 6. The whole changes feed.
+    let t = Instant::now();
+    let count = store.changes(settee::Seq(0)).try_fold(0u64, |n, c| c.map(|_| n + 1)).unwrap();
+    assert_eq!(count, n);
+    report("changes feed", n as f64 / t.elapsed().as_secs_f64(), "docs/s");
+    drop(store);
+
+    // 7. settee export of everything.
+    let export = work.path().join("export.ndjson");
+    let t = Instant::now();
+    let out = Command::new(bin).arg("export").arg(&export).current_dir(&cli_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    report("export (settee export)", n as f64 / t.elapsed().as_secs_f64(), "docs/s");
+    report("bench process peak RSS", max_rss_kib(libc::RUSAGE_SELF) as f64 / 1024.0, "MiB");
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-store.json");
+    let _ = std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::Value::Object(results)).unwrap());
+}
