@@ -95,7 +95,12 @@ fn main() {
             .iter()
             .map(|l| {
                 let d = Incoming::from_slice(l.as_bytes(), "bench").unwrap();
-                Op::Edit { id: d.doc_id("bench").unwrap(), base: None, deleted: false, body: Body::from_map(&d.body) }
+                Op::Edit {
+                    id: d.doc_id("bench").unwrap(),
+                    base: None,
+                    deleted: false,
+                    body: Body::from_map(&d.body),
+                }
             })
             .collect();
         for r in store.write(ops).unwrap() {
@@ -138,7 +143,8 @@ fn main() {
 
     // 5. Random winner reads, one thread.
     let store = Store::open(&root, OpenOptions::default()).unwrap();
-    let ids: Vec<DocId> = (0..100_000).map(|_| DocId::parse(&format!("pkg-{:08}", rng.next() % n)).unwrap()).collect();
+    let ids: Vec<DocId> =
+        (0..100_000).map(|_| DocId::parse(&format!("pkg-{:08}", rng.next() % n)).unwrap()).collect();
     let t = Instant::now();
     for id in &ids {
         let (_, body) = store.get_winner(id).unwrap().unwrap();

@@ -142,7 +142,8 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         let rest = bytes.get(at..).unwrap_or_default();
         let header = rest.get(..RECORD_HEADER_LEN);
         let header_ok = header.is_some_and(|h| {
-            crate::bytes::be32(h, RECORD_HEADER_CRC_OFFSET) == h.get(..RECORD_HEADER_CRC_OFFSET).map(crc32fast::hash)
+            crate::bytes::be32(h, RECORD_HEADER_CRC_OFFSET)
+                == h.get(..RECORD_HEADER_CRC_OFFSET).map(crc32fast::hash)
         });
         if !header_ok {
             // A crash leaves a prefix of the last write (or zeros after a power loss); a

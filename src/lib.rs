@@ -22,6 +22,7 @@ pub mod config;
 pub mod doc;
 pub mod error;
 mod fsutil;
+pub mod hash;
 pub mod id;
 pub mod journal;
 pub mod manifest;

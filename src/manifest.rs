@@ -19,6 +19,13 @@ use crate::pack::PackId;
 pub const FILE_NAME: &str = "manifest";
 pub const MAGIC_LINE: &str = "settee-manifest 1";
 
+/// An index over a prefix of the active pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveIndex {
+    pub generation: u64,
+    pub covered: u64,
+}
+
 /// The store's current layout.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Manifest {
@@ -30,6 +37,9 @@ pub struct Manifest {
     pub sealed: Vec<PackId>,
     /// The active pack the journal's objects go to, if one has been started.
     pub active: Option<PackId>,
+    /// The index of the active pack's first `covered` bytes, written by checkpoint
+    /// `generation` (`PackId::partial_index_name`); objects after it are in the journal.
+    pub active_index: Option<ActiveIndex>,
     /// Highest sequence number held by the tables (the journal continues from here).
     pub table_seq: Seq,
     /// Number of document entries in the refs table (for sizing decisions).
@@ -47,6 +57,16 @@ impl Manifest {
         format!("journal-{:016x}.log", self.generation)
     }
 
+    /// The active pack with `committed` bytes, and its prefix index's file name.
+    pub fn active_spec(&self, committed: u64) -> Option<crate::odb::ActiveSpec> {
+        let id = self.active?;
+        Some(crate::odb::ActiveSpec {
+            id,
+            committed,
+            index: self.active_index.map(|a| id.partial_index_name(a.generation)),
+        })
+    }
+
     pub fn encode(&self) -> String {
         let mut s = String::new();
         s.push_str(MAGIC_LINE);
@@ -60,6 +80,9 @@ impl Manifest {
         }
         if let Some(p) = self.active {
             s.push_str(&format!("active {}\n", p.0));
+        }
+        if let Some(a) = self.active_index {
+            s.push_str(&format!("active-index {} {}\n", a.generation, a.covered));
         }
         let crc = crc32fast::hash(s.as_bytes());
         s.push_str(&format!("crc32 {crc:08x}\n"));
@@ -102,6 +125,11 @@ impl Manifest {
                 "table-docs" => m.table_docs = num()?,
                 "sealed" => m.sealed.push(PackId(num()?)),
                 "active" => m.active = Some(PackId(num()?)),
+                "active-index" => {
+                    let (g, c) = value.split_once(' ').ok_or_else(|| bad("bad active-index"))?;
+                    let n = |v: &str| v.parse::<u64>().map_err(|_| bad("bad number"));
+                    m.active_index = Some(ActiveIndex { generation: n(g)?, covered: n(c)? });
+                }
                 _ => return Err(bad("unknown key")),
             }
         }
@@ -131,6 +159,7 @@ mod tests {
             next_pack: 5,
             sealed: vec![PackId(1), PackId(4)],
             active: Some(PackId(5)),
+            active_index: Some(ActiveIndex { generation: 2, covered: 4096 }),
             table_seq: Seq(99),
             table_docs: 7,
         };

@@ -1,8 +1,9 @@
 //! The object database: every live pack, found by object id.
 //!
 //! Owns: looking objects up across the sealed packs (through their indexes) and the active
-//! pack (through the locations the journal recorded), verifying what is read, a small cache
-//! of decompressed blocks, and objects staged by an uncommitted batch.
+//! pack (through the index of its checkpointed prefix and the locations the journal recorded
+//! since), verifying what is read, a small cache of decompressed blocks, and objects staged by
+//! an uncommitted batch.
 //! Not: deciding which packs are live (`manifest`), writing packs (`pack::writer`).
 //! Invariants:
 //! 1. `read` returns bytes only if they hash to the requested id; anything else is an error
@@ -11,6 +12,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use crate::hash::FastMap;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -31,14 +34,26 @@ struct Sealed {
 
 struct Active {
     reader: Reader,
-    locations: HashMap<ObjectId, Loc>,
+    /// The index of the pack's prefix written by the last checkpoint, if any.
+    index: Option<Index>,
+    /// Objects committed since that checkpoint.
+    locations: FastMap<ObjectId, Loc>,
+}
+
+/// The active pack as the manifest and journal describe it.
+pub struct ActiveSpec {
+    pub id: PackId,
+    /// Committed length (the journal's last `pack_end`, or the prefix index's coverage).
+    pub committed: u64,
+    /// File name of the prefix index, if one was written.
+    pub index: Option<String>,
 }
 
 pub struct ObjectDb {
     dir: PathBuf,
     sealed: Vec<Sealed>,
     active: Option<Active>,
-    staged: HashMap<ObjectId, (Kind, Arc<[u8]>)>,
+    staged: FastMap<ObjectId, (Kind, Arc<[u8]>)>,
     cache: Mutex<BlockCache>,
 }
 
@@ -56,7 +71,7 @@ pub struct Found {
 
 impl ObjectDb {
     /// Open the sealed packs and the active pack (readable up to `active_len`).
-    pub fn open(dir: &Path, sealed: &[PackId], active: Option<(PackId, u64)>) -> Result<ObjectDb> {
+    pub fn open(dir: &Path, sealed: &[PackId], active: Option<ActiveSpec>) -> Result<ObjectDb> {
         let mut packs = Vec::with_capacity(sealed.len());
         // Newest first: recent objects are the likeliest to be read.
         for &id in sealed.iter().rev() {
@@ -67,8 +82,19 @@ impl ObjectDb {
             packs.push(Sealed { reader: Reader::open_sealed(dir, id)?, index });
         }
         let active = match active {
-            Some((id, len)) => {
-                Some(Active { reader: Reader::open_active(dir, id, len)?, locations: HashMap::new() })
+            Some(spec) => {
+                let index = match &spec.index {
+                    Some(name) => {
+                        let index = Index::open(&dir.join(name))?;
+                        if index.pack() != spec.id {
+                            return Err(Error::corrupt(index.path(), 8, "index names another pack"));
+                        }
+                        Some(index)
+                    }
+                    None => None,
+                };
+                let reader = Reader::open_active(dir, spec.id, spec.committed)?;
+                Some(Active { reader, index, locations: FastMap::default() })
             }
             None => None,
         };
@@ -76,7 +102,7 @@ impl ObjectDb {
             dir: dir.into(),
             sealed: packs,
             active,
-            staged: HashMap::new(),
+            staged: FastMap::default(),
             cache: Mutex::new(HashMap::new()),
         })
     }
@@ -104,14 +130,29 @@ impl ObjectDb {
         self.staged.clear();
     }
 
-    pub fn active_locations(&self) -> Option<&HashMap<ObjectId, Loc>> {
+    /// Objects committed to the active pack since its prefix index was written.
+    pub fn active_locations(&self) -> Option<&FastMap<ObjectId, Loc>> {
         self.active.as_ref().map(|a| &a.locations)
+    }
+
+    /// Every object of the active pack: its prefix index's entries and the newer ones.
+    pub fn active_entries(&self) -> Vec<(ObjectId, Loc)> {
+        let Some(a) = &self.active else { return Vec::new() };
+        let mut out: Vec<(ObjectId, Loc)> = a.index.iter().flat_map(|i| i.iter()).collect();
+        out.extend(a.locations.iter().map(|(k, v)| (*k, *v)));
+        out
+    }
+
+    /// The active pack's prefix index, if one was written.
+    pub fn active_index(&self) -> Option<&Index> {
+        self.active.as_ref().and_then(|a| a.index.as_ref())
     }
 
     /// Where `id` is stored, if anywhere committed.
     pub fn find(&self, id: &ObjectId) -> Option<Found> {
         if let Some(active) = &self.active {
-            if let Some(&loc) = active.locations.get(id) {
+            let loc = active.locations.get(id).copied().or_else(|| active.index.as_ref()?.find(id));
+            if let Some(loc) = loc {
                 return Some(Found { pack: active.reader.id(), loc });
             }
         }
@@ -215,7 +256,7 @@ impl ObjectDb {
     /// Number of committed objects.
     pub fn object_count(&self) -> usize {
         self.sealed.iter().map(|s| s.index.len()).sum::<usize>()
-            + self.active.as_ref().map_or(0, |a| a.locations.len())
+            + self.active.as_ref().map_or(0, |a| a.locations.len() + a.index.as_ref().map_or(0, Index::len))
     }
 
     /// Total bytes of all live packs.

@@ -16,10 +16,25 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = match commands::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(exit::OK);
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(e) => {
+            // One line, as every error: clap's first line, then where to look.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "{}",
+                if first.starts_with("error:") { first.to_string() } else { format!("error: {first}") }
+            );
+            eprintln!("hint: see `settee --help` or `settee <command> --help`");
+            return ExitCode::from(exit::USAGE);
         }
     };
     match commands::run(cli) {

@@ -32,7 +32,8 @@ pub const HEADER_LEN: usize = PACK_ID_OFFSET + size_of::<u64>();
 pub const BLOCK_TARGET: usize = 4096;
 /// The largest object a pack holds (a block holds at least one whole object).
 pub const MAX_OBJECT_LEN: usize = 64 << 20;
-/// A pack is sealed once it grows past this size, so block offsets fit in 32 bits.
+/// A checkpoint seals the active pack once it has grown past this size (so block offsets
+/// fit in 32 bits); a smaller active pack gets a prefix index and keeps growing.
 pub const MAX_PACK_LEN: u64 = 1 << 30;
 
 /// A pack's number, unique within a store, never reused.
@@ -45,6 +46,10 @@ impl PackId {
     }
     pub fn index_name(self) -> String {
         format!("pack-{:016x}.idx", self.0)
+    }
+    /// The index of a prefix of this (active) pack, written by checkpoint `generation`.
+    pub fn partial_index_name(self, generation: u64) -> String {
+        format!("pack-{:016x}.part-{generation:016x}.idx", self.0)
     }
 }
 

@@ -142,7 +142,8 @@ impl Writer {
             return Ok(Vec::new());
         }
         use std::os::unix::fs::FileExt;
-        let written = self.file.write_all_at(&self.staged, self.committed).and_then(|()| self.file.sync_data());
+        let written =
+            self.file.write_all_at(&self.staged, self.committed).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             // Leave nothing past the committed end for a later commit or seal to carry along.
             let _ = self.file.set_len(self.committed);

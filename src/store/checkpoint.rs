@@ -1,12 +1,13 @@
-//! Checkpoints: fold the journal into new tables, seal the active pack, switch the manifest.
+//! Checkpoints: fold the journal into new tables, index the active pack, switch the manifest.
 //!
 //! Order (each step durable before the next; a crash anywhere leaves the old manifest and
 //! its files, or the new ones, and the next writer open deletes whatever is left over):
-//! 1. write the active pack's index (sealing it) and create the next active pack;
+//! 1. write an index of the active pack's committed objects under a new name (or, once the
+//!    pack is past `MAX_PACK_LEN`, its final index, sealing it, and create the next pack);
 //! 2. write the new refs and changes tables;
 //! 3. create the new, empty journal; fsync the directories;
 //! 4. replace the manifest atomically;
-//! 5. unlink the old journal and tables.
+//! 5. unlink the old journal, tables and prefix index.
 //!
 //! Checkpoints run when the overlay outgrows a quarter of the refs table (so each entry is
 //! rewritten a bounded number of times: amortized O(1) per write) or the active pack is full.
@@ -14,6 +15,7 @@
 use super::{Store, PACKS_DIR};
 use crate::error::{Error, Result};
 use crate::journal;
+use crate::manifest::ActiveIndex;
 use crate::odb::ObjectDb;
 use crate::pack::{self, index, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
@@ -32,31 +34,36 @@ impl Store {
         Ok(())
     }
 
-    /// Fold everything written since the last checkpoint into the tables and seal the
+    /// Fold everything written since the last checkpoint into the tables and index the
     /// active pack. Cheap to call when nothing changed.
     pub fn checkpoint(&mut self) -> Result<()> {
         self.require_writer()?;
-        let active_objects: Vec<_> = self
-            .odb
-            .active_locations()
-            .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
-            .unwrap_or_default();
-        if self.overlay.is_empty() && active_objects.is_empty() {
+        let new_objects = self.odb.active_locations().is_some_and(|m| !m.is_empty());
+        if self.overlay.is_empty() && !new_objects {
             return Ok(());
         }
         let packs = self.root.join(PACKS_DIR);
         let mut next = self.manifest.clone();
         next.generation += 1;
+        let committed = self.writer.as_ref().map_or(pack::HEADER_LEN as u64, |w| w.pack.committed_len());
         let mut new_pack = None;
-        if !active_objects.is_empty() {
+        if new_objects {
             let active = self.manifest.active.ok_or_else(|| Error::Invalid("no active pack".into()))?;
-            let mut entries = active_objects;
-            index::write(&packs.join(active.index_name()), active, &mut entries)?;
-            next.sealed.push(active);
-            let id = PackId(next.next_pack);
-            next.next_pack += 1;
-            next.active = Some(id);
-            new_pack = Some(pack::writer::Writer::create(&packs, id)?);
+            let mut entries = self.odb.active_entries();
+            if committed >= pack::MAX_PACK_LEN {
+                // Full: seal it under its final index and start the next pack.
+                index::write(&packs.join(active.index_name()), active, &mut entries)?;
+                next.sealed.push(active);
+                let id = PackId(next.next_pack);
+                next.next_pack += 1;
+                next.active = Some(id);
+                next.active_index = None;
+                new_pack = Some(pack::writer::Writer::create(&packs, id)?);
+            } else {
+                // Index the committed prefix under a new name; the pack keeps growing.
+                index::write(&packs.join(active.partial_index_name(next.generation)), active, &mut entries)?;
+                next.active_index = Some(ActiveIndex { generation: next.generation, covered: committed });
+            }
         }
         let mut tables = TableWriter::create(&self.root.join(next.refs_name()))?;
         for entry in self.entries_from("") {
@@ -74,10 +81,16 @@ impl Store {
         for name in [old.journal_name(), old.refs_name(), old.changes_name()] {
             let _ = std::fs::remove_file(self.root.join(name));
         }
+        if let Some(old_index) = old.active_spec(0).and_then(|s| s.index) {
+            if self.manifest.active_spec(0).and_then(|s| s.index).as_ref() != Some(&old_index) {
+                let _ = std::fs::remove_file(packs.join(old_index));
+            }
+        }
         let m = &self.manifest;
         self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
         self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
-        self.odb = ObjectDb::open(&packs, &m.sealed, m.active.map(|id| (id, pack::HEADER_LEN as u64)))?;
+        let committed = if new_pack.is_some() { pack::HEADER_LEN as u64 } else { committed };
+        self.odb = ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?;
         self.overlay.clear();
         self.overlay_changes.clear();
         let journal = journal::Writer::open(&self.root.join(m.journal_name()), journal::HEADER_LEN as u64)?;

@@ -139,15 +139,10 @@ impl Store {
         let config = Config::load(root)?;
         let manifest = Manifest::load(root)?;
         let replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
-        let pack_end = replay
-            .records
-            .iter()
-            .rev()
-            .map(|r| r.pack_end)
-            .find(|&e| e > 0)
-            .unwrap_or(pack::HEADER_LEN as u64);
+        let indexed = manifest.active_index.map_or(pack::HEADER_LEN as u64, |a| a.covered);
+        let pack_end = replay.records.iter().rev().map(|r| r.pack_end).find(|&e| e > 0).unwrap_or(indexed);
         let packs = root.join(PACKS_DIR);
-        let odb = ObjectDb::open(&packs, &manifest.sealed, manifest.active.map(|id| (id, pack_end)))?;
+        let odb = ObjectDb::open(&packs, &manifest.sealed, manifest.active_spec(pack_end))?;
         let refs = RefsTable::open(&root.join(manifest.refs_name()))?;
         let changes = ChangesTable::open(&root.join(manifest.changes_name()))?;
         let mut store = Store {
@@ -199,6 +194,7 @@ impl Store {
         let packs = self.root.join(PACKS_DIR);
         let mut keep: Vec<String> = m.sealed.iter().flat_map(|p| [p.file_name(), p.index_name()]).collect();
         keep.extend(m.active.map(|p| p.file_name()));
+        keep.extend(m.active_spec(0).and_then(|s| s.index));
         for entry in std::fs::read_dir(&packs).map_err(Error::io(&packs))?.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             let ours = name.starts_with("pack-")

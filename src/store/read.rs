@@ -176,9 +176,16 @@ impl Store {
     }
 
     /// The body stored for a revision object, parsed.
-    fn body_of(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Map<String, Value>> {
+    /// A leaf's body is never dropped, so its absence is corruption; an older revision's
+    /// body may have been compacted away.
+    fn body_of(&self, id: &DocId, rev: &RevId, body: &ObjectId, leaf: bool) -> Result<Map<String, Value>> {
         match self.odb.read_body(body)? {
             Some(bytes) => Body::parse(&bytes),
+            None if leaf => Err(Error::corrupt(
+                self.root.join(super::PACKS_DIR),
+                0,
+                format!("body {body} of leaf {rev} of {id} is missing"),
+            )),
             None => {
                 Err(Error::RevNotFound { id: id.clone(), rev: rev.clone(), why: "its body was compacted" })
             }
@@ -195,7 +202,7 @@ impl Store {
         let revision = self.odb.read_revision(&winner.revision)?.ok_or_else(|| {
             Error::corrupt(self.root.clone(), 0, format!("revision object {} is missing", winner.revision))
         })?;
-        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, &revision.body)?)))
+        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, &revision.body, true)?)))
     }
 
     /// A document as CouchDB's `GET /db/doc` returns it, with the options asked for.
@@ -218,7 +225,7 @@ impl Store {
                     format!("revision object {} is missing", winner.revision),
                 )
             })?;
-            let body = self.body_of(id, &winner.rev, &revision.body)?;
+            let body = self.body_of(id, &winner.rev, &revision.body, true)?;
             let mut out = render(id, &winner.rev, false, body);
             add_conflicts(&mut out, &doc, options);
             return Ok(Value::Object(out));
@@ -258,7 +265,7 @@ impl Store {
             rev: rev.clone(),
             why: "its body was compacted or never received",
         })?;
-        let body = self.body_of(id, rev, &info.body)?;
+        let body = self.body_of(id, rev, &info.body, doc.leaf(rev).is_some())?;
         let mut out = render(id, rev, info.deleted, body);
         if options.revs || options.revs_info {
             let ancestry = tree.ancestry(rev).unwrap_or_default();

@@ -48,8 +48,13 @@ impl Store {
                     note(format!("{} offset {offset}", reader.path().display()), e.to_string());
                 }
             }
-            for (id, loc) in self.odb.active_locations().into_iter().flatten() {
-                if let Err(e) = self.odb.read_at(id, Found { pack: reader.id(), loc: *loc }) {
+            if let Some(index) = self.odb.active_index() {
+                if let Err((offset, what)) = index.verify() {
+                    note(format!("{} offset {offset}", index.path().display()), what.to_string());
+                }
+            }
+            for (id, loc) in self.odb.active_entries() {
+                if let Err(e) = self.odb.read_at(&id, Found { pack: reader.id(), loc }) {
                     note(format!("object {id}"), e.to_string());
                 }
             }

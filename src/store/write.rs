@@ -205,7 +205,10 @@ impl Store {
             }
         };
         if parent.as_ref().is_some_and(|p| p.rev.pos >= u64::from(u32::MAX)) {
-            return Err(Error::InvalidDoc { id: id.to_string(), why: "the revision position would overflow".into() });
+            return Err(Error::InvalidDoc {
+                id: id.to_string(),
+                why: "the revision position would overflow".into(),
+            });
         }
         let rev = RevId::for_edit(parent.as_ref().map(|p| &p.rev), deleted, &body.id);
         let revision = Revision {

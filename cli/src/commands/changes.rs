@@ -24,7 +24,8 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let store = ctx.open_read()?;
     let mut out = Out::new();
-    let mut last = Seq(args.since);
+    // With no rows, the feed ends where the store does (never past it).
+    let mut last = Seq(args.since.min(store.last_seq().0));
     for change in store.changes(Seq(args.since)).take(args.limit.unwrap_or(usize::MAX)) {
         let change = change?;
         last = change.seq;

@@ -133,17 +133,21 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     summary.report(ctx)
 }
 
+/// Parse one input line into a write; errors read `line N: <what is wrong>`.
 fn parse_line(line: &[u8], n: u64, replicated: bool) -> Result<Op, String> {
-    let what = format!("on line {n}");
-    let doc = Incoming::from_slice(line, &what).map_err(|e| e.to_string())?;
-    let id = doc.doc_id(&what).map_err(|e| format!("line {n}: {e}"))?;
+    let fail = |e: settee::Error| match e {
+        settee::Error::InvalidDoc { why, .. } => format!("line {n}: {why}"),
+        other => format!("line {n}: {other}"),
+    };
+    let doc = Incoming::from_slice(line, "").map_err(fail)?;
+    let id = doc.doc_id("").map_err(fail)?;
     let body = Body::from_map(&doc.body);
     if replicated {
-        let (rev, ancestry) = doc.replicated_rev(id.as_str()).map_err(|e| format!("line {n}: {e}"))?;
+        let (rev, ancestry) = doc.replicated_rev(id.as_str()).map_err(fail)?;
         Ok(Op::Replicate { id, rev, ancestry, deleted: doc.deleted, body })
     } else {
         let base = match &doc.rev {
-            Some(r) => Some(settee::RevId::parse(r).map_err(|e| format!("line {n}: {e}"))?),
+            Some(r) => Some(settee::RevId::parse(r).map_err(|e| fail(e.into()))?),
             None => None,
         };
         Ok(Op::Edit { id, base, deleted: doc.deleted, body })

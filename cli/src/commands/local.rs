@@ -38,6 +38,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let id = local_id(id)?;
             let bytes = read_input(&ctx.cwd, file.as_deref())?;
             let doc = Incoming::from_slice(&bytes, id.as_str())?;
+            if let Some(body_id) = doc.id.as_deref().filter(|b| *b != id.as_str()) {
+                anyhow::bail!(crate::exit::Usage(format!(
+                    "the body's _id {body_id:?} does not match the document id {:?}",
+                    id.as_str()
+                )));
+            }
             let mut store = ctx.open_write()?;
             let rev = store.put_local(&id, &doc.body)?;
             if ctx.json {
