@@ -22,6 +22,9 @@ pub enum Kind {
     Body,
     /// One revision of one document: see `object::Revision`.
     Revision,
+    /// A zstd dictionary that later blocks of the same pack are compressed with (a pack
+    /// entry, not an indexed object).
+    Dictionary,
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
         match self {
             Kind::Body => "body",
             Kind::Revision => "revision",
+            Kind::Dictionary => "dictionary",
         }
     }
 
@@ -37,6 +41,7 @@ impl Kind {
         match self {
             Kind::Body => 1,
             Kind::Revision => 2,
+            Kind::Dictionary => 3,
         }
     }
 
@@ -44,6 +49,7 @@ impl Kind {
         match code {
             1 => Some(Kind::Body),
             2 => Some(Kind::Revision),
+            3 => Some(Kind::Dictionary),
             _ => None,
         }
     }

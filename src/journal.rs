@@ -42,6 +42,8 @@ pub const RECORD_HEADER_LEN: usize = RECORD_HEADER_CRC_OFFSET + size_of::<u32>()
 pub struct Record {
     /// Committed length of the active pack after this commit (0: no active pack).
     pub pack_end: u64,
+    /// Offset of the block holding the active pack's dictionary (0: none).
+    pub dictionary: u64,
     pub objects: Vec<(ObjectId, Loc)>,
     /// Ref changes: `None` removes the id's entry.
     pub refs: Vec<(String, Option<Entry>)>,
@@ -51,6 +53,7 @@ impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.objects.len() * 28 + self.refs.len() * 80);
         varint::write(&mut out, self.pack_end);
+        varint::write(&mut out, self.dictionary);
         varint::write(&mut out, self.objects.len() as u64);
         for (id, loc) in &self.objects {
             out.extend_from_slice(id.as_bytes());
@@ -71,6 +74,7 @@ impl Record {
     pub fn decode(mut input: &[u8]) -> Option<Record> {
         let input = &mut input;
         let pack_end = varint::read(input)?;
+        let dictionary = varint::read(input)?;
         let n = varint::read(input)?;
         let mut objects = Vec::with_capacity(n.min(1 << 20) as usize);
         for _ in 0..n {
@@ -86,7 +90,7 @@ impl Record {
             let entry = Entry::decode(input)?;
             refs.push((id, entry));
         }
-        input.is_empty().then_some(Record { pack_end, objects, refs })
+        input.is_empty().then_some(Record { pack_end, dictionary, objects, refs })
     }
 }
 
@@ -233,6 +237,7 @@ mod tests {
         let oid = hash_object(Kind::Body, &n.to_be_bytes());
         Record {
             pack_end: 100 + u64::from(n),
+            dictionary: u64::from(n) * 3,
             objects: vec![(oid, Loc { block: 16, inner: n })],
             refs: vec![
                 (
@@ -240,9 +245,11 @@ mod tests {
                     Some(Entry::Doc(DocRef {
                         seq: Seq(u64::from(n)),
                         leaves: vec![Leaf {
-                            rev: RevId::parse("1-a").unwrap(),
+                            rev: RevId::parse("2-a").unwrap(),
                             deleted: false,
-                            revision: oid,
+                            body: oid,
+                            parent: Some(oid),
+                            ancestry: vec![crate::rev::RevHash::parse("b").unwrap()],
                         }],
                     })),
                 ),

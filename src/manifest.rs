@@ -40,6 +40,8 @@ pub struct Manifest {
     /// The index of the active pack's first `covered` bytes, written by checkpoint
     /// `generation` (`PackId::partial_index_name`); objects after it are in the journal.
     pub active_index: Option<ActiveIndex>,
+    /// Offset of the block holding the active pack's dictionary, as of this manifest.
+    pub active_dictionary: u64,
     /// Highest sequence number held by the tables (the journal continues from here).
     pub table_seq: Seq,
     /// Number of document entries in the refs table (for sizing decisions).
@@ -84,6 +86,9 @@ impl Manifest {
         if let Some(a) = self.active_index {
             s.push_str(&format!("active-index {} {}\n", a.generation, a.covered));
         }
+        if self.active_dictionary != 0 {
+            s.push_str(&format!("active-dictionary {}\n", self.active_dictionary));
+        }
         let crc = crc32fast::hash(s.as_bytes());
         s.push_str(&format!("crc32 {crc:08x}\n"));
         s
@@ -125,6 +130,7 @@ impl Manifest {
                 "table-docs" => m.table_docs = num()?,
                 "sealed" => m.sealed.push(PackId(num()?)),
                 "active" => m.active = Some(PackId(num()?)),
+                "active-dictionary" => m.active_dictionary = num()?,
                 "active-index" => {
                     let (g, c) = value.split_once(' ').ok_or_else(|| bad("bad active-index"))?;
                     let n = |v: &str| v.parse::<u64>().map_err(|_| bad("bad number"));
@@ -160,6 +166,7 @@ mod tests {
             sealed: vec![PackId(1), PackId(4)],
             active: Some(PackId(5)),
             active_index: Some(ActiveIndex { generation: 2, covered: 4096 }),
+            active_dictionary: 1234,
             table_seq: Seq(99),
             table_docs: 7,
         };

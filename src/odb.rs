@@ -55,11 +55,36 @@ pub struct ObjectDb {
     active: Option<Active>,
     staged: FastMap<ObjectId, (Kind, Arc<[u8]>)>,
     cache: Mutex<BlockCache>,
+    dictionaries: Mutex<DictionaryCache>,
 }
 
 thread_local! {
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
+    /// One decompression context per thread, used with or without a dictionary.
+    static DCTX: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+        std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
+/// Prepared dictionaries by (pack, offset of the block holding them).
+type DictionaryCache = FastMap<(PackId, u32), Arc<zstd::zstd_safe::DDict<'static>>>;
+
+/// Decompress a block payload into exactly `raw_len` bytes.
+fn decompress(
+    payload: &[u8],
+    raw_len: usize,
+    dictionary: Option<&zstd::zstd_safe::DDict<'static>>,
+) -> std::result::Result<Vec<u8>, frame::FrameError> {
+    DCTX.with(|ctx| {
+        let mut ctx = ctx.borrow_mut();
+        let mut out = Vec::with_capacity(raw_len);
+        let done = match dictionary {
+            Some(d) => ctx.decompress_using_ddict(&mut out, payload, d),
+            None => ctx.decompress(&mut out, payload),
+        };
+        match done {
+            Ok(n) if n == raw_len && out.len() == raw_len => Ok(out),
+            _ => Err(frame::FrameError::Decompress),
+        }
+    })
 }
 
 /// Which pack an object was found in.
@@ -104,6 +129,7 @@ impl ObjectDb {
             active,
             staged: FastMap::default(),
             cache: Mutex::new(HashMap::new()),
+            dictionaries: Mutex::new(FastMap::default()),
         })
     }
 
@@ -177,16 +203,15 @@ impl ObjectDb {
             return Ok(b);
         }
         let reader = self.reader(pack).ok_or_else(|| Error::Invalid(format!("{pack} is not open")))?;
-        let raw = DECOMPRESSOR.with(|d| {
-            let mut d = d.borrow_mut();
-            if d.is_none() {
-                *d = Some(zstd::bulk::Decompressor::new().map_err(Error::io(reader.path()))?);
-            }
-            match d.as_mut() {
-                Some(dec) => reader.block(u64::from(block), dec),
-                None => Err(Error::Invalid("no decompressor".into())),
-            }
-        })?;
+        let corrupt = |e: frame::FrameError| Error::corrupt(reader.path(), u64::from(block), e.to_string());
+        let bytes = reader.frame(u64::from(block))?;
+        let (header, payload) = frame::check(&bytes).map_err(corrupt)?;
+        let dictionary = match header.dictionary {
+            0 => None,
+            at if at < block => Some(self.dictionary(reader, at)?),
+            _ => return Err(corrupt(frame::FrameError::BadDictionary)),
+        };
+        let raw = decompress(payload, header.raw_len as usize, dictionary.as_deref()).map_err(corrupt)?;
         let raw = Arc::new(raw);
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_BLOCKS {
@@ -195,6 +220,29 @@ impl ObjectDb {
             cache.insert(key, raw.clone());
         }
         Ok(raw)
+    }
+
+    /// The prepared dictionary held by the block at `at` of `reader`'s pack.
+    fn dictionary(&self, reader: &Reader, at: u32) -> Result<Arc<zstd::zstd_safe::DDict<'static>>> {
+        let key = (reader.id(), at);
+        if let Some(d) = self.dictionaries.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(d);
+        }
+        let corrupt = |e: frame::FrameError| Error::corrupt(reader.path(), u64::from(at), e.to_string());
+        let bytes = reader.frame(u64::from(at))?;
+        let (header, payload) = frame::check(&bytes).map_err(corrupt)?;
+        if header.dictionary != 0 {
+            return Err(corrupt(frame::FrameError::BadDictionary));
+        }
+        let raw = decompress(payload, header.raw_len as usize, None).map_err(corrupt)?;
+        let dictionary = match frame::entry_at(&raw, 0) {
+            Some((Kind::Dictionary, bytes, _)) => Arc::new(zstd::zstd_safe::DDict::create(bytes)),
+            _ => return Err(corrupt(frame::FrameError::BadDictionary)),
+        };
+        if let Ok(mut cache) = self.dictionaries.lock() {
+            cache.insert(key, dictionary.clone());
+        }
+        Ok(dictionary)
     }
 
     /// Read and verify the object stored at `found`.

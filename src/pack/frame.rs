@@ -1,10 +1,11 @@
-//! Block frames: `compressed_len u32 | raw_len u32 | crc32 u32 | zstd bytes`.
+//! Block frames: `compressed_len u32 | raw_len u32 | dictionary u32 | crc32 u32 | zstd bytes`.
 //!
-//! Owns: encoding a block, decoding and verifying one, and walking the entries of a raw
-//! block. Everything read here comes from disk and is untrusted.
+//! Owns: encoding a block, checking one, and walking the entries of a raw block. Everything
+//! read here comes from disk and is untrusted. Decompression (with the pack's dictionary, if
+//! the frame names one) is the reader's job.
 //! Invariants:
-//! 1. `decode` returns the raw bytes only if the CRC matches and the decompressed length is
-//!    exactly `raw_len`.
+//! 1. `check` returns a frame's header and payload only if the CRC (over the first 12 header
+//!    bytes and the payload) matches; callers then require exactly `raw_len` bytes out.
 //! 2. No slice is indexed without a bounds check.
 //!
 //! Spec: format-spec/pack.md, "Blocks".
@@ -16,7 +17,9 @@ use crate::object::varint;
 
 pub const COMPRESSED_LEN_OFFSET: usize = 0;
 pub const RAW_LEN_OFFSET: usize = COMPRESSED_LEN_OFFSET + size_of::<u32>();
-pub const CRC_OFFSET: usize = RAW_LEN_OFFSET + size_of::<u32>();
+/// Offset of the block holding this block's dictionary, 0 for none.
+pub const DICTIONARY_OFFSET: usize = RAW_LEN_OFFSET + size_of::<u32>();
+pub const CRC_OFFSET: usize = DICTIONARY_OFFSET + size_of::<u32>();
 /// Size of a frame header.
 pub const HEADER_LEN: usize = CRC_OFFSET + size_of::<u32>();
 /// Upper bound on a block's raw size (one object may fill a block alone).
@@ -37,6 +40,8 @@ pub enum FrameError {
     Checksum,
     #[error("block does not decompress")]
     Decompress,
+    #[error("block names a dictionary that is not a dictionary block before it")]
+    BadDictionary,
 }
 
 /// The parsed header of a frame.
@@ -44,20 +49,18 @@ pub enum FrameError {
 pub struct Header {
     pub compressed_len: u32,
     pub raw_len: u32,
+    /// Offset of the block holding the dictionary this one is compressed with (0: none).
+    pub dictionary: u32,
     pub crc: u32,
 }
 
 impl Header {
     pub fn parse(bytes: &[u8]) -> Result<Header, FrameError> {
-        let get = |at: usize| -> Result<u32, FrameError> {
-            let b = bytes.get(at..at + 4).ok_or(FrameError::TruncatedHeader)?;
-            let mut a = [0u8; 4];
-            a.copy_from_slice(b);
-            Ok(u32::from_be_bytes(a))
-        };
+        let get = |at: usize| crate::bytes::be32(bytes, at).ok_or(FrameError::TruncatedHeader);
         let h = Header {
             compressed_len: get(COMPRESSED_LEN_OFFSET)?,
             raw_len: get(RAW_LEN_OFFSET)?,
+            dictionary: get(DICTIONARY_OFFSET)?,
             crc: get(CRC_OFFSET)?,
         };
         if h.raw_len > MAX_RAW_LEN || h.compressed_len == 0 || h.compressed_len > MAX_RAW_LEN + (1 << 16) {
@@ -72,54 +75,44 @@ impl Header {
     }
 }
 
-fn crc_of(lens: &[u8], payload: &[u8]) -> u32 {
+fn crc_of(head: &[u8], payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
-    h.update(lens);
+    h.update(head);
     h.update(payload);
     h.finalize()
 }
 
-/// Compress `raw` into a complete frame appended to `out`.
+/// Compress `raw` into a complete frame appended to `out`; `dictionary` is the offset of the
+/// dictionary block the compressor was loaded with (0 for none).
 pub fn encode(
     compressor: &mut zstd::bulk::Compressor<'_>,
     raw: &[u8],
+    dictionary: u32,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let payload = compressor.compress(raw)?;
-    let mut lens = [0u8; 8];
-    lens[..4].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-    lens[4..].copy_from_slice(&(raw.len() as u32).to_be_bytes());
-    let crc = crc_of(&lens, &payload);
-    out.extend_from_slice(&lens);
+    let mut head = [0u8; CRC_OFFSET];
+    head[..4].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    head[4..8].copy_from_slice(&(raw.len() as u32).to_be_bytes());
+    head[8..12].copy_from_slice(&dictionary.to_be_bytes());
+    let crc = crc_of(&head, &payload);
+    out.extend_from_slice(&head);
     out.extend_from_slice(&crc.to_be_bytes());
     out.extend_from_slice(&payload);
     Ok(())
 }
 
-/// Verify the frame at the start of `bytes` (which may extend past it) and return its header.
-pub fn check(bytes: &[u8]) -> Result<Header, FrameError> {
+/// Verify the frame at the start of `bytes` (which may extend past it); return its header
+/// and compressed payload.
+pub fn check(bytes: &[u8]) -> Result<(Header, &[u8]), FrameError> {
     let header = Header::parse(bytes)?;
     let end = HEADER_LEN + header.compressed_len as usize;
     let payload = bytes.get(HEADER_LEN..end).ok_or(FrameError::TruncatedPayload)?;
-    let lens = bytes.get(..CRC_OFFSET).ok_or(FrameError::TruncatedHeader)?;
-    if crc_of(lens, payload) != header.crc {
+    let head = bytes.get(..CRC_OFFSET).ok_or(FrameError::TruncatedHeader)?;
+    if crc_of(head, payload) != header.crc {
         return Err(FrameError::Checksum);
     }
-    Ok(header)
-}
-
-/// Verify and decompress the frame at the start of `bytes`.
-pub fn decode(decompressor: &mut zstd::bulk::Decompressor<'_>, bytes: &[u8]) -> Result<Vec<u8>, FrameError> {
-    let header = check(bytes)?;
-    let payload = bytes
-        .get(HEADER_LEN..HEADER_LEN + header.compressed_len as usize)
-        .ok_or(FrameError::TruncatedPayload)?;
-    let raw =
-        decompressor.decompress(payload, header.raw_len as usize).map_err(|_| FrameError::Decompress)?;
-    if raw.len() != header.raw_len as usize {
-        return Err(FrameError::Decompress);
-    }
-    Ok(raw)
+    Ok((header, payload))
 }
 
 /// Append an object entry (`kind u8 | varint len | bytes`) to a raw block.
@@ -148,8 +141,17 @@ mod tests {
     fn frame(raw: &[u8]) -> Vec<u8> {
         let mut c = zstd::bulk::Compressor::new(LEVEL).unwrap();
         let mut out = Vec::new();
-        encode(&mut c, raw, &mut out).unwrap();
+        encode(&mut c, raw, 0, &mut out).unwrap();
         out
+    }
+
+    fn decode(d: &mut zstd::bulk::Decompressor<'_>, bytes: &[u8]) -> Result<Vec<u8>, FrameError> {
+        let (h, payload) = check(bytes)?;
+        let raw = d.decompress(payload, h.raw_len as usize).map_err(|_| FrameError::Decompress)?;
+        if raw.len() != h.raw_len as usize {
+            return Err(FrameError::Decompress);
+        }
+        Ok(raw)
     }
 
     #[test]

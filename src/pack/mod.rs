@@ -29,7 +29,7 @@ pub const PACK_ID_OFFSET: usize = VERSION_OFFSET + size_of::<u32>();
 pub const HEADER_LEN: usize = PACK_ID_OFFSET + size_of::<u64>();
 
 /// Raw bytes gathered before a block is compressed and written.
-pub const BLOCK_TARGET: usize = 4096;
+pub const BLOCK_TARGET: usize = 1024;
 /// The largest object a pack holds (a block holds at least one whole object).
 pub const MAX_OBJECT_LEN: usize = 64 << 20;
 /// A checkpoint seals the active pack once it has grown past this size (so block offsets

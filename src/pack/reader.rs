@@ -130,12 +130,6 @@ impl Reader {
         self.read_range(offset, header.frame_len() as usize)
     }
 
-    /// Decompress and verify the block at `offset`.
-    pub fn block(&self, offset: u64, decompressor: &mut zstd::bulk::Decompressor<'_>) -> Result<Vec<u8>> {
-        let bytes = self.frame(offset)?;
-        frame::decode(decompressor, &bytes).map_err(|e| Error::corrupt(&self.path, offset, e.to_string()))
-    }
-
     /// Walk every frame from the header to the end: (offset, header or the error found there).
     pub fn frames(
         &self,
@@ -161,7 +155,7 @@ impl Reader {
                 let bytes = self
                     .read_range(offset, h.frame_len() as usize)
                     .map_err(|_| frame::FrameError::TruncatedPayload)?;
-                frame::check(&bytes)
+                frame::check(&bytes).map(|(h, _)| h)
             });
             let at = offset;
             match &result {

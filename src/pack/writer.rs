@@ -28,7 +28,20 @@ pub struct Writer {
     staged: Vec<u8>,
     staged_objects: Vec<(ObjectId, Loc)>,
     compressor: zstd::bulk::Compressor<'static>,
+    /// Offset of the block holding the dictionary blocks are compressed with (0: none yet).
+    dictionary: u32,
+    /// The dictionary offset as of the last commit (what a rollback returns to).
+    committed_dictionary: u32,
+    /// Objects gathered to train a dictionary, while there is none.
+    samples: Vec<u8>,
+    sample_sizes: Vec<usize>,
+    training: bool,
 }
+
+/// Raw object bytes gathered before a pack's dictionary is trained.
+pub const DICTIONARY_SAMPLE_BYTES: usize = 1 << 20;
+/// Size of a trained dictionary.
+pub const DICTIONARY_LEN: usize = 64 << 10;
 
 impl Writer {
     /// Create a new, empty pack file (header only, fsynced).
@@ -46,8 +59,9 @@ impl Writer {
         Writer::new(id, path, file, HEADER_LEN as u64)
     }
 
-    /// Reopen the active pack for appending, cutting off anything past `committed`.
-    pub fn reopen(dir: &Path, id: PackId, committed: u64) -> Result<Writer> {
+    /// Reopen the active pack for appending, cutting off anything past `committed`; keep
+    /// compressing with the dictionary in the block at `dictionary` (0: none yet).
+    pub fn reopen(dir: &Path, id: PackId, committed: u64, dictionary: u32) -> Result<Writer> {
         let path = dir.join(id.file_name());
         let file = OpenOptions::new().read(true).write(true).open(&path).map_err(Error::io(&path))?;
         let len = file.metadata().map_err(Error::io(&path))?.len();
@@ -62,7 +76,34 @@ impl Writer {
             file.set_len(committed).map_err(Error::io(&path))?;
             file.sync_all().map_err(Error::io(&path))?;
         }
-        Writer::new(id, path, file, committed)
+        let mut writer = Writer::new(id, path, file, committed)?;
+        if dictionary != 0 {
+            let bytes = writer.read_dictionary(dictionary)?;
+            writer.compressor = zstd::bulk::Compressor::with_dictionary(frame::LEVEL, &bytes)
+                .map_err(Error::io(&writer.path))?;
+            writer.dictionary = dictionary;
+            writer.committed_dictionary = dictionary;
+            writer.training = false;
+        }
+        Ok(writer)
+    }
+
+    /// The dictionary stored in the block at `offset` of this pack.
+    fn read_dictionary(&self, offset: u32) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let corrupt = |what: String| Error::corrupt(&self.path, u64::from(offset), what);
+        let mut head = [0u8; frame::HEADER_LEN];
+        self.file.read_exact_at(&mut head, u64::from(offset)).map_err(Error::io(&self.path))?;
+        let header = frame::Header::parse(&head).map_err(|e| corrupt(e.to_string()))?;
+        let mut bytes = vec![0u8; header.frame_len() as usize];
+        self.file.read_exact_at(&mut bytes, u64::from(offset)).map_err(Error::io(&self.path))?;
+        let (header, payload) = frame::check(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let raw =
+            zstd::bulk::decompress(payload, header.raw_len as usize).map_err(|e| corrupt(e.to_string()))?;
+        match frame::entry_at(&raw, 0) {
+            Some((Kind::Dictionary, dict, _)) if header.dictionary == 0 => Ok(dict.to_vec()),
+            _ => Err(corrupt("the block named as dictionary holds none".into())),
+        }
     }
 
     fn new(id: PackId, path: PathBuf, file: File, committed: u64) -> Result<Writer> {
@@ -77,6 +118,11 @@ impl Writer {
             staged: Vec::new(),
             staged_objects: Vec::new(),
             compressor,
+            dictionary: 0,
+            committed_dictionary: 0,
+            samples: Vec::new(),
+            sample_sizes: Vec::new(),
+            training: true,
         })
     }
 
@@ -91,6 +137,11 @@ impl Writer {
     /// Durable length of the pack.
     pub fn committed_len(&self) -> u64 {
         self.committed
+    }
+
+    /// Offset of the block holding the dictionary in use (0: none).
+    pub fn dictionary(&self) -> u32 {
+        self.dictionary
     }
 
     /// Length the pack will have once the staged frames and the open block are committed
@@ -114,9 +165,38 @@ impl Writer {
         }
         self.block_objects.push((id, self.block.len() as u32));
         frame::push_entry(&mut self.block, kind, bytes);
+        if self.training {
+            self.samples.extend_from_slice(bytes);
+            self.sample_sizes.push(bytes.len());
+            if self.samples.len() >= DICTIONARY_SAMPLE_BYTES {
+                self.train_dictionary()?;
+            }
+        }
         if self.block.len() >= BLOCK_TARGET {
             self.seal_block()?;
         }
+        Ok(())
+    }
+
+    /// Train a dictionary on the gathered objects, store it in a block of its own, and
+    /// compress every later block with it. Training that fails leaves blocks plain.
+    fn train_dictionary(&mut self) -> Result<()> {
+        self.training = false;
+        let samples = std::mem::take(&mut self.samples);
+        let sizes = std::mem::take(&mut self.sample_sizes);
+        let Ok(dictionary) = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_LEN) else {
+            return Ok(());
+        };
+        self.seal_block()?;
+        let offset = self.committed + self.staged.len() as u64;
+        let offset = u32::try_from(offset)
+            .map_err(|_| Error::Invalid(format!("{} grew past 4 GiB", self.path.display())))?;
+        let mut raw = Vec::with_capacity(dictionary.len() + 8);
+        frame::push_entry(&mut raw, Kind::Dictionary, &dictionary);
+        frame::encode(&mut self.compressor, &raw, 0, &mut self.staged).map_err(Error::io(&self.path))?;
+        self.compressor = zstd::bulk::Compressor::with_dictionary(frame::LEVEL, &dictionary)
+            .map_err(Error::io(&self.path))?;
+        self.dictionary = offset;
         Ok(())
     }
 
@@ -127,7 +207,8 @@ impl Writer {
         let offset = self.committed + self.staged.len() as u64;
         let block = u32::try_from(offset)
             .map_err(|_| Error::Invalid(format!("{} grew past 4 GiB", self.path.display())))?;
-        frame::encode(&mut self.compressor, &self.block, &mut self.staged).map_err(Error::io(&self.path))?;
+        frame::encode(&mut self.compressor, &self.block, self.dictionary, &mut self.staged)
+            .map_err(Error::io(&self.path))?;
         for (id, inner) in self.block_objects.drain(..) {
             self.staged_objects.push((id, Loc { block, inner }));
         }
@@ -150,6 +231,7 @@ impl Writer {
             return Err(Error::io(&self.path)(e));
         }
         self.committed += self.staged.len() as u64;
+        self.committed_dictionary = self.dictionary;
         self.staged.clear();
         Ok(std::mem::take(&mut self.staged_objects))
     }
@@ -160,5 +242,12 @@ impl Writer {
         self.block_objects.clear();
         self.staged.clear();
         self.staged_objects.clear();
+        if self.dictionary != self.committed_dictionary {
+            // The dictionary block was never written: go back to plain blocks.
+            self.dictionary = 0;
+            if let Ok(c) = zstd::bulk::Compressor::new(frame::LEVEL) {
+                self.compressor = c;
+            }
+        }
     }
 }

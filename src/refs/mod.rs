@@ -14,18 +14,52 @@
 
 pub mod table;
 
-use crate::id::{ObjectId, Seq};
+use crate::id::{hash_object, DocId, Kind, ObjectId, Seq};
 use crate::object::revision::{read_hash, read_oid, write_hash};
-use crate::object::varint;
-use crate::rev::RevId;
+use crate::object::{varint, Revision};
+use crate::rev::{RevHash, RevId};
 
-/// A leaf of a document's revision tree, as the ref records it.
+/// A leaf of a document's revision tree, with its revision object stored inline: a leaf's
+/// object lives in its ref and goes to a pack only once the revision stops being a leaf.
+/// The fields are those of `object::Revision` without the document id (the ref's key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leaf {
     pub rev: RevId,
     pub deleted: bool,
-    /// The leaf's revision object.
-    pub revision: ObjectId,
+    pub body: ObjectId,
+    /// The revision object of the nearest stored ancestor.
+    pub parent: Option<ObjectId>,
+    /// Hashes from the parent up to (and including) that ancestor, newest first.
+    pub ancestry: Vec<RevHash>,
+}
+
+impl Leaf {
+    pub fn from_revision(r: &Revision) -> Leaf {
+        Leaf {
+            rev: r.rev.clone(),
+            deleted: r.deleted,
+            body: r.body,
+            parent: r.parent,
+            ancestry: r.ancestry.clone(),
+        }
+    }
+
+    /// The leaf's revision object (for document `doc`).
+    pub fn revision(&self, doc: &DocId) -> Revision {
+        Revision {
+            doc: doc.clone(),
+            rev: self.rev.clone(),
+            deleted: self.deleted,
+            body: self.body,
+            parent: self.parent,
+            ancestry: self.ancestry.clone(),
+        }
+    }
+
+    /// The id of the leaf's revision object.
+    pub fn revision_id(&self, doc: &DocId) -> ObjectId {
+        hash_object(Kind::Revision, &self.revision(doc).encode())
+    }
 }
 
 /// A replicated document's ref.
@@ -49,6 +83,8 @@ pub enum Entry {
 }
 
 const TAG_DOC: u8 = 0;
+const LEAF_DELETED: u8 = 1;
+const LEAF_PARENT: u8 = 2;
 const TAG_LOCAL: u8 = 1;
 /// In the journal only: the id no longer has an entry (a deleted `_local` doc, a purge).
 pub const TAG_REMOVED: u8 = 2;
@@ -87,8 +123,15 @@ impl Entry {
                 for leaf in &d.leaves {
                     varint::write(out, leaf.rev.pos);
                     write_hash(out, &leaf.rev.hash);
-                    out.push(u8::from(leaf.deleted));
-                    out.extend_from_slice(leaf.revision.as_bytes());
+                    out.push(u8::from(leaf.deleted) | if leaf.parent.is_some() { LEAF_PARENT } else { 0 });
+                    out.extend_from_slice(leaf.body.as_bytes());
+                    if let Some(p) = &leaf.parent {
+                        out.extend_from_slice(p.as_bytes());
+                    }
+                    varint::write(out, leaf.ancestry.len() as u64);
+                    for h in &leaf.ancestry {
+                        write_hash(out, h);
+                    }
                 }
             }
             Entry::Local(l) => {
@@ -112,17 +155,26 @@ impl Entry {
                 let mut leaves = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     let pos = varint::read(input)?;
-                    if pos == 0 {
+                    if pos == 0 || pos > u64::from(u32::MAX) {
                         return None;
                     }
                     let hash = read_hash(input).ok()?;
-                    let deleted = match *varint::take(input, 1)?.first()? {
-                        0 => false,
-                        1 => true,
-                        _ => return None,
-                    };
-                    let revision = read_oid(input).ok()?;
-                    leaves.push(Leaf { rev: RevId { pos, hash }, deleted, revision });
+                    let flags = *varint::take(input, 1)?.first()?;
+                    if flags & !(LEAF_DELETED | LEAF_PARENT) != 0 {
+                        return None;
+                    }
+                    let body = read_oid(input).ok()?;
+                    let parent = if flags & LEAF_PARENT != 0 { Some(read_oid(input).ok()?) } else { None };
+                    let count = varint::read(input)?;
+                    if count >= pos || (parent.is_some() && count == 0) {
+                        return None;
+                    }
+                    let mut ancestry = Vec::with_capacity(count.min(1024) as usize);
+                    for _ in 0..count {
+                        ancestry.push(read_hash(input).ok()?);
+                    }
+                    let rev = RevId { pos, hash };
+                    leaves.push(Leaf { rev, deleted: flags & LEAF_DELETED != 0, body, parent, ancestry });
                 }
                 Some(Some(Entry::Doc(DocRef { seq, leaves })))
             }

@@ -58,11 +58,13 @@ impl Store {
                 next.next_pack += 1;
                 next.active = Some(id);
                 next.active_index = None;
+                next.active_dictionary = 0;
                 new_pack = Some(pack::writer::Writer::create(&packs, id)?);
             } else {
                 // Index the committed prefix under a new name; the pack keeps growing.
                 index::write(&packs.join(active.partial_index_name(next.generation)), active, &mut entries)?;
                 next.active_index = Some(ActiveIndex { generation: next.generation, covered: committed });
+                next.active_dictionary = self.writer.as_ref().map_or(0, |w| u64::from(w.pack.dictionary()));
             }
         }
         let mut tables = TableWriter::create(&self.root.join(next.refs_name()))?;

@@ -54,6 +54,14 @@ pub struct OpenOptions {
     pub wait_for_lock: bool,
 }
 
+/// What replaying the journal tells a writer about where to continue.
+struct Opened {
+    /// Bytes of the journal holding complete records.
+    journal_len: u64,
+    /// The active pack's dictionary block (0: none).
+    dictionary: u32,
+}
+
 struct WriteState {
     _lock: lock::Lock,
     journal: journal::Writer,
@@ -124,7 +132,7 @@ impl Store {
         loop {
             attempts += 1;
             match Store::load(root) {
-                Ok((store, replay_len, torn)) => return store.finish_open(lock, replay_len, torn),
+                Ok((store, opened)) => return store.finish_open(lock, opened),
                 Err(Error::Io { source, .. })
                     if lock.is_none() && source.kind() == std::io::ErrorKind::NotFound && attempts < 20 =>
                 {
@@ -135,7 +143,7 @@ impl Store {
         }
     }
 
-    fn load(root: &Path) -> Result<(Store, u64, bool)> {
+    fn load(root: &Path) -> Result<(Store, Opened)> {
         let config = Config::load(root)?;
         let manifest = Manifest::load(root)?;
         let replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
@@ -161,17 +169,23 @@ impl Store {
             store.odb.note_committed(&record.objects, pack_end);
             store.apply_ref_changes(record.refs.iter().cloned());
         }
-        Ok((store, replay.valid_len, replay.torn))
+        let dictionary = replay.records.last().map_or(store.manifest.active_dictionary, |r| r.dictionary);
+        let dictionary = u32::try_from(dictionary).map_err(|_| {
+            Error::corrupt(root.join(store.manifest.journal_name()), 0, "dictionary offset out of range")
+        })?;
+        Ok((store, Opened { journal_len: replay.valid_len, dictionary }))
     }
 
-    fn finish_open(mut self, lock: Option<lock::Lock>, journal_len: u64, _torn: bool) -> Result<Store> {
+    fn finish_open(mut self, lock: Option<lock::Lock>, opened: Opened) -> Result<Store> {
         let Some(lock) = lock else { return Ok(self) };
-        let journal = journal::Writer::open(&self.root.join(self.manifest.journal_name()), journal_len)?;
+        let journal =
+            journal::Writer::open(&self.root.join(self.manifest.journal_name()), opened.journal_len)?;
         let active = self.manifest.active.ok_or_else(|| {
             Error::corrupt(self.root.join(crate::manifest::FILE_NAME), 0, "manifest names no active pack")
         })?;
         let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
-        let pack = pack::writer::Writer::reopen(&self.root.join(PACKS_DIR), active, committed)?;
+        let pack =
+            pack::writer::Writer::reopen(&self.root.join(PACKS_DIR), active, committed, opened.dictionary)?;
         self.writer = Some(WriteState { _lock: lock, journal, pack });
         self.remove_leftovers()?;
         Ok(self)

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::Store;
 use crate::doc::Body;
 use crate::error::{Error, Result};
-use crate::id::{DocId, ObjectId};
+use crate::id::{hash_object, DocId, Kind, ObjectId};
 use crate::object::Revision;
 use crate::refs::DocRef;
 use crate::rev::{RevHash, RevId};
@@ -71,8 +71,8 @@ pub struct GetOptions {
 
 impl Store {
     /// Rebuild the (stemmed) revision tree of a document from its leaves' revision objects.
-    pub fn load_tree(&self, doc: &DocRef) -> Result<RevTree<NodeInfo>> {
-        Ok(self.load_tree_with_objects(doc)?.0)
+    pub fn load_tree(&self, id: &DocId, doc: &DocRef) -> Result<RevTree<NodeInfo>> {
+        Ok(self.load_tree_with_objects(id, doc)?.0)
     }
 
     /// Rebuild the tree and return the revision objects read on the way, by id.
@@ -80,9 +80,11 @@ impl Store {
     /// Each revision object names the revision object of its nearest ancestor that has one
     /// (`parent`) and the hashes from its parent up to and including that ancestor
     /// (`ancestry`); without a parent object, `ancestry` runs up to the oldest ancestor known.
-    /// At most `revs_limit` revisions are read per leaf.
+    /// A leaf's own object is stored inline in the ref; the others are read from packs. At
+    /// most `revs_limit` revisions are read per leaf.
     pub(super) fn load_tree_with_objects(
         &self,
+        id: &DocId,
         doc: &DocRef,
     ) -> Result<(RevTree<NodeInfo>, HashMap<ObjectId, Revision>)> {
         let limit = self.revs_limit().max(1);
@@ -90,14 +92,9 @@ impl Store {
         let mut objects: HashMap<ObjectId, Revision> = HashMap::new();
         for leaf in &doc.leaves {
             let mut nodes: Vec<(RevHash, Option<NodeInfo>)> = Vec::new();
-            let mut oid = leaf.revision;
-            let mut object = self.read_revision_cached(&mut objects, &oid)?.ok_or_else(|| {
-                Error::corrupt(
-                    self.root.clone(),
-                    0,
-                    format!("revision object {oid} of leaf {} is missing", leaf.rev),
-                )
-            })?;
+            let mut object = leaf.revision(id);
+            let mut oid = hash_object(Kind::Revision, &object.encode());
+            objects.insert(oid, object.clone());
             loop {
                 nodes.push((
                     object.rev.hash.clone(),
@@ -199,10 +196,7 @@ impl Store {
         if winner.deleted {
             return Ok(None);
         }
-        let revision = self.odb.read_revision(&winner.revision)?.ok_or_else(|| {
-            Error::corrupt(self.root.clone(), 0, format!("revision object {} is missing", winner.revision))
-        })?;
-        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, &revision.body, true)?)))
+        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, &winner.body, true)?)))
     }
 
     /// A document as CouchDB's `GET /db/doc` returns it, with the options asked for.
@@ -218,19 +212,12 @@ impl Store {
             if winner.deleted {
                 return Err(not_found("deleted"));
             }
-            let revision = self.odb.read_revision(&winner.revision)?.ok_or_else(|| {
-                Error::corrupt(
-                    self.root.clone(),
-                    0,
-                    format!("revision object {} is missing", winner.revision),
-                )
-            })?;
-            let body = self.body_of(id, &winner.rev, &revision.body, true)?;
+            let body = self.body_of(id, &winner.rev, &winner.body, true)?;
             let mut out = render(id, &winner.rev, false, body);
             add_conflicts(&mut out, &doc, options);
             return Ok(Value::Object(out));
         }
-        let tree = self.load_tree(&doc)?;
+        let tree = self.load_tree(id, &doc)?;
         let mut rev = match &options.rev {
             Some(r) => r.clone(),
             None if winner.deleted => return Err(not_found("deleted")),
@@ -287,7 +274,7 @@ impl Store {
     }
 
     fn open_revs(&self, id: &DocId, doc: &DocRef, open: &OpenRevs, options: &GetOptions) -> Result<Value> {
-        let tree = self.load_tree(doc)?;
+        let tree = self.load_tree(id, doc)?;
         let revs: Vec<RevId> = match open {
             OpenRevs::All => doc.leaves.iter().map(|l| l.rev.clone()).collect(),
             OpenRevs::Revs(revs) => {

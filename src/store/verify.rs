@@ -81,24 +81,27 @@ impl Store {
                 }
                 Entry::Doc(doc) => {
                     for leaf in &doc.leaves {
-                        match self.odb.read_revision(&leaf.revision) {
-                            Ok(Some(r)) if r.rev == leaf.rev && r.doc.as_str() == id => {
-                                if !matches!(self.odb.read(&r.body), Ok(Some((Kind::Body, _)))) {
-                                    note(
-                                        format!("document {id}"),
-                                        format!("body of leaf {} is missing", leaf.rev),
-                                    );
-                                }
+                        let place = || format!("document {id}");
+                        if !matches!(self.odb.read(&leaf.body), Ok(Some((Kind::Body, _)))) {
+                            note(
+                                place(),
+                                format!("body {} of leaf {} is missing or unreadable", leaf.body, leaf.rev),
+                            );
+                        }
+                        let Some(parent) = leaf.parent else { continue };
+                        match self.odb.read_revision(&parent) {
+                            Ok(Some(p))
+                                if p.doc.as_str() == id
+                                    && leaf.ancestry.last() == Some(&p.rev.hash)
+                                    && p.rev.pos + leaf.ancestry.len() as u64 == leaf.rev.pos => {}
+                            Ok(Some(_)) => {
+                                note(place(), format!("leaf {} links to another revision's object", leaf.rev))
                             }
-                            Ok(Some(_)) => note(
-                                format!("document {id}"),
-                                format!("leaf {} names another revision's object", leaf.rev),
-                            ),
                             Ok(None) => note(
-                                format!("document {id}"),
-                                format!("revision object of leaf {} is missing", leaf.rev),
+                                place(),
+                                format!("revision object {parent} above leaf {} is missing", leaf.rev),
                             ),
-                            Err(e) => note(format!("document {id}"), format!("leaf {}: {e}", leaf.rev)),
+                            Err(e) => note(place(), format!("leaf {}: {e}", leaf.rev)),
                         }
                     }
                 }

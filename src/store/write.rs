@@ -112,7 +112,12 @@ impl Store {
         if objects.is_empty() && refs.is_empty() {
             return Ok(());
         }
-        let record = Record { pack_end: w.pack.committed_len(), objects, refs };
+        let record = Record {
+            pack_end: w.pack.committed_len(),
+            dictionary: u64::from(w.pack.dictionary()),
+            objects,
+            refs,
+        };
         if let Err(e) = w.journal.append(&record) {
             // The pack bytes are durable but unreferenced: the next open cuts them off.
             self.abort_batch();
@@ -211,17 +216,19 @@ impl Store {
             });
         }
         let rev = RevId::for_edit(parent.as_ref().map(|p| &p.rev), deleted, &body.id);
-        let revision = Revision {
-            doc: id.clone(),
+        // The replaced leaf becomes an inner node: its object moves from the ref to the pack.
+        let parent_object = match &parent {
+            Some(p) => Some(self.put_revision(&p.revision(&id))?),
+            None => None,
+        };
+        self.put_object(body.id, Kind::Body, &body.bytes)?;
+        leaves.push(Leaf {
             rev: rev.clone(),
             deleted,
             body: body.id,
-            parent: parent.as_ref().map(|p| p.revision),
+            parent: parent_object,
             ancestry: parent.iter().map(|p| p.rev.hash.clone()).collect(),
-        };
-        self.put_object(body.id, Kind::Body, &body.bytes)?;
-        let revision_id = self.put_revision(&revision)?;
-        leaves.push(Leaf { rev: rev.clone(), deleted, revision: revision_id });
+        });
         let mut doc = DocRef { seq: batch.seq(), leaves };
         doc.sort_leaves();
         let seq = doc.seq;
@@ -246,7 +253,7 @@ impl Store {
         }
         let current = self.batch_ref(batch, &id)?;
         let (mut tree, objects) = match &current {
-            Some(doc) => self.load_tree_with_objects(doc)?,
+            Some(doc) => self.load_tree_with_objects(&id, doc)?,
             None => (RevTree::default(), HashMap::new()),
         };
         let limit = self.revs_limit().max(1);
@@ -269,13 +276,11 @@ impl Store {
         if tree.get(&rev).and_then(|n| n.value.as_ref()).is_some_and(|v| v.body == body.id) {
             self.put_object(body.id, Kind::Body, &body.bytes)?;
         }
-        self.persist_tree(&id, &mut tree, &objects)?;
+        let leaf_objects = self.persist_tree(&id, &mut tree, &objects)?;
         let leaves: Vec<Leaf> = tree
             .leaves()
             .into_iter()
-            .filter_map(|l| {
-                Some(Leaf { rev: l.rev.clone(), deleted: l.deleted, revision: l.value?.revision })
-            })
+            .filter_map(|l| leaf_objects.get(&l.rev).map(Leaf::from_revision))
             .collect();
         if leaves.is_empty() {
             return Err(Error::corrupt(
@@ -294,16 +299,20 @@ impl Store {
     /// Make the revision objects describe `tree`: every stored node's object must link to the
     /// object of its nearest stored ancestor with the hashes in between (or, with no stored
     /// ancestor, list the hashes up to the root). Objects that already do are kept; the others
-    /// are written anew, and their descendants follow. Updates the tree's values in place.
+    /// are made anew, and their descendants follow. Inner nodes' objects go to the pack (a
+    /// former leaf's object moves there from its ref); leaves' objects are returned, to be kept
+    /// inline in the ref. Updates the tree's values in place.
     fn persist_tree(
         &mut self,
         id: &DocId,
         tree: &mut RevTree<NodeInfo>,
         objects: &HashMap<ObjectId, Revision>,
-    ) -> Result<()> {
+    ) -> Result<HashMap<RevId, Revision>> {
         let mut chosen: HashMap<RevId, ObjectId> = HashMap::new();
+        let mut leaves: HashMap<RevId, Revision> = HashMap::new();
         for path in tree.paths() {
-            // (object of the nearest stored ancestor, hashes since it, newest last)
+            let last = path.nodes.len().saturating_sub(1);
+            // The object of the nearest stored ancestor, and the hashes since it (oldest first).
             let mut anchor: Option<ObjectId> = None;
             let mut between: Vec<RevHash> = Vec::new();
             for (i, (hash, value)) in path.nodes.iter().enumerate() {
@@ -316,25 +325,28 @@ impl Store {
                     Some(oid) => *oid,
                     None => {
                         let segment: Vec<RevHash> = between.iter().rev().cloned().collect();
-                        let fits = objects.get(&info.revision).is_some_and(|e| match anchor {
+                        let kept = objects.get(&info.revision).filter(|e| match anchor {
                             Some(p) => e.parent == Some(p) && e.ancestry == segment,
                             None => {
                                 e.ancestry.len() >= segment.len()
                                     && e.ancestry[..segment.len()] == segment[..]
                             }
                         });
-                        let oid = if fits {
-                            info.revision
+                        let revision = kept.cloned().unwrap_or_else(|| Revision {
+                            doc: id.clone(),
+                            rev: rev.clone(),
+                            deleted: info.deleted,
+                            body: info.body,
+                            parent: anchor,
+                            ancestry: segment,
+                        });
+                        let bytes = revision.encode();
+                        let oid = hash_object(Kind::Revision, &bytes);
+                        if i == last {
+                            leaves.insert(rev.clone(), revision);
                         } else {
-                            self.put_revision(&Revision {
-                                doc: id.clone(),
-                                rev: rev.clone(),
-                                deleted: info.deleted,
-                                body: info.body,
-                                parent: anchor,
-                                ancestry: segment,
-                            })?
-                        };
+                            self.put_object(oid, Kind::Revision, &bytes)?;
+                        }
                         chosen.insert(rev, oid);
                         oid
                     }
@@ -348,7 +360,7 @@ impl Store {
                 v.revision = *oid;
             }
         });
-        Ok(())
+        Ok(leaves)
     }
 }
 

@@ -25,6 +25,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let body: Value = serde_json::from_slice(&bytes)?;
             json!({"type": "body", "body": body})
         }
+        Kind::Dictionary => json!({"type": "dictionary", "bytes": bytes.len()}),
         Kind::Revision => {
             let r = Revision::decode(&bytes)?;
             json!({

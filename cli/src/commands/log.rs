@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let store = ctx.open_read()?;
     let doc =
         store.doc_ref(&id)?.ok_or_else(|| settee::Error::NotFound { id: id.to_string(), why: "missing" })?;
-    let tree = store.load_tree(&doc)?;
+    let tree = store.load_tree(&id, &doc)?;
     let rows = order(&store, &tree, &doc);
     let winner = doc.winner().map(|w| w.rev.clone());
     let forest = rows.iter().filter(|r| r.parent.is_none()).count() > 1;
