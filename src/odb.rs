@@ -24,6 +24,9 @@ use crate::pack::{self, frame, index::Index, reader::Reader, Loc, PackId};
 /// Decompressed blocks kept for reuse; at 4 KiB a block this is about 8 MiB.
 const CACHE_BLOCKS: usize = 2048;
 
+/// The kind and bytes of a staged object.
+type StagedBytes = (Kind, Arc<[u8]>);
+
 /// Decompressed blocks by (pack, block offset).
 type BlockCache = HashMap<(PackId, u32), Arc<Vec<u8>>>;
 
@@ -53,7 +56,9 @@ pub struct ObjectDb {
     dir: PathBuf,
     sealed: Vec<Sealed>,
     active: Option<Active>,
-    staged: FastMap<ObjectId, (Kind, Arc<[u8]>)>,
+    /// Objects added by the batch being built: revisions with their bytes (a replicated
+    /// write may read them back), bodies by id only (they are never read back in a batch).
+    staged: FastMap<ObjectId, Option<StagedBytes>>,
     cache: Mutex<BlockCache>,
     dictionaries: Mutex<DictionaryCache>,
 }
@@ -143,13 +148,12 @@ impl ObjectDb {
             active.locations.extend(objects.iter().copied());
             active.reader.set_committed(pack_end);
         }
-        for (id, _) in objects {
-            self.staged.remove(id);
-        }
+        self.staged.clear();
     }
 
     pub fn stage(&mut self, id: ObjectId, kind: Kind, bytes: &[u8]) {
-        self.staged.insert(id, (kind, bytes.into()));
+        let kept = (kind != Kind::Body).then(|| (kind, Arc::from(bytes)));
+        self.staged.insert(id, kept);
     }
 
     pub fn clear_staged(&mut self) {
@@ -263,7 +267,7 @@ impl ObjectDb {
 
     /// Read and verify an object, or `None` if no live pack holds it.
     pub fn read(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>> {
-        if let Some((kind, bytes)) = self.staged.get(id) {
+        if let Some(Some((kind, bytes))) = self.staged.get(id) {
             return Ok(Some((*kind, bytes.to_vec())));
         }
         match self.find(id) {

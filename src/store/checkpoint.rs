@@ -9,8 +9,10 @@
 //! 4. replace the manifest atomically;
 //! 5. unlink the old journal, tables and prefix index.
 //!
-//! Checkpoints run when the overlay outgrows a quarter of the refs table (so each entry is
-//! rewritten a bounded number of times: amortized O(1) per write) or the active pack is full.
+//! Checkpoints run when the overlay grows as large as the refs table (so the table size at
+//! least doubles between rewrites and each write costs O(1) amortized), within
+//! `MIN_CHECKPOINT_ENTRIES..=MAX_CHECKPOINT_ENTRIES` to bound memory and journal replay, or when
+//! the active pack is full.
 
 use super::{Store, PACKS_DIR};
 use crate::error::{Error, Result};
@@ -21,13 +23,15 @@ use crate::pack::{self, index, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
 
 /// The overlay size below which no checkpoint is forced.
-pub const MIN_CHECKPOINT_ENTRIES: u64 = 1 << 16;
+pub const MIN_CHECKPOINT_ENTRIES: u64 = 1 << 18;
+/// The overlay size at which a checkpoint always runs, to bound memory and replay time.
+pub const MAX_CHECKPOINT_ENTRIES: u64 = 1 << 22;
 
 impl Store {
     pub(super) fn maybe_checkpoint(&mut self) -> Result<()> {
         let Some(w) = self.writer.as_ref() else { return Ok(()) };
         let pack_full = w.pack.committed_len() >= pack::MAX_PACK_LEN;
-        let threshold = MIN_CHECKPOINT_ENTRIES.max(self.manifest.table_docs / 4);
+        let threshold = self.manifest.table_docs.clamp(MIN_CHECKPOINT_ENTRIES, MAX_CHECKPOINT_ENTRIES);
         if pack_full || self.overlay.len() as u64 >= threshold {
             self.checkpoint()?;
         }

@@ -22,7 +22,9 @@ mod stats;
 mod verify;
 mod write;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::hash::FastMap;
 use std::path::{Path, PathBuf};
 
 pub use feed::Change;
@@ -76,7 +78,7 @@ pub struct Store {
     refs: RefsTable,
     changes: ChangesTable,
     /// Ref entries changed since the tables were written (`None`: removed).
-    overlay: HashMap<String, Option<Entry>>,
+    overlay: FastMap<String, Option<Entry>>,
     /// The latest sequence of every document in the overlay.
     overlay_changes: BTreeMap<Seq, String>,
     last_seq: Seq,
@@ -161,7 +163,7 @@ impl Store {
             odb,
             refs,
             changes,
-            overlay: HashMap::new(),
+            overlay: FastMap::default(),
             overlay_changes: BTreeMap::new(),
             writer: None,
         };

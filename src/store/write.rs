@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::hash::FastMap;
+
 use super::{NodeInfo, Store};
 use crate::doc::Body;
 use crate::error::{Error, Result};
@@ -49,7 +51,7 @@ pub struct Written {
 
 /// Ref changes and sequence numbers of the batch being built.
 struct Batch {
-    refs: HashMap<String, Option<Entry>>,
+    refs: FastMap<String, Option<Entry>>,
     order: Vec<String>,
     next_seq: u64,
 }
@@ -71,7 +73,7 @@ impl Store {
     /// inner ones are per document (conflicts, not found) and leave the others unaffected.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         self.require_writer()?;
-        let mut batch = Batch { refs: HashMap::new(), order: Vec::new(), next_seq: self.last_seq.0 };
+        let mut batch = Batch { refs: FastMap::default(), order: Vec::new(), next_seq: self.last_seq.0 };
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let result = match op {

@@ -97,6 +97,27 @@ impl<T: AsRef<[u8]>> Index<T> {
         let b = self.bytes.as_ref();
         let mut lo = if first == 0 { 0 } else { be32(b, FANOUT_OFFSET + (first - 1) * 4)? as usize };
         let mut hi = (be32(b, FANOUT_OFFSET + first * 4)? as usize).min(self.count);
+        // Object ids are uniformly distributed: interpolate on the bytes after the first, then
+        // narrow to a small window around the guess before bisecting.
+        if hi - lo > 64 {
+            let value =
+                |id: &[u8]| id.get(1..9).map(|v| v.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+            let (low, high, want) = (value(self.id_at(lo)?)?, value(self.id_at(hi - 1)?)?, value(key)?);
+            if low < want && want < high {
+                let span = (hi - 1 - lo) as u128;
+                let guess = lo + ((u128::from(want - low) * span) / u128::from(high - low)) as usize;
+                const WINDOW: usize = 8;
+                let (wlo, whi) = (guess.saturating_sub(WINDOW).max(lo), (guess + WINDOW + 1).min(hi));
+                if self.id_at(wlo)? <= key && key <= self.id_at(whi - 1)? {
+                    lo = wlo;
+                    hi = whi;
+                } else if self.id_at(wlo)? > key {
+                    hi = wlo;
+                } else {
+                    lo = whi;
+                }
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.id_at(mid)?.cmp(key) {
