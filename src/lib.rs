@@ -18,11 +18,13 @@
 //! Format details live in `format-spec/`.
 
 mod bytes;
+pub mod compact;
 pub mod config;
 pub mod doc;
 pub mod error;
 mod fsutil;
 pub mod hash;
+pub mod history;
 pub mod id;
 pub mod journal;
 pub mod manifest;

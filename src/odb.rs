@@ -21,11 +21,14 @@ use crate::id::{hash_object, Kind, ObjectId};
 use crate::object::Revision;
 use crate::pack::{self, frame, index::Index, reader::Reader, Loc, PackId};
 
-/// Decompressed blocks kept for reuse; at 4 KiB a block this is about 8 MiB.
+/// Decompressed blocks kept for reuse; at 1 KiB a block this is about 2 MiB.
 const CACHE_BLOCKS: usize = 2048;
 
 /// The kind and bytes of a staged object.
 type StagedBytes = (Kind, Arc<[u8]>);
+
+/// What `ObjectDb::scan` calls for each object.
+pub type Visit<'a> = dyn FnMut(ObjectId, Kind, &[u8]) -> Result<()> + 'a;
 
 /// Decompressed blocks by (pack, block offset).
 type BlockCache = HashMap<(PackId, u32), Arc<Vec<u8>>>;
@@ -206,6 +209,18 @@ impl ObjectDb {
         if let Some(b) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(b);
         }
+        let raw = Arc::new(self.read_block(pack, block)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_BLOCKS {
+                cache.clear();
+            }
+            cache.insert(key, raw.clone());
+        }
+        Ok(raw)
+    }
+
+    /// Verify and decompress the block at `block` of `pack`, bypassing the cache (for scans).
+    pub fn read_block(&self, pack: PackId, block: u32) -> Result<Vec<u8>> {
         let reader = self.reader(pack).ok_or_else(|| Error::Invalid(format!("{pack} is not open")))?;
         let corrupt = |e: frame::FrameError| Error::corrupt(reader.path(), u64::from(block), e.to_string());
         let bytes = reader.frame(u64::from(block))?;
@@ -215,15 +230,32 @@ impl ObjectDb {
             at if at < block => Some(self.dictionary(reader, at)?),
             _ => return Err(corrupt(frame::FrameError::BadDictionary)),
         };
-        let raw = decompress(payload, header.raw_len as usize, dictionary.as_deref()).map_err(corrupt)?;
-        let raw = Arc::new(raw);
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_BLOCKS {
-                cache.clear();
+        decompress(payload, header.raw_len as usize, dictionary.as_deref()).map_err(corrupt)
+    }
+
+    /// Every object of a sealed pack in file order, each checked against its id: calls
+    /// `visit(id, kind, bytes)` (dictionary entries are skipped).
+    pub fn scan(&self, pack: PackId, visit: &mut Visit<'_>) -> Result<()> {
+        let reader = self.reader(pack).ok_or_else(|| Error::Invalid(format!("{pack} is not open")))?;
+        let offsets: Vec<u64> = reader
+            .frames()
+            .map(|(at, h)| h.map(|_| at).map_err(|e| Error::corrupt(reader.path(), at, e.to_string())))
+            .collect::<Result<_>>()?;
+        for at in offsets {
+            let block = u32::try_from(at)
+                .map_err(|_| Error::corrupt(reader.path(), at, "block offset past 4 GiB"))?;
+            let raw = self.read_block(pack, block)?;
+            let mut inner = 0;
+            while inner < raw.len() {
+                let (kind, bytes, next) = frame::entry_at(&raw, inner)
+                    .ok_or_else(|| Error::corrupt(reader.path(), at, "malformed object entry"))?;
+                if kind != Kind::Dictionary {
+                    visit(hash_object(kind, bytes), kind, bytes)?;
+                }
+                inner = next;
             }
-            cache.insert(key, raw.clone());
         }
-        Ok(raw)
+        Ok(())
     }
 
     /// The prepared dictionary held by the block at `at` of `reader`'s pack.

@@ -12,6 +12,8 @@ pub struct Ctx {
     /// `SETTEE_DIR`, if set: the `.settee` directory itself.
     pub settee_dir: Option<PathBuf>,
     pub json: bool,
+    /// Wait for the writer lock instead of failing when another process holds it.
+    pub wait: bool,
 }
 
 impl Ctx {
@@ -31,7 +33,7 @@ impl Ctx {
 
     pub fn open_write(&self) -> Result<Store> {
         let dir = self.store_dir()?;
-        Store::open(&dir, OpenOptions { write: true, wait_for_lock: false })
+        Store::open(&dir, OpenOptions { write: true, wait_for_lock: self.wait })
             .with_context(|| format!("opening {} for writing", dir.display()))
     }
 }

@@ -97,6 +97,9 @@ impl Revision {
         if n >= pos {
             return Err(bad("ancestry reaches above position 1"));
         }
+        if parent.is_some() && n == 0 {
+            return Err(bad("a parent link without the hashes up to it"));
+        }
         let mut ancestry = Vec::with_capacity(n.min(4096) as usize);
         for _ in 0..n {
             ancestry.push(read_hash(input)?);

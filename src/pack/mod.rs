@@ -32,7 +32,7 @@ pub const HEADER_LEN: usize = PACK_ID_OFFSET + size_of::<u64>();
 pub const BLOCK_TARGET: usize = 1024;
 /// The largest object a pack holds (a block holds at least one whole object).
 pub const MAX_OBJECT_LEN: usize = 64 << 20;
-/// A checkpoint seals the active pack once it has grown past this size (so block offsets
+/// A checkpoint seals the active pack once it has reached this size (so block offsets
 /// fit in 32 bits); a smaller active pack gets a prefix index and keeps growing.
 pub const MAX_PACK_LEN: u64 = 1 << 30;
 

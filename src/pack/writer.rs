@@ -243,11 +243,18 @@ impl Writer {
         self.staged.clear();
         self.staged_objects.clear();
         if self.dictionary != self.committed_dictionary {
-            // The dictionary block was never written: go back to plain blocks.
+            // The dictionary block was never written: go back to plain blocks, and train
+            // again on what comes next.
             self.dictionary = 0;
+            self.training = true;
             if let Ok(c) = zstd::bulk::Compressor::new(frame::LEVEL) {
                 self.compressor = c;
             }
+        }
+        if self.training {
+            // Samples from the dropped batch must not shape the dictionary.
+            self.samples.clear();
+            self.sample_sizes.clear();
         }
     }
 }

@@ -41,20 +41,29 @@ impl Store {
     /// Fold everything written since the last checkpoint into the tables and index the
     /// active pack. Cheap to call when nothing changed.
     pub fn checkpoint(&mut self) -> Result<()> {
+        self.checkpoint_with(false)
+    }
+
+    /// A checkpoint that also seals the active pack (if it holds anything) under its final
+    /// index and starts a new one; compaction starts with this so every object is in a
+    /// sealed pack.
+    pub(crate) fn checkpoint_with(&mut self, seal: bool) -> Result<()> {
         self.require_writer()?;
         let new_objects = self.odb.active_locations().is_some_and(|m| !m.is_empty());
-        if self.overlay.is_empty() && !new_objects {
+        let holds_objects = new_objects || self.odb.active_index().is_some_and(|i| !i.is_empty());
+        let committed = self.writer.as_ref().map_or(pack::HEADER_LEN as u64, |w| w.pack.committed_len());
+        let seal = holds_objects && (seal || committed >= pack::MAX_PACK_LEN);
+        if self.overlay.is_empty() && !new_objects && !seal {
             return Ok(());
         }
         let packs = self.root.join(PACKS_DIR);
         let mut next = self.manifest.clone();
         next.generation += 1;
-        let committed = self.writer.as_ref().map_or(pack::HEADER_LEN as u64, |w| w.pack.committed_len());
         let mut new_pack = None;
-        if new_objects {
+        if new_objects || seal {
             let active = self.manifest.active.ok_or_else(|| Error::Invalid("no active pack".into()))?;
             let mut entries = self.odb.active_entries();
-            if committed >= pack::MAX_PACK_LEN {
+            if seal {
                 // Full: seal it under its final index and start the next pack.
                 index::write(&packs.join(active.index_name()), active, &mut entries)?;
                 next.sealed.push(active);

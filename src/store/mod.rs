@@ -27,10 +27,11 @@ use std::collections::BTreeMap;
 use crate::hash::FastMap;
 use std::path::{Path, PathBuf};
 
+pub use crate::history::NodeInfo;
 pub use feed::Change;
-pub use read::{render as render_doc, GetOptions, NodeInfo, OpenRevs, RevStatus};
+pub use read::{render as render_doc, GetOptions, OpenRevs, RevStatus};
 pub use stats::Stats;
-pub use verify::Finding;
+pub use verify::{fsck, Finding};
 pub use write::{Op, Written};
 
 use crate::config::Config;
@@ -278,6 +279,36 @@ impl Store {
             return Err(Error::Invalid("store was opened read-only".into()));
         }
         Ok(())
+    }
+
+    /// Give up the writer role (the lock is released); used after a failed compaction,
+    /// whose in-memory view may no longer match the files.
+    pub(crate) fn stop_writing(&mut self) {
+        self.writer = None;
+    }
+
+    pub(crate) fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    /// Swap in the files of a new layout (after compaction replaced the manifest).
+    pub(crate) fn replace_state(
+        &mut self,
+        refs: RefsTable,
+        changes: ChangesTable,
+        odb: ObjectDb,
+        journal: journal::Writer,
+        pack: pack::writer::Writer,
+    ) {
+        self.refs = refs;
+        self.changes = changes;
+        self.odb = odb;
+        self.overlay.clear();
+        self.overlay_changes.clear();
+        if let Some(w) = self.writer.as_mut() {
+            w.journal = journal;
+            w.pack = pack;
+        }
     }
 
     /// The ref entry of `id` (a document or a `_local` id), if any.

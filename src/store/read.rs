@@ -6,32 +6,16 @@
 //!    history's length.
 //! 2. Rebuilding a tree reads at most `revs_limit` revision objects per leaf.
 
-use std::collections::HashMap;
-
 use serde_json::{json, Map, Value};
 
 use super::Store;
 use crate::doc::Body;
 use crate::error::{Error, Result};
-use crate::id::{hash_object, DocId, Kind, ObjectId};
-use crate::object::Revision;
+use crate::history::{self, NodeInfo, Objects};
+use crate::id::{DocId, ObjectId};
 use crate::refs::DocRef;
-use crate::rev::{RevHash, RevId};
-use crate::revtree::{self, RevTree};
-
-/// What a tree node holds when this store has the revision's object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeInfo {
-    pub deleted: bool,
-    pub revision: ObjectId,
-    pub body: ObjectId,
-}
-
-impl revtree::Value for NodeInfo {
-    fn deleted(&self) -> bool {
-        self.deleted
-    }
-}
+use crate::rev::RevId;
+use crate::revtree::RevTree;
 
 /// `_revs_info` status of a revision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,86 +60,12 @@ impl Store {
     }
 
     /// Rebuild the tree and return the revision objects read on the way, by id.
-    ///
-    /// Each revision object names the revision object of its nearest ancestor that has one
-    /// (`parent`) and the hashes from its parent up to and including that ancestor
-    /// (`ancestry`); without a parent object, `ancestry` runs up to the oldest ancestor known.
-    /// A leaf's own object is stored inline in the ref; the others are read from packs. At
-    /// most `revs_limit` revisions are read per leaf.
-    pub(super) fn load_tree_with_objects(
+    pub(crate) fn load_tree_with_objects(
         &self,
         id: &DocId,
         doc: &DocRef,
-    ) -> Result<(RevTree<NodeInfo>, HashMap<ObjectId, Revision>)> {
-        let limit = self.revs_limit().max(1);
-        let mut tree = RevTree::default();
-        let mut objects: HashMap<ObjectId, Revision> = HashMap::new();
-        for leaf in &doc.leaves {
-            let mut nodes: Vec<(RevHash, Option<NodeInfo>)> = Vec::new();
-            let mut object = leaf.revision(id);
-            let mut oid = hash_object(Kind::Revision, &object.encode());
-            objects.insert(oid, object.clone());
-            loop {
-                nodes.push((
-                    object.rev.hash.clone(),
-                    Some(NodeInfo { deleted: object.deleted, revision: oid, body: object.body }),
-                ));
-                if nodes.len() >= limit {
-                    break;
-                }
-                let segment = &object.ancestry;
-                let parent = match (object.parent, segment.last()) {
-                    (Some(p), Some(top)) => self
-                        .read_revision_cached(&mut objects, &p)?
-                        .filter(|o| {
-                            o.rev.pos + segment.len() as u64 == object.rev.pos
-                                && &o.rev.hash == top
-                                && o.doc == object.doc
-                        })
-                        .map(|o| (p, o)),
-                    _ => None,
-                };
-                match parent {
-                    Some((p, o)) => {
-                        nodes.extend(segment[..segment.len() - 1].iter().map(|h| (h.clone(), None)));
-                        oid = p;
-                        object = o;
-                    }
-                    None => {
-                        nodes.extend(segment.iter().map(|h| (h.clone(), None)));
-                        break;
-                    }
-                }
-            }
-            nodes.truncate(limit);
-            let start =
-                (leaf.rev.pos + 1).checked_sub(nodes.len() as u64).filter(|&s| s >= 1).ok_or_else(|| {
-                    Error::corrupt(
-                        self.root.clone(),
-                        0,
-                        format!("history of {} reaches above position 1", leaf.rev),
-                    )
-                })?;
-            nodes.reverse();
-            tree.merge_path(revtree::Path { start, nodes });
-        }
-        tree.stem(limit);
-        Ok((tree, objects))
-    }
-
-    fn read_revision_cached(
-        &self,
-        cache: &mut HashMap<ObjectId, Revision>,
-        oid: &ObjectId,
-    ) -> Result<Option<Revision>> {
-        if let Some(r) = cache.get(oid) {
-            return Ok(Some(r.clone()));
-        }
-        let r = self.odb.read_revision(oid)?;
-        if let Some(r) = &r {
-            cache.insert(*oid, r.clone());
-        }
-        Ok(r)
+    ) -> Result<(RevTree<NodeInfo>, Objects)> {
+        history::rebuild(id, doc, self.revs_limit(), &mut |oid| self.odb.read_revision(oid))
     }
 
     /// The status `_revs_info` reports for a node.

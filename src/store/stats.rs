@@ -35,9 +35,30 @@ fn file_len(path: &std::path::Path) -> u64 {
 }
 
 impl Store {
+    /// Sizes of the files the manifest names (the byte fields of `Stats`).
+    pub fn stats_files(&self) -> Stats {
+        let mut s = Stats::default();
+        let packs = self.root.join(PACKS_DIR);
+        let m = &self.manifest;
+        for p in m.sealed.iter().chain(m.active.iter()) {
+            s.packs += 1;
+            s.pack_bytes += file_len(&packs.join(p.file_name()));
+        }
+        for p in &m.sealed {
+            s.index_bytes += file_len(&packs.join(p.index_name()));
+        }
+        if let Some(name) = m.active_spec(0).and_then(|a| a.index) {
+            s.index_bytes += file_len(&packs.join(name));
+        }
+        s.table_bytes =
+            file_len(&self.root.join(m.refs_name())) + file_len(&self.root.join(m.changes_name()));
+        s.journal_bytes = file_len(&self.root.join(m.journal_name()));
+        s
+    }
+
     pub fn stats(&self) -> Result<Stats> {
         let mut s =
-            Stats { last_seq: self.last_seq, objects: self.odb.object_count() as u64, ..Stats::default() };
+            Stats { last_seq: self.last_seq, objects: self.odb.object_count() as u64, ..self.stats_files() };
         for entry in self.entries_from("") {
             match entry?.1 {
                 Entry::Local(_) => s.local += 1,
@@ -54,18 +75,6 @@ impl Store {
                 }
             }
         }
-        let packs = self.root.join(PACKS_DIR);
-        let m = &self.manifest;
-        for p in m.sealed.iter().chain(m.active.iter()) {
-            s.packs += 1;
-            s.pack_bytes += file_len(&packs.join(p.file_name()));
-        }
-        for p in &m.sealed {
-            s.index_bytes += file_len(&packs.join(p.index_name()));
-        }
-        s.table_bytes =
-            file_len(&self.root.join(m.refs_name())) + file_len(&self.root.join(m.changes_name()));
-        s.journal_bytes = file_len(&self.root.join(m.journal_name()));
         Ok(s)
     }
 }

@@ -116,3 +116,43 @@ impl Store {
         Ok(findings)
     }
 }
+
+/// Check the store at `root` without trusting it to open: every file the manifest names must
+/// exist, then everything `Store::verify` checks. Damage is reported as findings; an error is
+/// returned only when there is no store at all.
+pub fn fsck(root: &std::path::Path) -> Result<Vec<Finding>> {
+    use crate::manifest::Manifest;
+    if !root.join(crate::manifest::FILE_NAME).is_file() {
+        return Err(crate::error::Error::NoStore { path: root.into() });
+    }
+    let finding = |place: String, problem: String| Finding { place, problem };
+    let manifest = match Manifest::load(root) {
+        Ok(m) => m,
+        Err(e) => return Ok(vec![finding("manifest".into(), e.to_string())]),
+    };
+    let packs = root.join(super::PACKS_DIR);
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for p in &manifest.sealed {
+        files.push(packs.join(p.file_name()));
+        files.push(packs.join(p.index_name()));
+    }
+    if let Some(spec) = manifest.active_spec(0) {
+        files.push(packs.join(spec.id.file_name()));
+        files.extend(spec.index.map(|name| packs.join(name)));
+    }
+    for name in [manifest.refs_name(), manifest.changes_name(), manifest.journal_name()] {
+        files.push(root.join(name));
+    }
+    let missing: Vec<Finding> = files
+        .iter()
+        .filter(|f| !f.is_file())
+        .map(|f| finding(f.display().to_string(), "is missing (named by the manifest)".into()))
+        .collect();
+    if !missing.is_empty() {
+        return Ok(missing);
+    }
+    match Store::open(root, super::OpenOptions::default()) {
+        Ok(store) => store.verify(),
+        Err(e) => Ok(vec![finding("store".into(), e.to_string())]),
+    }
+}

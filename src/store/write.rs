@@ -12,9 +12,10 @@ use std::collections::HashMap;
 
 use crate::hash::FastMap;
 
-use super::{NodeInfo, Store};
+use super::Store;
 use crate::doc::Body;
 use crate::error::{Error, Result};
+use crate::history::{self, NodeInfo, Objects};
 use crate::id::{hash_object, DocId, Kind, ObjectId, Seq};
 use crate::journal::Record;
 use crate::object::Revision;
@@ -100,7 +101,7 @@ impl Store {
     }
 
     /// Make staged objects and `refs` durable as one journal record.
-    pub(super) fn commit(&mut self, refs: Vec<(String, Option<Entry>)>) -> Result<()> {
+    pub(crate) fn commit(&mut self, refs: Vec<(String, Option<Entry>)>) -> Result<()> {
         let Some(w) = self.writer.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()));
         };
@@ -121,7 +122,8 @@ impl Store {
             refs,
         };
         if let Err(e) = w.journal.append(&record) {
-            // The pack bytes are durable but unreferenced: the next open cuts them off.
+            // The pack bytes are durable but unreferenced: the next commit's `pack_end` covers
+            // them as harmless garbage, which compaction drops.
             self.abort_batch();
             return Err(e);
         }
@@ -298,70 +300,23 @@ impl Store {
         Ok(Written { id, rev, seq: Some(seq) })
     }
 
-    /// Make the revision objects describe `tree`: every stored node's object must link to the
-    /// object of its nearest stored ancestor with the hashes in between (or, with no stored
-    /// ancestor, list the hashes up to the root). Objects that already do are kept; the others
-    /// are made anew, and their descendants follow. Inner nodes' objects go to the pack (a
-    /// former leaf's object moves there from its ref); leaves' objects are returned, to be kept
-    /// inline in the ref. Updates the tree's values in place.
-    fn persist_tree(
+    /// Make the revision objects describe `tree` (`history::canonical`): inner nodes' new or
+    /// moved objects go to the pack (a former leaf's object moves there from its ref); the
+    /// leaves' objects are returned, to be kept inline in the ref.
+    pub(crate) fn persist_tree(
         &mut self,
         id: &DocId,
         tree: &mut RevTree<NodeInfo>,
-        objects: &HashMap<ObjectId, Revision>,
+        objects: &Objects,
     ) -> Result<HashMap<RevId, Revision>> {
-        let mut chosen: HashMap<RevId, ObjectId> = HashMap::new();
-        let mut leaves: HashMap<RevId, Revision> = HashMap::new();
-        for path in tree.paths() {
-            let last = path.nodes.len().saturating_sub(1);
-            // The object of the nearest stored ancestor, and the hashes since it (oldest first).
-            let mut anchor: Option<ObjectId> = None;
-            let mut between: Vec<RevHash> = Vec::new();
-            for (i, (hash, value)) in path.nodes.iter().enumerate() {
-                let rev = RevId::new(path.start + i as u64, hash.clone());
-                let Some(info) = value else {
-                    between.push(hash.clone());
-                    continue;
-                };
-                let oid = match chosen.get(&rev) {
-                    Some(oid) => *oid,
-                    None => {
-                        let segment: Vec<RevHash> = between.iter().rev().cloned().collect();
-                        let kept = objects.get(&info.revision).filter(|e| match anchor {
-                            Some(p) => e.parent == Some(p) && e.ancestry == segment,
-                            None => {
-                                e.ancestry.len() >= segment.len()
-                                    && e.ancestry[..segment.len()] == segment[..]
-                            }
-                        });
-                        let revision = kept.cloned().unwrap_or_else(|| Revision {
-                            doc: id.clone(),
-                            rev: rev.clone(),
-                            deleted: info.deleted,
-                            body: info.body,
-                            parent: anchor,
-                            ancestry: segment,
-                        });
-                        let bytes = revision.encode();
-                        let oid = hash_object(Kind::Revision, &bytes);
-                        if i == last {
-                            leaves.insert(rev.clone(), revision);
-                        } else {
-                            self.put_object(oid, Kind::Revision, &bytes)?;
-                        }
-                        chosen.insert(rev, oid);
-                        oid
-                    }
-                };
-                anchor = Some(oid);
-                between = vec![hash.clone()];
+        let mut leaves = HashMap::new();
+        for (rev, chosen) in history::canonical(id, tree, objects, history::Links::Loose) {
+            if chosen.leaf {
+                leaves.insert(rev, chosen.revision);
+            } else {
+                self.put_object(chosen.oid, Kind::Revision, &chosen.revision.encode())?;
             }
         }
-        tree.for_each_value_mut(|rev, value, _| {
-            if let (Some(v), Some(oid)) = (value.as_mut(), chosen.get(rev)) {
-                v.revision = *oid;
-            }
-        });
         Ok(leaves)
     }
 }

@@ -11,6 +11,7 @@
 
 mod documents;
 mod history;
+mod maintenance;
 mod store;
 
 use std::ffi::OsStr;

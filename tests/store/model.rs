@@ -42,6 +42,13 @@ enum Step {
     },
     Checkpoint,
     Reopen,
+    Compact {
+        full: bool,
+    },
+    /// Purge the winner of a document.
+    Purge {
+        doc: u8,
+    },
 }
 
 const DOCS: u8 = 3;
@@ -67,7 +74,11 @@ impl Arbitrary for Step {
                     n: u8::arbitrary(g) % 4,
                 }
             }
-            8 => Step::Checkpoint,
+            8 => match u8::arbitrary(g) % 4 {
+                0 => Step::Compact { full: bool::arbitrary(g) },
+                1 => Step::Purge { doc },
+                _ => Step::Checkpoint,
+            },
             _ => Step::Reopen,
         }
     }
@@ -162,6 +173,23 @@ fn check(steps: Vec<Step>) -> bool {
                 tree.merge_path(revtree::Path::from_revisions(u64::from(start), &hashes, M { deleted, n }));
             }
             Step::Checkpoint => t.store.checkpoint().unwrap(),
+            Step::Compact { full } => {
+                t.store.compact(&settee::compact::Options { full, ..Default::default() }).unwrap();
+            }
+            Step::Purge { doc } => {
+                let tree = model.entry(doc).or_default();
+                if let Some(w) = tree.winner().map(|w| w.rev.clone()) {
+                    let purged = t.store.purge(&id(&name(doc)), std::slice::from_ref(&w)).unwrap();
+                    assert_eq!(purged.revs, vec![w.clone()]);
+                    let mut rest = RevTree::default();
+                    for p in tree.paths() {
+                        if p.leaf() != Some(w.clone()) {
+                            rest.merge_path(p);
+                        }
+                    }
+                    *tree = rest;
+                }
+            }
             Step::Reopen => t.reopen(),
         }
         for doc in 0..DOCS {
@@ -187,5 +215,7 @@ fn check(steps: Vec<Step>) -> bool {
 
 #[test]
 fn store_matches_the_model() {
-    QuickCheck::new().tests(150).max_tests(1000).quickcheck(check as fn(Vec<Step>) -> bool);
+    // SETTEE_MODEL_CASES raises the number of cases for a longer hunt.
+    let cases = std::env::var("SETTEE_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    QuickCheck::new().tests(cases).max_tests(cases * 10).quickcheck(check as fn(Vec<Step>) -> bool);
 }

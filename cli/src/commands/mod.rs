@@ -10,14 +10,17 @@ use crate::ctx::{absolute, Ctx};
 
 mod cat_object;
 mod changes;
+mod compact;
 mod conflicts;
 mod export;
+mod fsck;
 mod get;
 mod import;
 mod init;
 mod local;
 mod log;
 mod ls;
+mod purge;
 mod put;
 mod rm;
 mod stats;
@@ -32,6 +35,9 @@ pub struct Cli {
     /// Print machine-readable JSON (one object, or one per line for streams).
     #[arg(long, global = true)]
     json: bool,
+    /// When another process holds the store's writer lock, wait for it instead of failing.
+    #[arg(long, global = true)]
+    wait: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +56,9 @@ enum Command {
     Conflicts(conflicts::Args),
     Local(local::Args),
     Stats(stats::Args),
+    Compact(compact::Args),
+    Fsck(fsck::Args),
+    Purge(purge::Args),
     CatObject(cat_object::Args),
 }
 
@@ -62,7 +71,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         None => cwd,
     };
     let settee_dir = std::env::var_os("SETTEE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let ctx = Ctx { cwd, settee_dir, json: cli.json };
+    let ctx = Ctx { cwd, settee_dir, json: cli.json, wait: cli.wait };
     match &cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Put(a) => put::run(&ctx, a),
@@ -76,6 +85,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Conflicts(a) => conflicts::run(&ctx, a),
         Command::Local(a) => local::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
+        Command::Compact(a) => compact::run(&ctx, a),
+        Command::Fsck(a) => fsck::run(&ctx, a),
+        Command::Purge(a) => purge::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

@@ -13,6 +13,7 @@ pub struct Args {}
 pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
     let store = ctx.open_read()?;
     let s = store.stats()?;
+    let space = store.space()?;
     let mut out = Out::new();
     if ctx.json {
         out.json(&json!({
@@ -21,6 +22,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             "last_seq": s.last_seq.0, "bytes": {
                 "packs": s.pack_bytes, "indexes": s.index_bytes, "tables": s.table_bytes,
                 "journal": s.journal_bytes, "total": s.total_bytes(),
+                "packs_live": space.live_bytes,
             },
         }))?;
     } else {
@@ -39,6 +41,11 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             s.index_bytes,
             s.table_bytes,
             s.journal_bytes
+        ))?;
+        let garbage = space.total_bytes.saturating_sub(space.live_bytes);
+        out.line(&format!(
+            "live        {} of {} pack bytes ({} reclaimable by `settee compact`)",
+            space.live_bytes, space.total_bytes, garbage
         ))?;
     }
     out.finish()?;

@@ -1,0 +1,472 @@
+//! Compaction: rewrite the live data into new packs and drop the rest.
+//!
+//! Owns: what compaction keeps and the order of its writes. It keeps every leaf's body
+//! (tombstones included), every `_local` body, every revision id within `revs_limit`, and,
+//! for a document in conflict, the revision object and body of the common ancestor of its
+//! live leaves (so a three-way merge stays possible). It drops the bodies and revision
+//! objects of other inner revisions (their ids stay, in the leaves' ancestry) and anything
+//! unreachable.
+//!
+//! Order of writes (each durable before the next; a failure or crash anywhere leaves the old
+//! manifest and its files, or the new ones; the next writer open removes leftovers):
+//! 1. checkpoint, sealing the active pack, so every object is in a sealed pack;
+//! 2. pass 1: read every sealed pack in file order and keep its revision objects in memory;
+//!    decide each document's new leaves and the live objects;
+//! 3. choose the packs to rewrite (`plan`): those with the most garbage;
+//! 4. pass 2: copy the live objects of those packs, and the new revision objects, into new
+//!    packs; fsync them and write their indexes;
+//! 5. write the new refs and changes tables, a new empty journal and a new active pack;
+//! 6. replace the manifest;
+//! 7. unlink the rewritten packs, their indexes and the old tables and journal.
+//!
+//! Writers wait: compaction holds the writer lock from start to end. Readers keep working:
+//! a reader that opened before step 6 keeps its mapped files (unlinked files stay readable
+//! while open), one that opens after sees the new layout.
+//!
+//! Spec: format-spec/compaction.md.
+
+pub mod plan;
+mod purge;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::hash::{FastMap, FastSet};
+use crate::history::{self, NodeInfo};
+use crate::id::{DocId, Kind, ObjectId};
+use crate::journal;
+use crate::manifest::Manifest;
+use crate::object::Revision;
+use crate::odb::ObjectDb;
+use crate::pack::{self, index, PackId};
+use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
+use crate::refs::{DocRef, Entry, Leaf};
+use crate::rev::RevId;
+use crate::revtree::RevTree;
+use crate::store::{Store, PACKS_DIR};
+
+/// What to compact.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Stem histories to this many revisions per branch (default: the store's `revs_limit`).
+    pub revs_limit: Option<usize>,
+    /// Rewrite every pack, not only those with the most garbage.
+    pub full: bool,
+    /// Fault injection for tests: fail with an error at the n-th step boundary (0-based).
+    #[doc(hidden)]
+    pub fail_at: Option<usize>,
+}
+
+/// What a compaction did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Bytes of the packs that were rewritten (the compaction's input).
+    pub input_bytes: u64,
+    /// Bytes of the new packs written (the extra disk needed at the peak, besides tables).
+    pub output_bytes: u64,
+    pub packs_rewritten: usize,
+    pub packs_kept: usize,
+    pub objects_copied: usize,
+    pub objects_dropped: usize,
+    pub documents_rewritten: usize,
+    pub seconds: f64,
+}
+
+/// Pack bytes a compaction would keep, and all pack bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Space {
+    pub live_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The step boundaries where `Options::fail_at` can stop a compaction.
+pub const STEPS: [&str; 8] = [
+    "after sealing the active pack",
+    "after writing the new packs",
+    "after writing the new indexes",
+    "after writing the new tables",
+    "after creating the new journal and active pack",
+    "after replacing the manifest",
+    "after unlinking the first old file",
+    "after unlinking the old files",
+];
+
+struct Faults {
+    fail_at: Option<usize>,
+    step: usize,
+}
+
+impl Faults {
+    fn pass(&mut self) -> Result<()> {
+        let step = self.step;
+        self.step += 1;
+        if self.fail_at == Some(step) {
+            return Err(Error::Invalid(format!("injected failure {}", STEPS.get(step).unwrap_or(&"?"))));
+        }
+        Ok(())
+    }
+}
+
+/// The result of deciding what stays: per document its new ref, and the live objects.
+pub(crate) struct Live {
+    /// New entries in id order (documents and `_local` ids).
+    entries: Vec<(String, Entry)>,
+    /// Ids of every live object.
+    objects: FastSet<ObjectId>,
+    /// Revision objects that compaction creates (kept ancestors with new links).
+    new_revisions: Vec<(ObjectId, Vec<u8>)>,
+    documents_rewritten: usize,
+}
+
+impl Store {
+    /// Compact the store (see the module documentation).
+    pub fn compact(&mut self, options: &Options) -> Result<Outcome> {
+        let result = self.compact_inner(options);
+        if result.is_err() {
+            // The files on disk are the old layout or the new one, whole; this handle's view
+            // may be neither, so it stops writing (reopen the store to go on).
+            self.stop_writing();
+        }
+        result
+    }
+
+    fn compact_inner(&mut self, options: &Options) -> Result<Outcome> {
+        let started = Instant::now();
+        let mut faults = Faults { fail_at: options.fail_at, step: 0 };
+        let bytes_before = self.disk_bytes();
+        self.checkpoint_with(true)?;
+        faults.pass()?;
+        let limit = options.revs_limit.unwrap_or_else(|| self.revs_limit()).max(1);
+        let revisions = self.load_revisions()?;
+        let live = self.decide(&revisions, limit)?;
+        drop(revisions);
+        let stats = self.pack_stats(&live.objects);
+        let plan = plan::choose(&stats, options.full);
+        let unchanged =
+            plan.rewrite.is_empty() && live.documents_rewritten == 0 && live.new_revisions.is_empty();
+        if unchanged {
+            return Ok(Outcome {
+                bytes_before,
+                bytes_after: self.disk_bytes(),
+                packs_kept: plan.keep.len(),
+                seconds: started.elapsed().as_secs_f64(),
+                ..Outcome::default()
+            });
+        }
+        let mut outcome = self.rewrite(&plan, &stats, live, &mut faults)?;
+        outcome.bytes_before = bytes_before;
+        outcome.bytes_after = self.disk_bytes();
+        outcome.seconds = started.elapsed().as_secs_f64();
+        Ok(outcome)
+    }
+
+    /// Bytes of every file the manifest names.
+    pub fn disk_bytes(&self) -> u64 {
+        let s = self.stats_files();
+        s.pack_bytes + s.index_bytes + s.table_bytes + s.journal_bytes
+    }
+
+    /// How many bytes of the packs a compaction would keep (estimated by object counts) and
+    /// how many there are; reads the whole store, changes nothing.
+    pub fn space(&self) -> Result<Space> {
+        let revisions = self.load_revisions()?;
+        let live = self.decide(&revisions, self.revs_limit())?;
+        let mut space = Space::default();
+        let mut stats = self.pack_stats(&live.objects);
+        if let Some(reader) = self.odb().active_reader() {
+            let entries = self.odb().active_entries();
+            let live_count = entries.iter().filter(|(id, _)| live.objects.contains(id)).count();
+            stats.push(plan::PackStat {
+                id: reader.id(),
+                bytes: reader.len(),
+                objects: entries.len(),
+                live: live_count,
+            });
+        }
+        for s in stats {
+            space.total_bytes += s.bytes;
+            space.live_bytes += s.bytes - s.garbage_bytes();
+        }
+        Ok(space)
+    }
+
+    /// Pass 1: every revision object in the packs, by id.
+    fn load_revisions(&self) -> Result<FastMap<ObjectId, Revision>> {
+        let mut revisions = FastMap::default();
+        let packs: Vec<PackId> =
+            self.manifest().sealed.iter().copied().chain(self.manifest().active).collect();
+        for pack in packs {
+            self.odb().scan(pack, &mut |oid, kind, bytes| {
+                if kind == Kind::Revision {
+                    let r = Revision::decode(bytes).map_err(|e| {
+                        Error::corrupt(self.odb().dir().join(pack.file_name()), 0, e.to_string())
+                    })?;
+                    revisions.insert(oid, r);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(revisions)
+    }
+
+    /// Decide every document's compacted leaves and the set of live objects.
+    pub(crate) fn decide(&self, revisions: &FastMap<ObjectId, Revision>, limit: usize) -> Result<Live> {
+        let mut live = Live {
+            entries: Vec::new(),
+            objects: FastSet::default(),
+            new_revisions: Vec::new(),
+            documents_rewritten: 0,
+        };
+        for entry in self.entries_from("") {
+            let (id, entry) = entry?;
+            match entry {
+                Entry::Local(l) => {
+                    live.objects.insert(l.body);
+                    live.entries.push((id, Entry::Local(l)));
+                }
+                Entry::Doc(doc) => {
+                    let doc_id = DocId::from_stored(&id);
+                    let compacted = self.compact_doc(&doc_id, &doc, revisions, limit, &mut live)?;
+                    if compacted.leaves != doc.leaves {
+                        live.documents_rewritten += 1;
+                    }
+                    live.entries.push((id, Entry::Doc(compacted)));
+                }
+            }
+        }
+        Ok(live)
+    }
+
+    fn compact_doc(
+        &self,
+        id: &DocId,
+        doc: &DocRef,
+        revisions: &FastMap<ObjectId, Revision>,
+        limit: usize,
+        live: &mut Live,
+    ) -> Result<DocRef> {
+        let (mut tree, objects) =
+            history::rebuild(id, doc, limit, &mut |oid| Ok(revisions.get(oid).cloned()))?;
+        let keep = self.conflict_ancestor(&tree, doc);
+        tree.for_each_value_mut(|rev, value, leaf| {
+            if !leaf && Some(rev) != keep.as_ref() {
+                *value = None;
+            }
+        });
+        let chosen = history::canonical(id, &mut tree, &objects, history::Links::Exact);
+        let mut leaves: HashMap<RevId, Revision> = HashMap::new();
+        for (rev, c) in chosen {
+            live.objects.insert(c.revision.body);
+            if c.leaf {
+                leaves.insert(rev, c.revision);
+            } else {
+                live.objects.insert(c.oid);
+                if c.new {
+                    live.new_revisions.push((c.oid, c.revision.encode()));
+                }
+            }
+        }
+        let mut new_leaves: Vec<Leaf> =
+            tree.leaves().iter().filter_map(|l| leaves.get(&l.rev).map(Leaf::from_revision)).collect();
+        if new_leaves.len() != doc.leaves.len() {
+            return Err(Error::corrupt(self.root(), 0, format!("{id}: compaction would lose a leaf")));
+        }
+        let mut out = DocRef { seq: doc.seq, leaves: std::mem::take(&mut new_leaves) };
+        out.sort_leaves();
+        Ok(out)
+    }
+
+    /// For a document with more than one live leaf: the newest revision that is an ancestor
+    /// of all of them, if its body is still stored.
+    fn conflict_ancestor(&self, tree: &RevTree<NodeInfo>, doc: &DocRef) -> Option<RevId> {
+        let live: Vec<&RevId> = doc.leaves.iter().filter(|l| !l.deleted).map(|l| &l.rev).collect();
+        if live.len() < 2 {
+            return None;
+        }
+        let first = tree.ancestry(live[0])?;
+        let others: Vec<std::collections::HashSet<RevId>> = live[1..]
+            .iter()
+            .map(|l| tree.ancestry(l).map(|a| a.into_iter().map(|(r, _)| r).collect()).unwrap_or_default())
+            .collect();
+        let (rev, value) = first.into_iter().skip(1).find(|(r, _)| others.iter().all(|s| s.contains(r)))?;
+        value.filter(|v| self.odb().contains(&v.body)).map(|_| rev)
+    }
+
+    /// Per sealed pack: size, objects, and how many of them are live.
+    fn pack_stats(&self, live: &FastSet<ObjectId>) -> Vec<plan::PackStat> {
+        self.odb()
+            .sealed()
+            .map(|(reader, index)| plan::PackStat {
+                id: reader.id(),
+                bytes: reader.len(),
+                objects: index.len(),
+                live: index.iter().filter(|(id, _)| live.contains(id)).count(),
+            })
+            .collect()
+    }
+
+    /// Steps 4 to 7.
+    fn rewrite(
+        &mut self,
+        plan: &plan::Plan,
+        stats: &[plan::PackStat],
+        live: Live,
+        faults: &mut Faults,
+    ) -> Result<Outcome> {
+        let packs_dir = self.root().join(PACKS_DIR);
+        let mut next: Manifest = self.manifest().clone();
+        next.generation += 1;
+        let mut outcome = Outcome {
+            packs_rewritten: plan.rewrite.len(),
+            packs_kept: plan.keep.len(),
+            documents_rewritten: live.documents_rewritten,
+            input_bytes: stats.iter().filter(|s| plan.rewrite.contains(&s.id)).map(|s| s.bytes).sum(),
+            ..Outcome::default()
+        };
+        // Objects already stored in a kept pack need no copy.
+        let mut done: FastSet<ObjectId> = FastSet::default();
+        for (_, index) in self.odb().sealed().filter(|(r, _)| plan.keep.contains(&r.id())) {
+            done.extend(index.iter().map(|(id, _)| id).filter(|id| live.objects.contains(id)));
+        }
+        let mut output = Output::new(&packs_dir, &mut next)?;
+        for pack in &plan.rewrite {
+            self.odb().scan(*pack, &mut |oid, kind, bytes| {
+                if live.objects.contains(&oid) && done.insert(oid) {
+                    output.add(oid, kind, bytes)?;
+                    outcome.objects_copied += 1;
+                } else {
+                    outcome.objects_dropped += 1;
+                }
+                Ok(())
+            })?;
+        }
+        for (oid, bytes) in &live.new_revisions {
+            if done.insert(*oid) {
+                output.add(*oid, Kind::Revision, bytes)?;
+                outcome.objects_copied += 1;
+            }
+        }
+        let written = output.finish()?;
+        faults.pass()?;
+        for (id, mut entries) in written {
+            index::write(&packs_dir.join(id.index_name()), id, &mut entries)?;
+        }
+        outcome.output_bytes = next
+            .sealed
+            .iter()
+            .filter(|p| !self.manifest().sealed.contains(p))
+            .map(|p| file_len(&packs_dir, p))
+            .sum();
+        faults.pass()?;
+
+        next.sealed.retain(|p| !plan.rewrite.contains(p));
+        let mut tables = TableWriter::create(&self.root().join(next.refs_name()))?;
+        for (id, entry) in &live.entries {
+            tables.push(id, entry)?;
+        }
+        next.table_docs = tables.finish(&self.root().join(next.changes_name()))?;
+        faults.pass()?;
+
+        let active = PackId(next.next_pack);
+        next.next_pack += 1;
+        next.active = Some(active);
+        next.active_index = None;
+        next.active_dictionary = 0;
+        let new_writer = pack::writer::Writer::create(&packs_dir, active)?;
+        journal::create(&self.root().join(next.journal_name()), next.generation)?;
+        crate::fsutil::sync_dir(&packs_dir)?;
+        crate::fsutil::sync_dir(self.root())?;
+        faults.pass()?;
+
+        next.store(self.root())?;
+        faults.pass()?;
+
+        let old = std::mem::replace(self.manifest_mut(), next);
+        let mut doomed: Vec<std::path::PathBuf> = Vec::new();
+        for p in &plan.rewrite {
+            doomed.push(packs_dir.join(p.file_name()));
+            doomed.push(packs_dir.join(p.index_name()));
+        }
+        if let Some(a) = old.active {
+            doomed.push(packs_dir.join(a.file_name()));
+        }
+        for name in [old.journal_name(), old.refs_name(), old.changes_name()] {
+            doomed.push(self.root().join(name));
+        }
+        for (i, path) in doomed.iter().enumerate() {
+            let _ = std::fs::remove_file(path);
+            if i == 0 {
+                faults.pass()?;
+            }
+        }
+        faults.pass()?;
+        self.reload_after_switch(new_writer)?;
+        Ok(outcome)
+    }
+
+    /// Open the files the (new) manifest names and start writing to the new active pack.
+    fn reload_after_switch(&mut self, pack: pack::writer::Writer) -> Result<()> {
+        let m = self.manifest().clone();
+        let root = self.root().to_path_buf();
+        let refs = RefsTable::open(&root.join(m.refs_name()))?;
+        let changes = ChangesTable::open(&root.join(m.changes_name()))?;
+        let odb = ObjectDb::open(&root.join(PACKS_DIR), &m.sealed, m.active_spec(pack::HEADER_LEN as u64))?;
+        let journal = journal::Writer::open(&root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
+        self.replace_state(refs, changes, odb, journal, pack);
+        Ok(())
+    }
+}
+
+fn file_len(dir: &std::path::Path, pack: &PackId) -> u64 {
+    std::fs::metadata(dir.join(pack.file_name())).map_or(0, |m| m.len())
+}
+
+/// A pack a compaction wrote, with where each of its objects went.
+type NewPack = (PackId, Vec<(ObjectId, pack::Loc)>);
+
+/// New packs being filled by a compaction, rolling over at `MAX_PACK_LEN`.
+struct Output<'a> {
+    dir: std::path::PathBuf,
+    manifest: &'a mut Manifest,
+    current: Option<pack::writer::Writer>,
+    done: Vec<NewPack>,
+}
+
+impl<'a> Output<'a> {
+    fn new(dir: &std::path::Path, manifest: &'a mut Manifest) -> Result<Output<'a>> {
+        Ok(Output { dir: dir.into(), manifest, current: None, done: Vec::new() })
+    }
+
+    fn add(&mut self, oid: ObjectId, kind: Kind, bytes: &[u8]) -> Result<()> {
+        if self.current.as_ref().is_some_and(|w| w.pending_len() >= pack::MAX_PACK_LEN) {
+            self.close()?;
+        }
+        if self.current.is_none() {
+            let id = PackId(self.manifest.next_pack);
+            self.manifest.next_pack += 1;
+            self.current = Some(pack::writer::Writer::create(&self.dir, id)?);
+        }
+        match self.current.as_mut() {
+            Some(w) => w.add(oid, kind, bytes),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some(mut w) = self.current.take() {
+            let objects = w.commit()?;
+            self.manifest.sealed.push(w.id());
+            self.done.push((w.id(), objects));
+        }
+        Ok(())
+    }
+
+    /// Commit (fsync) every new pack; return each with its objects' locations.
+    fn finish(mut self) -> Result<Vec<NewPack>> {
+        self.close()?;
+        Ok(self.done)
+    }
+}

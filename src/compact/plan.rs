@@ -1,0 +1,81 @@
+//! Choosing what to compact (pure: no I/O).
+//!
+//! Owns: which packs a compaction rewrites. A pack is worth rewriting when a good share of
+//! it is garbage; the ones with the most garbage bytes go first. Packs that are mostly live
+//! are kept as they are, so the extra disk a compaction needs is bounded by the packs it
+//! rewrites, not the whole store.
+
+use crate::pack::PackId;
+
+/// A pack rewritten by an incremental compaction holds at least this share of garbage.
+pub const MIN_GARBAGE: f64 = 0.25;
+
+/// What a pack holds, as the compactor measured it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PackStat {
+    pub id: PackId,
+    pub bytes: u64,
+    pub objects: usize,
+    /// Objects still referenced after this compaction.
+    pub live: usize,
+}
+
+impl PackStat {
+    pub fn garbage_fraction(&self) -> f64 {
+        if self.objects == 0 {
+            return 1.0;
+        }
+        1.0 - self.live as f64 / self.objects as f64
+    }
+
+    /// Estimated bytes of garbage (objects are counted, not measured one by one).
+    pub fn garbage_bytes(&self) -> u64 {
+        (self.bytes as f64 * self.garbage_fraction()) as u64
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Packs to rewrite, most garbage first.
+    pub rewrite: Vec<PackId>,
+    /// Packs kept as they are.
+    pub keep: Vec<PackId>,
+}
+
+/// Pick the packs to rewrite: all of them with `full`, else those with at least
+/// `MIN_GARBAGE` garbage, most garbage bytes first.
+pub fn choose(stats: &[PackStat], full: bool) -> Plan {
+    let mut candidates: Vec<&PackStat> =
+        stats.iter().filter(|s| full || s.garbage_fraction() >= MIN_GARBAGE).collect();
+    candidates.sort_by(|a, b| b.garbage_bytes().cmp(&a.garbage_bytes()).then(a.id.cmp(&b.id)));
+    let rewrite: Vec<PackId> = candidates.iter().map(|s| s.id).collect();
+    let keep = stats.iter().map(|s| s.id).filter(|id| !rewrite.contains(id)).collect();
+    Plan { rewrite, keep }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(id: u64, bytes: u64, objects: usize, live: usize) -> PackStat {
+        PackStat { id: PackId(id), bytes, objects, live }
+    }
+
+    #[test]
+    fn mostly_live_packs_are_kept_and_garbage_goes_first() {
+        let stats =
+            [stat(1, 1000, 100, 95), stat(2, 1000, 100, 10), stat(3, 4000, 100, 50), stat(4, 10, 0, 0)];
+        let plan = choose(&stats, false);
+        assert_eq!(plan.rewrite, vec![PackId(3), PackId(2), PackId(4)]);
+        assert_eq!(plan.keep, vec![PackId(1)]);
+        let full = choose(&stats, true);
+        assert_eq!(full.rewrite.len(), 4);
+        assert!(full.keep.is_empty());
+    }
+
+    #[test]
+    fn a_fully_live_store_needs_nothing() {
+        let plan = choose(&[stat(1, 1000, 10, 10)], false);
+        assert!(plan.rewrite.is_empty());
+    }
+}
