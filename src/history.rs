@@ -51,41 +51,40 @@ pub fn rebuild(
     let mut objects = Objects::new();
     for leaf in &doc.leaves {
         let mut nodes: Vec<(RevHash, Option<NodeInfo>)> = Vec::new();
-        let mut object = leaf.revision(id);
-        let mut oid = hash_object(Kind::Revision, &object.encode());
-        objects.insert(oid, object.clone());
+        let first = leaf.revision(id);
+        let mut oid = hash_object(Kind::Revision, &first.encode());
+        objects.insert(oid, first);
         loop {
+            let Some(object) = objects.get(&oid) else { break };
             let info = NodeInfo { deleted: object.deleted, revision: oid, body: object.body };
             nodes.push((object.rev.hash.clone(), Some(info)));
             if nodes.len() >= limit {
                 break;
             }
-            let segment = &object.ancestry;
-            let parent = match (object.parent, segment.last()) {
+            let (pos, parent, segment) = (object.rev.pos, object.parent, object.ancestry.clone());
+            let found = match (parent, segment.last()) {
                 (Some(p), Some(top)) => {
-                    let found = match objects.get(&p) {
-                        Some(o) => Some(o.clone()),
-                        None => read(&p)?,
-                    };
-                    found
+                    if !objects.contains_key(&p) {
+                        if let Some(o) = read(&p)? {
+                            objects.insert(p, o);
+                        }
+                    }
+                    objects
+                        .get(&p)
                         .filter(|o| {
-                            o.rev.pos + segment.len() as u64 == object.rev.pos
-                                && &o.rev.hash == top
-                                && o.doc == object.doc
+                            o.rev.pos + segment.len() as u64 == pos && &o.rev.hash == top && &o.doc == id
                         })
-                        .map(|o| (p, o))
+                        .map(|_| p)
                 }
                 _ => None,
             };
-            match parent {
-                Some((p, o)) => {
+            match found {
+                Some(p) => {
                     nodes.extend(segment[..segment.len() - 1].iter().map(|h| (h.clone(), None)));
-                    objects.insert(p, o.clone());
                     oid = p;
-                    object = o;
                 }
                 None => {
-                    nodes.extend(segment.iter().map(|h| (h.clone(), None)));
+                    nodes.extend(segment.into_iter().map(|h| (h, None)));
                     break;
                 }
             }

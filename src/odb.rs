@@ -233,27 +233,68 @@ impl ObjectDb {
         decompress(payload, header.raw_len as usize, dictionary.as_deref()).map_err(corrupt)
     }
 
-    /// Every object of a sealed pack in file order, each checked against its id: calls
-    /// `visit(id, kind, bytes)` (dictionary entries are skipped).
-    pub fn scan(&self, pack: PackId, visit: &mut Visit<'_>) -> Result<()> {
+    /// Offsets of every block of a pack, in file order (a damaged frame is an error).
+    pub fn block_offsets(&self, pack: PackId) -> Result<Vec<u32>> {
         let reader = self.reader(pack).ok_or_else(|| Error::Invalid(format!("{pack} is not open")))?;
-        let offsets: Vec<u64> = reader
+        reader
             .frames()
-            .map(|(at, h)| h.map(|_| at).map_err(|e| Error::corrupt(reader.path(), at, e.to_string())))
-            .collect::<Result<_>>()?;
-        for at in offsets {
-            let block = u32::try_from(at)
-                .map_err(|_| Error::corrupt(reader.path(), at, "block offset past 4 GiB"))?;
+            .map(|(at, h)| {
+                h.map_err(|e| Error::corrupt(reader.path(), at, e.to_string()))?;
+                u32::try_from(at).map_err(|_| Error::corrupt(reader.path(), at, "block offset past 4 GiB"))
+            })
+            .collect()
+    }
+
+    /// Every object of `kind` in the blocks at `blocks` of `pack`, in that order, each named
+    /// by its hash: calls `visit(id, kind, bytes)`. Objects of other kinds are skipped
+    /// without hashing.
+    pub fn scan(&self, pack: PackId, blocks: &[u32], kind: Kind, visit: &mut Visit<'_>) -> Result<()> {
+        for &block in blocks {
             let raw = self.read_block(pack, block)?;
             let mut inner = 0;
             while inner < raw.len() {
-                let (kind, bytes, next) = frame::entry_at(&raw, inner)
-                    .ok_or_else(|| Error::corrupt(reader.path(), at, "malformed object entry"))?;
-                if kind != Kind::Dictionary {
-                    visit(hash_object(kind, bytes), kind, bytes)?;
+                let (k, bytes, next) = frame::entry_at(&raw, inner).ok_or_else(|| {
+                    Error::corrupt(
+                        self.dir.join(pack.file_name()),
+                        u64::from(block),
+                        "malformed object entry",
+                    )
+                })?;
+                if k == kind {
+                    visit(hash_object(k, bytes), k, bytes)?;
                 }
                 inner = next;
             }
+        }
+        Ok(())
+    }
+
+    /// Read the objects `wanted` (at known locations in `pack`) block by block, in file
+    /// order, each verified against its id: calls `visit(id, kind, bytes)`.
+    pub fn copy_out(
+        &self,
+        pack: PackId,
+        wanted: &mut [(ObjectId, Loc)],
+        visit: &mut Visit<'_>,
+    ) -> Result<()> {
+        wanted.sort_unstable_by_key(|(_, loc)| (loc.block, loc.inner));
+        let mut current: Option<(u32, Vec<u8>)> = None;
+        for (id, loc) in wanted.iter() {
+            if current.as_ref().is_none_or(|(b, _)| *b != loc.block) {
+                current = Some((loc.block, self.read_block(pack, loc.block)?));
+            }
+            let Some((_, raw)) = &current else { continue };
+            let path = || self.dir.join(pack.file_name());
+            let (kind, bytes, _) = frame::entry_at(raw, loc.inner as usize)
+                .ok_or_else(|| Error::corrupt(path(), u64::from(loc.block), "object entry is malformed"))?;
+            if hash_object(kind, bytes) != *id {
+                return Err(Error::corrupt(
+                    path(),
+                    u64::from(loc.block),
+                    format!("object {id} does not hash to its id"),
+                ));
+            }
+            visit(*id, kind, bytes)?;
         }
         Ok(())
     }

@@ -142,7 +142,8 @@ impl Store {
         let limit = options.revs_limit.unwrap_or_else(|| self.revs_limit()).max(1);
         let revisions = self.load_revisions()?;
         let live = self.decide(&revisions, limit)?;
-        drop(revisions);
+        // Freeing a million small objects takes a while; let another thread do it.
+        std::thread::spawn(move || drop(revisions));
         let stats = self.pack_stats(&live.objects);
         let plan = plan::choose(&stats, options.full);
         let unchanged =
@@ -198,16 +199,31 @@ impl Store {
         let mut revisions = FastMap::default();
         let packs: Vec<PackId> =
             self.manifest().sealed.iter().copied().chain(self.manifest().active).collect();
+        // Blocks are independent: both halves of every pack are read on their own thread.
+        let odb = self.odb();
         for pack in packs {
-            self.odb().scan(pack, &mut |oid, kind, bytes| {
-                if kind == Kind::Revision {
-                    let r = Revision::decode(bytes).map_err(|e| {
-                        Error::corrupt(self.odb().dir().join(pack.file_name()), 0, e.to_string())
-                    })?;
-                    revisions.insert(oid, r);
-                }
-                Ok(())
-            })?;
+            let blocks = odb.block_offsets(pack)?;
+            let (first, second) = blocks.split_at(blocks.len() / 2);
+            let scan = |part: &[u32]| -> Result<FastMap<ObjectId, Revision>> {
+                let mut found = FastMap::default();
+                odb.scan(pack, part, Kind::Revision, &mut |oid, _, bytes| {
+                    let r = Revision::decode(bytes)
+                        .map_err(|e| Error::corrupt(odb.dir().join(pack.file_name()), 0, e.to_string()))?;
+                    found.insert(oid, r);
+                    Ok(())
+                })?;
+                Ok(found)
+            };
+            let (a, b) = std::thread::scope(|s| {
+                let other = s.spawn(|| scan(second));
+                let mine = scan(first);
+                (
+                    mine,
+                    other.join().unwrap_or_else(|_| Err(Error::Invalid("a scanning thread panicked".into()))),
+                )
+            });
+            revisions.extend(a?);
+            revisions.extend(b?);
         }
         Ok(revisions)
     }
@@ -248,6 +264,37 @@ impl Store {
         limit: usize,
         live: &mut Live,
     ) -> Result<DocRef> {
+        if let [leaf] = doc.leaves.as_slice() {
+            // One leaf: its compacted object keeps no link, only the hashes of its stemmed
+            // history (what `rebuild` + `canonical` give for a single path, without a tree).
+            let mut ancestry = Vec::new();
+            let mut segment: &[crate::rev::RevHash] = &leaf.ancestry;
+            let mut link = leaf.parent;
+            let mut pos = leaf.rev.pos;
+            while ancestry.len() + 1 < limit {
+                let next = link.and_then(|p| revisions.get(&p)).filter(|o| {
+                    o.rev.pos + segment.len() as u64 == pos
+                        && Some(&o.rev.hash) == segment.last()
+                        && &o.doc == id
+                });
+                match next {
+                    Some(o) => {
+                        ancestry.extend_from_slice(segment);
+                        segment = &o.ancestry;
+                        link = o.parent;
+                        pos = o.rev.pos;
+                    }
+                    None => {
+                        ancestry.extend_from_slice(segment);
+                        break;
+                    }
+                }
+            }
+            ancestry.truncate(limit - 1);
+            live.objects.insert(leaf.body);
+            let compacted = Leaf { parent: None, ancestry, ..leaf.clone() };
+            return Ok(DocRef { seq: doc.seq, leaves: vec![compacted] });
+        }
         let (mut tree, objects) =
             history::rebuild(id, doc, limit, &mut |oid| Ok(revisions.get(oid).cloned()))?;
         let keep = self.conflict_ancestor(&tree, doc);
@@ -333,12 +380,14 @@ impl Store {
         }
         let mut output = Output::new(&packs_dir, &mut next)?;
         for pack in &plan.rewrite {
-            self.odb().scan(*pack, &mut |oid, kind, bytes| {
-                if live.objects.contains(&oid) && done.insert(oid) {
+            let Some((_, index)) = self.odb().sealed().find(|(r, _)| r.id() == *pack) else { continue };
+            let mut wanted: Vec<(ObjectId, pack::Loc)> =
+                index.iter().filter(|(id, _)| live.objects.contains(id)).collect();
+            outcome.objects_dropped += index.len() - wanted.len();
+            self.odb().copy_out(*pack, &mut wanted, &mut |oid, kind, bytes| {
+                if done.insert(oid) {
                     output.add(oid, kind, bytes)?;
                     outcome.objects_copied += 1;
-                } else {
-                    outcome.objects_dropped += 1;
                 }
                 Ok(())
             })?;

@@ -62,10 +62,18 @@ impl Store {
         let mut new_pack = None;
         if new_objects || seal {
             let active = self.manifest.active.ok_or_else(|| Error::Invalid("no active pack".into()))?;
-            let mut entries = self.odb.active_entries();
             if seal {
-                // Full: seal it under its final index and start the next pack.
-                index::write(&packs.join(active.index_name()), active, &mut entries)?;
+                // Seal it under its final index and start the next pack. A prefix index that
+                // already covers every object becomes the final one by a second name.
+                let prefix = self.manifest.active_spec(0).and_then(|s| s.index);
+                match prefix.filter(|_| !new_objects) {
+                    Some(name) => std::fs::hard_link(packs.join(&name), packs.join(active.index_name()))
+                        .map_err(Error::io(packs.join(active.index_name())))?,
+                    None => {
+                        let mut entries = self.odb.active_entries();
+                        index::write(&packs.join(active.index_name()), active, &mut entries)?;
+                    }
+                }
                 next.sealed.push(active);
                 let id = PackId(next.next_pack);
                 next.next_pack += 1;
@@ -75,6 +83,7 @@ impl Store {
                 new_pack = Some(pack::writer::Writer::create(&packs, id)?);
             } else {
                 // Index the committed prefix under a new name; the pack keeps growing.
+                let mut entries = self.odb.active_entries();
                 index::write(&packs.join(active.partial_index_name(next.generation)), active, &mut entries)?;
                 next.active_index = Some(ActiveIndex { generation: next.generation, covered: committed });
                 next.active_dictionary = self.writer.as_ref().map_or(0, |w| u64::from(w.pack.dictionary()));
