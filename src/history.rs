@@ -54,8 +54,7 @@ pub fn rebuild(
         let first = leaf.revision(id);
         let mut oid = hash_object(Kind::Revision, &first.encode());
         objects.insert(oid, first);
-        loop {
-            let Some(object) = objects.get(&oid) else { break };
+        while let Some(object) = objects.get(&oid) {
             let info = NodeInfo { deleted: object.deleted, revision: oid, body: object.body };
             nodes.push((object.rev.hash.clone(), Some(info)));
             if nodes.len() >= limit {
@@ -64,9 +63,9 @@ pub fn rebuild(
             let (pos, parent, segment) = (object.rev.pos, object.parent, object.ancestry.clone());
             let found = match (parent, segment.last()) {
                 (Some(p), Some(top)) => {
-                    if !objects.contains_key(&p) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = objects.entry(p) {
                         if let Some(o) = read(&p)? {
-                            objects.insert(p, o);
+                            slot.insert(o);
                         }
                     }
                     objects
