@@ -9,6 +9,9 @@ use crate::pack::PackId;
 
 /// A pack rewritten by an incremental compaction holds at least this share of garbage.
 pub const MIN_GARBAGE: f64 = 0.25;
+/// Packs smaller than this are merged into one when there are two or more of them, so that
+/// small packs (a sealed active pack, earlier outputs) do not pile up.
+pub const SMALL_PACK: u64 = 16 << 20;
 
 /// What a pack holds, as the compactor measured it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,10 +46,14 @@ pub struct Plan {
 }
 
 /// Pick the packs to rewrite: all of them with `full`, else those with at least
-/// `MIN_GARBAGE` garbage, most garbage bytes first.
+/// `MIN_GARBAGE` garbage, and the small ones when there are two or more; most garbage bytes
+/// first.
 pub fn choose(stats: &[PackStat], full: bool) -> Plan {
-    let mut candidates: Vec<&PackStat> =
-        stats.iter().filter(|s| full || s.garbage_fraction() >= MIN_GARBAGE).collect();
+    let small = stats.iter().filter(|s| s.bytes < SMALL_PACK).count();
+    let mut candidates: Vec<&PackStat> = stats
+        .iter()
+        .filter(|s| full || s.garbage_fraction() >= MIN_GARBAGE || (small >= 2 && s.bytes < SMALL_PACK))
+        .collect();
     candidates.sort_by(|a, b| b.garbage_bytes().cmp(&a.garbage_bytes()).then(a.id.cmp(&b.id)));
     let rewrite: Vec<PackId> = candidates.iter().map(|s| s.id).collect();
     let keep = stats.iter().map(|s| s.id).filter(|id| !rewrite.contains(id)).collect();
@@ -63,14 +70,23 @@ mod tests {
 
     #[test]
     fn mostly_live_packs_are_kept_and_garbage_goes_first() {
+        let big = SMALL_PACK * 2;
         let stats =
-            [stat(1, 1000, 100, 95), stat(2, 1000, 100, 10), stat(3, 4000, 100, 50), stat(4, 10, 0, 0)];
+            [stat(1, big, 100, 95), stat(2, big, 100, 10), stat(3, big * 4, 100, 50), stat(4, 10, 0, 0)];
         let plan = choose(&stats, false);
         assert_eq!(plan.rewrite, vec![PackId(3), PackId(2), PackId(4)]);
         assert_eq!(plan.keep, vec![PackId(1)]);
         let full = choose(&stats, true);
         assert_eq!(full.rewrite.len(), 4);
         assert!(full.keep.is_empty());
+    }
+
+    #[test]
+    fn small_live_packs_are_merged() {
+        let plan =
+            choose(&[stat(1, 1000, 10, 10), stat(2, 500, 5, 5), stat(3, SMALL_PACK * 3, 10, 10)], false);
+        assert_eq!(plan.rewrite.len(), 2);
+        assert_eq!(plan.keep, vec![PackId(3)]);
     }
 
     #[test]

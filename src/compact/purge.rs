@@ -42,7 +42,13 @@ impl Store {
             self.commit(vec![(id.to_string(), None)])?;
             return Ok(Purged { revs: purged, seq: None });
         }
-        let leaf_objects = self.persist_tree(id, &mut remaining, &objects)?;
+        let leaf_objects = match self.persist_tree(id, &mut remaining, &objects) {
+            Ok(l) => l,
+            Err(e) => {
+                self.abort_batch();
+                return Err(e);
+            }
+        };
         let leaves: Vec<Leaf> = remaining
             .leaves()
             .iter()

@@ -252,7 +252,8 @@ impl Writer {
             }
         }
         if self.training {
-            // Samples from the dropped batch must not shape the dictionary.
+            // Start gathering afresh (this also forgets samples of earlier, committed
+            // batches: a dictionary trained a little later loses nothing).
             self.samples.clear();
             self.sample_sizes.clear();
         }

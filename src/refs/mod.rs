@@ -56,6 +56,17 @@ impl Leaf {
         }
     }
 
+    /// The revision id this store would make for this leaf's edit (`RevId::for_edit` of its
+    /// parent, deleted flag and body), if its parent is known.
+    pub fn derived_rev(&self) -> Option<RevId> {
+        let parent = match (self.rev.pos, self.ancestry.first()) {
+            (1, _) => None,
+            (pos, Some(h)) => Some(RevId::new(pos - 1, h.clone())),
+            (_, None) => return None,
+        };
+        Some(RevId::for_edit(parent.as_ref(), self.deleted, &self.body))
+    }
+
     /// The id of the leaf's revision object.
     pub fn revision_id(&self, doc: &DocId) -> ObjectId {
         hash_object(Kind::Revision, &self.revision(doc).encode())
@@ -85,6 +96,9 @@ pub enum Entry {
 const TAG_DOC: u8 = 0;
 const LEAF_DELETED: u8 = 1;
 const LEAF_PARENT: u8 = 2;
+/// The leaf's hash is not stored: it is `RevId::for_edit` of its parent (position − 1,
+/// `ancestry[0]`), deleted flag and body, as for every revision this store made.
+const LEAF_DERIVED: u8 = 4;
 const TAG_LOCAL: u8 = 1;
 /// In the journal only: the id no longer has an entry (a deleted `_local` doc, a purge).
 pub const TAG_REMOVED: u8 = 2;
@@ -122,8 +136,18 @@ impl Entry {
                 varint::write(out, d.leaves.len() as u64);
                 for leaf in &d.leaves {
                     varint::write(out, leaf.rev.pos);
-                    write_hash(out, &leaf.rev.hash);
-                    out.push(u8::from(leaf.deleted) | if leaf.parent.is_some() { LEAF_PARENT } else { 0 });
+                    let derived = leaf.derived_rev().as_ref() == Some(&leaf.rev);
+                    let mut flags = u8::from(leaf.deleted);
+                    if leaf.parent.is_some() {
+                        flags |= LEAF_PARENT;
+                    }
+                    if derived {
+                        flags |= LEAF_DERIVED;
+                    }
+                    out.push(flags);
+                    if !derived {
+                        write_hash(out, &leaf.rev.hash);
+                    }
                     out.extend_from_slice(leaf.body.as_bytes());
                     if let Some(p) = &leaf.parent {
                         out.extend_from_slice(p.as_bytes());
@@ -139,6 +163,38 @@ impl Entry {
                 varint::write(out, l.rev);
                 out.extend_from_slice(l.body.as_bytes());
             }
+        }
+    }
+
+    /// Step over an entry at the front of `input` without decoding it (no allocation, no
+    /// hashing): for scans that only compare ids.
+    pub fn skip(input: &mut &[u8]) -> Option<()> {
+        match *varint::take(input, 1)?.first()? {
+            TAG_DOC => {
+                varint::read(input)?;
+                let n = varint::read(input)?;
+                for _ in 0..n {
+                    varint::read(input)?;
+                    let flags = *varint::take(input, 1)?.first()?;
+                    if flags & LEAF_DERIVED == 0 {
+                        read_hash(input).ok()?;
+                    }
+                    varint::take(input, 20)?;
+                    if flags & LEAF_PARENT != 0 {
+                        varint::take(input, 20)?;
+                    }
+                    for _ in 0..varint::read(input)? {
+                        read_hash(input).ok()?;
+                    }
+                }
+                Some(())
+            }
+            TAG_LOCAL => {
+                varint::read(input)?;
+                varint::take(input, 20).map(|_| ())
+            }
+            TAG_REMOVED => Some(()),
+            _ => None,
         }
     }
 
@@ -158,11 +214,11 @@ impl Entry {
                     if pos == 0 || pos > u64::from(u32::MAX) {
                         return None;
                     }
-                    let hash = read_hash(input).ok()?;
                     let flags = *varint::take(input, 1)?.first()?;
-                    if flags & !(LEAF_DELETED | LEAF_PARENT) != 0 {
+                    if flags & !(LEAF_DELETED | LEAF_PARENT | LEAF_DERIVED) != 0 {
                         return None;
                     }
+                    let hash = if flags & LEAF_DERIVED == 0 { Some(read_hash(input).ok()?) } else { None };
                     let body = read_oid(input).ok()?;
                     let parent = if flags & LEAF_PARENT != 0 { Some(read_oid(input).ok()?) } else { None };
                     let count = varint::read(input)?;
@@ -173,8 +229,14 @@ impl Entry {
                     for _ in 0..count {
                         ancestry.push(read_hash(input).ok()?);
                     }
-                    let rev = RevId { pos, hash };
-                    leaves.push(Leaf { rev, deleted: flags & LEAF_DELETED != 0, body, parent, ancestry });
+                    let deleted = flags & LEAF_DELETED != 0;
+                    let placeholder = RevId { pos, hash: RevHash::Md5([0; 16]) };
+                    let mut leaf = Leaf { rev: placeholder, deleted, body, parent, ancestry };
+                    leaf.rev = match hash {
+                        Some(hash) => RevId { pos, hash },
+                        None => leaf.derived_rev().filter(|r| r.pos == pos)?,
+                    };
+                    leaves.push(leaf);
                 }
                 Some(Some(Entry::Doc(DocRef { seq, leaves })))
             }

@@ -1,9 +1,10 @@
 //! The refs table and the changes table: immutable, sorted files written at each checkpoint
 //! and mmap'd by readers.
 //!
-//! Refs table: header, entries (`id`, `Entry`) sorted by id, an array of u64 entry offsets,
-//! a CRC-32 trailer. Changes table: header, (seq u64, refs-entry offset u64) pairs sorted by
-//! seq, a CRC-32 trailer: one row per replicated document, at its latest sequence.
+//! Refs table: header, entries (`id`, `Entry`) sorted by id, the byte offset of every
+//! `GROUP`-th entry (u64), a CRC-32 trailer. Changes table: header, the byte offset of each
+//! document's refs entry (u64) in the order of the entries' sequence numbers, a CRC-32
+//! trailer: one row per replicated document, at its latest sequence.
 //!
 //! Invariant: both files are written whole and fsynced before the manifest names them, and
 //! never change afterwards. Reads check every offset against the file before using it.
@@ -11,9 +12,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{read_id, write_id, Entry};
+use super::Entry;
 use crate::error::{Error, Result};
-use crate::id::Seq;
+use crate::object::varint;
 
 pub const REFS_MAGIC: [u8; 4] = *b"SREF";
 pub const CHANGES_MAGIC: [u8; 4] = *b"SCHG";
@@ -21,11 +22,11 @@ pub const VERSION: u32 = 1;
 pub const MAGIC_OFFSET: usize = 0;
 pub const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;
 pub const COUNT_OFFSET: usize = VERSION_OFFSET + size_of::<u32>();
-/// Refs table: where the offsets array starts. Changes table: reserved, zero.
+/// Refs table: where the group offsets start. Changes table: reserved, zero.
 pub const ARRAY_OFFSET: usize = COUNT_OFFSET + size_of::<u64>();
 pub const HEADER_LEN: usize = ARRAY_OFFSET + size_of::<u64>();
 pub const TRAILER_LEN: usize = 4;
-pub const CHANGE_ROW_LEN: usize = 16;
+pub const CHANGE_ROW_LEN: usize = 8;
 
 use crate::bytes::{be32, be64};
 
@@ -56,17 +57,32 @@ fn map_file(path: &Path) -> Result<Bytes> {
     Ok(Bytes::Map(map))
 }
 
+/// Entries per group: the refs table records the offset of every `GROUP`-th entry only;
+/// a lookup bisects the groups by their first id, then scans at most one group. Within a
+/// group each id is stored as the length it shares with the previous id plus the rest.
+pub const GROUP: usize = 16;
+
+/// A position in a refs table: the next entry's offset and the id before it (from which
+/// that entry's id is rebuilt).
+#[derive(Clone, Debug)]
+pub struct Cursor {
+    at: usize,
+    id: Vec<u8>,
+}
+
 /// A sorted refs table.
 pub struct RefsTable {
     bytes: Bytes,
     path: PathBuf,
     count: usize,
+    /// Where the group offsets start (= end of the entries).
     offsets_at: usize,
+    groups: usize,
 }
 
 impl RefsTable {
     pub fn empty() -> RefsTable {
-        RefsTable { bytes: Bytes::Empty, path: PathBuf::new(), count: 0, offsets_at: 0 }
+        RefsTable { bytes: Bytes::Empty, path: PathBuf::new(), count: 0, offsets_at: HEADER_LEN, groups: 0 }
     }
 
     pub fn open(path: &Path) -> Result<RefsTable> {
@@ -88,12 +104,13 @@ impl RefsTable {
         let count = be64(b, COUNT_OFFSET).ok_or_else(|| corrupt(COUNT_OFFSET, "truncated header"))? as usize;
         let offsets_at =
             be64(b, ARRAY_OFFSET).ok_or_else(|| corrupt(ARRAY_OFFSET, "truncated header"))? as usize;
+        let groups = count.div_ceil(GROUP);
         let expected =
-            offsets_at.checked_add(count.saturating_mul(8)).and_then(|e| e.checked_add(TRAILER_LEN));
+            offsets_at.checked_add(groups.saturating_mul(8)).and_then(|e| e.checked_add(TRAILER_LEN));
         if offsets_at < HEADER_LEN || expected != Some(b.len()) {
             return Err(corrupt(b.len(), "refs table size does not match its header"));
         }
-        Ok(RefsTable { bytes, path: path.into(), count, offsets_at })
+        Ok(RefsTable { bytes, path: path.into(), count, offsets_at, groups })
     }
 
     pub fn len(&self) -> usize {
@@ -108,56 +125,136 @@ impl RefsTable {
         &self.path
     }
 
-    fn offset(&self, i: usize) -> Result<usize> {
-        be64(self.bytes.as_ref(), self.offsets_at + i * 8)
+    /// Byte offset just past the last entry.
+    pub fn end(&self) -> usize {
+        self.offsets_at
+    }
+
+    /// Byte offset of the first entry of group `g`.
+    fn group_start(&self, g: usize) -> Result<usize> {
+        be64(self.bytes.as_ref(), self.offsets_at + g * 8)
             .map(|o| o as usize)
             .filter(|&o| o >= HEADER_LEN && o < self.offsets_at)
-            .ok_or_else(|| Error::corrupt(&self.path, (self.offsets_at + i * 8) as u64, "bad entry offset"))
+            .ok_or_else(|| Error::corrupt(&self.path, (self.offsets_at + g * 8) as u64, "bad group offset"))
     }
 
-    /// The id and entry stored at byte offset `at`.
-    pub fn entry_at(&self, at: usize) -> Result<(&str, Entry)> {
+    /// The first id of group `g`, straight from the file (it is stored whole).
+    fn first_id(&self, g: usize) -> Result<&[u8]> {
+        let at = self.group_start(g)?;
         let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
         let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
-        let id = read_id(&mut rest).ok_or_else(bad)?;
-        let entry = Entry::decode(&mut rest).flatten().ok_or_else(bad)?;
-        Ok((id, entry))
+        if varint::read(&mut rest).ok_or_else(bad)? != 0 {
+            return Err(bad());
+        }
+        let len = varint::read(&mut rest).ok_or_else(bad)? as usize;
+        varint::take(&mut rest, len).ok_or_else(bad)
     }
 
-    fn id_at_index(&self, i: usize) -> Result<&str> {
-        let at = self.offset(i)?;
-        let mut rest = self.bytes.as_ref().get(at..self.offsets_at).unwrap_or_default();
-        read_id(&mut rest).ok_or_else(|| Error::corrupt(&self.path, at as u64, "malformed refs entry"))
+    /// A cursor at the start of group `g` (whose first id is stored whole).
+    fn group_cursor(&self, g: usize) -> Result<Cursor> {
+        Ok(Cursor { at: self.group_start(g)?, id: Vec::new() })
     }
 
-    /// Index of the first entry whose id is `>= key`.
-    pub fn lower_bound(&self, key: &str) -> Result<usize> {
-        let (mut lo, mut hi) = (0, self.count);
+    /// Read the entry under `cursor` (its id is rebuilt from the previous one) and move the
+    /// cursor past it; with `decode: false` the entry is stepped over, not decoded.
+    fn step(&self, cursor: &mut Cursor, decode: bool) -> Result<Option<Entry>> {
+        let at = cursor.at;
+        let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
+        let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
+        let shared = varint::read(&mut rest).ok_or_else(bad)? as usize;
+        let suffix_len = varint::read(&mut rest).ok_or_else(bad)? as usize;
+        let suffix = varint::take(&mut rest, suffix_len).ok_or_else(bad)?;
+        if shared > cursor.id.len() {
+            return Err(bad());
+        }
+        cursor.id.truncate(shared);
+        cursor.id.extend_from_slice(suffix);
+        let entry = if decode {
+            Some(Entry::decode(&mut rest).flatten().ok_or_else(bad)?)
+        } else {
+            Entry::skip(&mut rest).ok_or_else(bad)?;
+            None
+        };
+        cursor.at = self.offsets_at - rest.len();
+        Ok(entry)
+    }
+
+    /// The entry under `cursor` with its id, advancing the cursor; `None` at the end.
+    pub fn next(&self, cursor: &mut Cursor) -> Option<Result<(String, Entry)>> {
+        if cursor.at >= self.offsets_at {
+            return None;
+        }
+        let at = cursor.at;
+        let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
+        Some(self.step(cursor, true).and_then(|entry| {
+            let id = String::from_utf8(cursor.id.clone()).map_err(|_| bad())?;
+            entry.map(|e| (id, e)).ok_or_else(bad)
+        }))
+    }
+
+    /// The id and entry stored at byte offset `at` (an offset a changes row names).
+    pub fn entry_at(&self, at: usize) -> Result<(String, Entry)> {
+        // The last group starting at or before `at`, then along it.
+        let (mut lo, mut hi) = (0, self.groups);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.id_at_index(mid)?.as_bytes() < key.as_bytes() {
+            if self.group_start(mid)? <= at {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        Ok(lo)
+        let bad = || Error::corrupt(&self.path, at as u64, "changes row does not name a refs entry");
+        let mut cursor = self.group_cursor(lo.checked_sub(1).ok_or_else(bad)?)?;
+        while cursor.at < at {
+            self.step(&mut cursor, false)?;
+        }
+        if cursor.at != at {
+            return Err(bad());
+        }
+        self.next(&mut cursor).ok_or_else(bad)?
+    }
+
+    /// A cursor at the first entry whose id is `>= key` (at the end if there is none).
+    pub fn lower_bound(&self, key: &str) -> Result<Cursor> {
+        // The last group whose first id is <= key.
+        let (mut lo, mut hi) = (0, self.groups);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.first_id(mid)? <= key.as_bytes() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == 0 {
+            return match self.groups {
+                0 => Ok(Cursor { at: self.offsets_at, id: Vec::new() }),
+                _ => self.group_cursor(0),
+            };
+        }
+        let mut cursor = self.group_cursor(lo - 1)?;
+        let mut ahead = Cursor { at: 0, id: Vec::with_capacity(64) };
+        while cursor.at < self.offsets_at {
+            ahead.at = cursor.at;
+            ahead.id.clear();
+            ahead.id.extend_from_slice(&cursor.id);
+            self.step(&mut ahead, false)?;
+            if ahead.id.as_slice() >= key.as_bytes() {
+                return Ok(cursor);
+            }
+            std::mem::swap(&mut cursor, &mut ahead);
+        }
+        Ok(cursor)
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Entry>> {
-        let i = self.lower_bound(key)?;
-        if i >= self.count {
-            return Ok(None);
+        let mut cursor = self.lower_bound(key)?;
+        match self.next(&mut cursor) {
+            Some(Ok((id, entry))) if id == key => Ok(Some(entry)),
+            Some(Err(e)) => Err(e),
+            _ => Ok(None),
         }
-        let (id, entry) = self.entry_at(self.offset(i)?)?;
-        Ok((id == key).then_some(entry))
-    }
-
-    /// Entry `i` in id order, with its byte offset.
-    pub fn nth(&self, i: usize) -> Result<(usize, &str, Entry)> {
-        let at = self.offset(i)?;
-        let (id, e) = self.entry_at(at)?;
-        Ok((at, id, e))
     }
 
     /// Verify the trailer checksum (fsck).
@@ -178,7 +275,8 @@ fn verify_trailer(b: &[u8]) -> std::result::Result<(), (u64, &'static str)> {
     Ok(())
 }
 
-/// The changes table: rows (seq, refs entry offset) in seq order.
+/// The changes table: one row per replicated document, the byte offset of its refs entry,
+/// in the order of the entries' sequence numbers.
 pub struct ChangesTable {
     bytes: Bytes,
     path: PathBuf,
@@ -223,32 +321,20 @@ impl ChangesTable {
         self.count == 0
     }
 
-    /// Row `i`: (seq, refs entry offset).
-    pub fn row(&self, i: usize) -> Result<(Seq, usize)> {
+    /// Row `i`: the byte offset of a refs entry.
+    pub fn row(&self, i: usize) -> Result<usize> {
         let at = HEADER_LEN + i * CHANGE_ROW_LEN;
-        let b = self.bytes.as_ref();
-        match (be64(b, at), be64(b, at + 8)) {
-            (Some(s), Some(o)) => Ok((Seq(s), o as usize)),
-            _ => Err(Error::corrupt(&self.path, at as u64, "truncated changes row")),
-        }
-    }
-
-    /// Index of the first row with seq > `since`.
-    pub fn after(&self, since: Seq) -> Result<usize> {
-        let (mut lo, mut hi) = (0, self.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.row(mid)?.0 <= since {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo)
+        be64(self.bytes.as_ref(), at)
+            .map(|o| o as usize)
+            .ok_or_else(|| Error::corrupt(&self.path, at as u64, "truncated changes row"))
     }
 
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
         verify_trailer(self.bytes.as_ref())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -258,7 +344,11 @@ pub struct TableWriter {
     refs: std::io::BufWriter<std::fs::File>,
     refs_path: PathBuf,
     written: u64,
+    /// Offsets of every `GROUP`-th entry.
     offsets: Vec<u64>,
+    entries: u64,
+    /// The id of the entry pushed last.
+    previous: Vec<u8>,
     changes: Vec<(u64, u64)>,
     scratch: Vec<u8>,
 }
@@ -277,6 +367,8 @@ impl TableWriter {
             refs_path: refs_path.into(),
             written: 0,
             offsets: Vec::new(),
+            entries: 0,
+            previous: Vec::new(),
             changes: Vec::new(),
             scratch: Vec::with_capacity(256),
         };
@@ -293,13 +385,26 @@ impl TableWriter {
 
     pub fn push(&mut self, id: &str, entry: &Entry) -> Result<()> {
         let at = self.written;
-        self.offsets.push(at);
+        if self.entries % GROUP as u64 == 0 {
+            self.offsets.push(at);
+        }
+        self.entries += 1;
         if let Entry::Doc(d) = entry {
             self.changes.push((d.seq.0, at));
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        write_id(&mut buf, id);
+        // The first id of a group whole, the others as (shared prefix length, rest).
+        let shared = if (self.entries - 1) % GROUP as u64 == 0 {
+            0
+        } else {
+            self.previous.iter().zip(id.as_bytes()).take_while(|(a, b)| a == b).count()
+        };
+        varint::write(&mut buf, shared as u64);
+        varint::write(&mut buf, (id.len() - shared) as u64);
+        buf.extend_from_slice(&id.as_bytes()[shared..]);
+        self.previous.clear();
+        self.previous.extend_from_slice(id.as_bytes());
         entry.encode(&mut buf);
         self.put(&buf)?;
         self.scratch = buf;
@@ -320,7 +425,7 @@ impl TableWriter {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&REFS_MAGIC);
         header.extend_from_slice(&VERSION.to_be_bytes());
-        header.extend_from_slice(&(self.offsets.len() as u64).to_be_bytes());
+        header.extend_from_slice(&self.entries.to_be_bytes());
         header.extend_from_slice(&offsets_at.to_be_bytes());
         use std::os::unix::fs::FileExt;
         file.write_all_at(&header, 0).map_err(Error::io(&path))?;
@@ -334,8 +439,7 @@ impl TableWriter {
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&(self.changes.len() as u64).to_be_bytes());
         out.extend_from_slice(&0u64.to_be_bytes());
-        for (seq, at) in &self.changes {
-            out.extend_from_slice(&seq.to_be_bytes());
+        for (_, at) in &self.changes {
             out.extend_from_slice(&at.to_be_bytes());
         }
         let crc = crc32fast::hash(&out);
@@ -358,4 +462,74 @@ fn crc_of_file(file: &std::fs::File, len: u64) -> std::io::Result<u32> {
         at += n as u64;
     }
     Ok(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{hash_object, Kind, Seq};
+    use crate::refs::{DocRef, Leaf, LocalRef};
+    use crate::rev::RevId;
+
+    fn entry(i: usize) -> Entry {
+        let body = hash_object(Kind::Body, &i.to_be_bytes());
+        if i % 7 == 3 {
+            return Entry::Local(LocalRef { rev: i as u64, body });
+        }
+        Entry::Doc(DocRef {
+            seq: Seq((i * 37 % 1000) as u64 + 1),
+            leaves: vec![Leaf {
+                rev: RevId::for_edit(None, false, &body),
+                deleted: false,
+                body,
+                parent: None,
+                ancestry: Vec::new(),
+            }],
+        })
+    }
+
+    #[test]
+    fn every_key_is_found_across_group_boundaries() {
+        for n in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 100, 1000] {
+            let dir = tempfile::tempdir().unwrap();
+            let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
+            let mut w = TableWriter::create(&refs).unwrap();
+            // keys with gaps between them: k002, k004, ...
+            let keys: Vec<String> = (0..n).map(|i| format!("k{:05}", 2 * i + 2)).collect();
+            for (i, k) in keys.iter().enumerate() {
+                w.push(k, &entry(i)).unwrap();
+            }
+            w.finish(&changes).unwrap();
+            let t = RefsTable::open(&refs).unwrap();
+            assert_eq!(t.len(), n);
+            assert!(t.verify().is_ok());
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(t.get(k).unwrap(), Some(entry(i)), "n={n} key {k}");
+                // a key just below lands on this one
+                let below = format!("k{:05}", 2 * i + 1);
+                let (id, _) = t.next(&mut t.lower_bound(&below).unwrap()).unwrap().unwrap();
+                assert_eq!(&id, k);
+                assert_eq!(t.get(&below).unwrap(), None);
+            }
+            assert!(t.next(&mut t.lower_bound("z").unwrap()).is_none());
+            assert_eq!(t.get("a").unwrap(), None);
+            // iterating from the first entry visits every key in order
+            let mut cursor = t.lower_bound("").unwrap();
+            let mut seen = Vec::new();
+            while let Some(entry) = t.next(&mut cursor) {
+                seen.push(entry.unwrap().0);
+            }
+            assert_eq!(seen, keys);
+            let c = ChangesTable::open(&changes).unwrap();
+            let docs = (0..n).filter(|i| i % 7 != 3).count();
+            assert_eq!(c.len(), docs);
+            let seqs: Vec<Seq> = (0..c.len())
+                .map(|r| match t.entry_at(c.row(r).unwrap()).unwrap().1 {
+                    Entry::Doc(d) => d.seq,
+                    Entry::Local(_) => panic!("a local entry in the changes table"),
+                })
+                .collect();
+            assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "changes rows in seq order");
+        }
+    }
 }

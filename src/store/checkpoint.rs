@@ -67,8 +67,12 @@ impl Store {
                 // already covers every object becomes the final one by a second name.
                 let prefix = self.manifest.active_spec(0).and_then(|s| s.index);
                 match prefix.filter(|_| !new_objects) {
-                    Some(name) => std::fs::hard_link(packs.join(&name), packs.join(active.index_name()))
-                        .map_err(Error::io(packs.join(active.index_name())))?,
+                    Some(name) => {
+                        // A failed seal earlier in this session may have left the final name.
+                        let _ = std::fs::remove_file(packs.join(active.index_name()));
+                        std::fs::hard_link(packs.join(&name), packs.join(active.index_name()))
+                            .map_err(Error::io(packs.join(active.index_name())))?
+                    }
                     None => {
                         let mut entries = self.odb.active_entries();
                         index::write(&packs.join(active.index_name()), active, &mut entries)?;

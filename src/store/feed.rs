@@ -27,14 +27,38 @@ impl Change {
 }
 
 impl Store {
+    /// The sequence of the document whose refs entry is at `at`.
+    fn seq_at(&self, at: usize) -> Result<Seq> {
+        match self.refs.entry_at(at)?.1 {
+            Entry::Doc(d) => Ok(d.seq),
+            Entry::Local(_) => Err(crate::error::Error::corrupt(
+                self.refs.path(),
+                at as u64,
+                "changes row names a _local entry",
+            )),
+        }
+    }
+
+    /// Index of the first changes-table row with a sequence after `since`.
+    fn first_row_after(&self, since: Seq) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.changes.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.seq_at(self.changes.row(mid)?)? <= since {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
     /// Changes after `since`, oldest first, each document once at its latest sequence.
     pub fn changes(&self, since: Seq) -> impl Iterator<Item = Result<Change>> + '_ {
-        let start = self.changes.after(since);
-        let (mut i, fail) = match start {
+        let (mut i, mut fail) = match self.first_row_after(since) {
             Ok(i) => (i, None),
             Err(e) => (self.changes.len(), Some(e)),
         };
-        let mut fail = fail;
         let mut overlay =
             self.overlay_changes.range((std::ops::Bound::Excluded(since), std::ops::Bound::Unbounded));
         let check_overlay = !self.overlay.is_empty();
@@ -43,15 +67,15 @@ impl Store {
                 return Some(Err(e));
             }
             while i < self.changes.len() {
-                let row = self.changes.row(i).and_then(|(seq, at)| Ok((seq, self.refs.entry_at(at)?)));
+                let row = self.changes.row(i).and_then(|at| self.refs.entry_at(at));
                 i += 1;
                 match row {
                     Err(e) => return Some(Err(e)),
-                    Ok((seq, (id, Entry::Doc(doc)))) => {
-                        if check_overlay && self.overlay.contains_key(id) {
+                    Ok((id, Entry::Doc(doc))) => {
+                        if check_overlay && self.overlay.contains_key(&id) {
                             continue;
                         }
-                        return Some(Ok(Change { seq, id: DocId::from_stored(id), doc }));
+                        return Some(Ok(Change { seq: doc.seq, id: DocId::from_stored(&id), doc }));
                     }
                     Ok(_) => continue,
                 }
@@ -70,21 +94,24 @@ impl Store {
         let pending: BTreeMap<&String, &Option<Entry>> =
             self.overlay.iter().filter(|(k, _)| k.as_str() >= start).collect();
         let mut pending = pending.into_iter().peekable();
-        let (mut i, mut fail) = match self.refs.lower_bound(start) {
-            Ok(i) => (i, None),
-            Err(e) => (self.refs.len(), Some(e)),
+        let (mut cursor, mut fail) = match self.refs.lower_bound(start) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(e)),
         };
         let mut table_next: Option<(String, Entry)> = None;
         std::iter::from_fn(move || loop {
             if let Some(e) = fail.take() {
                 return Some(Err(e));
             }
-            if table_next.is_none() && i < self.refs.len() {
-                match self.refs.nth(i) {
-                    Ok((_, id, e)) => table_next = Some((id.to_string(), e)),
-                    Err(e) => return Some(Err(e)),
+            if table_next.is_none() {
+                match cursor.as_mut().and_then(|c| self.refs.next(c)) {
+                    Some(Ok(entry)) => table_next = Some(entry),
+                    Some(Err(e)) => {
+                        cursor = None;
+                        return Some(Err(e));
+                    }
+                    None => cursor = None,
                 }
-                i += 1;
             }
             let take_overlay = match (pending.peek(), &table_next) {
                 (None, None) => return None,

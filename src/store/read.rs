@@ -99,6 +99,14 @@ impl Store {
         }
     }
 
+    /// The body of `doc`'s winner, unless it is deleted (for callers that hold the ref).
+    pub fn winner_body(&self, id: &DocId, doc: &DocRef) -> Result<Option<(RevId, Map<String, Value>)>> {
+        match doc.winner() {
+            Some(w) if !w.deleted => Ok(Some((w.rev.clone(), self.body_of(id, &w.rev, &w.body, true)?))),
+            _ => Ok(None),
+        }
+    }
+
     /// The winner's body, `_id` and `_rev` only: the fast path for plain reads.
     pub fn get_winner(&self, id: &DocId) -> Result<Option<(RevId, Map<String, Value>)>> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(None) };

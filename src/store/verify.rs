@@ -63,7 +63,7 @@ impl Store {
             note(format!("{} offset {offset}", self.refs.path().display()), what.to_string());
         }
         if let Err((offset, what)) = self.changes.verify() {
-            note(format!("changes table offset {offset}"), what.to_string());
+            note(format!("{} offset {offset}", self.changes.path().display()), what.to_string());
         }
         for entry in self.entries_from("") {
             let (id, entry) = match entry {

@@ -132,7 +132,7 @@ impl Store {
         Ok(())
     }
 
-    fn abort_batch(&mut self) {
+    pub(crate) fn abort_batch(&mut self) {
         if let Some(w) = self.writer.as_mut() {
             w.pack.rollback();
         }

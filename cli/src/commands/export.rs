@@ -59,7 +59,7 @@ pub fn export(store: &Store, all_leaves: bool, sink: &mut impl Write) -> Result<
                 }
             }
         } else if doc.winner().is_some_and(|w| !w.deleted) {
-            if let Some((rev, body)) = store.get_winner(&id)? {
+            if let Some((rev, body)) = store.winner_body(&id, &doc)? {
                 serde_json::to_writer(&mut *sink, &settee::store::render_doc(&id, &rev, false, body))?;
                 sink.write_all(b"\n")?;
                 count += 1;

@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         let Some(winner) = doc.winner().filter(|w| !w.deleted) else { continue };
         n += 1;
         let body = if args.include_docs {
-            let (_, body) = store.get_winner(&id)?.unwrap_or((winner.rev.clone(), Default::default()));
+            let (_, body) = store.winner_body(&id, &doc)?.unwrap_or((winner.rev.clone(), Default::default()));
             let mut d = serde_json::Map::new();
             d.insert("_id".into(), Value::String(id.to_string()));
             d.insert("_rev".into(), Value::String(winner.rev.to_string()));
