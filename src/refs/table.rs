@@ -402,7 +402,7 @@ impl TableWriter {
         };
         varint::write(&mut buf, shared as u64);
         varint::write(&mut buf, (id.len() - shared) as u64);
-        buf.extend_from_slice(&id.as_bytes()[shared..]);
+        buf.extend_from_slice(id.as_bytes().get(shared..).unwrap_or_default());
         self.previous.clear();
         self.previous.extend_from_slice(id.as_bytes());
         entry.encode(&mut buf);
