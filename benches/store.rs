@@ -12,16 +12,9 @@ use std::time::Instant;
 use settee::store::OpenOptions;
 use settee::{Body, DocId, Incoming, Op, Store};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const WORDS: &[&str] = &[
     "fast", "tiny", "json", "parser", "stream", "utility", "for", "node", "browser", "async", "http",

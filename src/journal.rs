@@ -18,7 +18,6 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -219,10 +218,6 @@ impl Writer {
 
     pub fn is_empty(&self) -> bool {
         self.len <= HEADER_LEN as u64
-    }
-
-    pub fn flush(&mut self) -> Result<()> {
-        self.file.flush().map_err(Error::io(&self.path))
     }
 }
 

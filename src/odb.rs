@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::id::{hash_object, Kind, ObjectId};
 use crate::object::Revision;
-use crate::pack::{self, frame, index::Index, reader::Reader, Loc, PackId};
+use crate::pack::{frame, index::Index, reader::Reader, Loc, PackId};
 
 /// Decompressed blocks kept for reuse; at 1 KiB a block this is about 2 MiB.
 const CACHE_BLOCKS: usize = 2048;
@@ -390,6 +390,3 @@ impl ObjectDb {
             + self.active.as_ref().map_or(0, |a| a.reader.len())
     }
 }
-
-/// Frame header length, re-exported for stats.
-pub const FRAME_HEADER_LEN: usize = pack::frame::HEADER_LEN;

@@ -15,17 +15,9 @@ use settee::{DocId, RevId, Store};
 const DOCS: usize = 150_000;
 const BATCH: usize = 2_000;
 
-/// xorshift64*: enough randomness for kill times, replayable from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+#[path = "../support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn rev_of(i: usize) -> String {
     format!("1-{:032x}", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
