@@ -162,14 +162,19 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
             return Ok(Replay { records, valid_len: at as u64, torn: true });
         };
         let end = at + RECORD_HEADER_LEN + len;
-        match Some(payload).filter(|p| crc32fast::hash(p) == crc).and_then(Record::decode) {
-            Some(r) => {
-                records.push(r);
-                at = end;
+        if crc32fast::hash(payload) != crc {
+            if end == total {
+                return Ok(Replay { records, valid_len: at as u64, torn: true });
             }
-            None if end == total => return Ok(Replay { records, valid_len: at as u64, torn: true }),
-            None => return Err(Error::corrupt(path, at as u64, "journal record fails its checksum")),
+            return Err(Error::corrupt(path, at as u64, "journal record fails its checksum"));
         }
+        // Intact bytes that do not decode are never a torn write: refuse them rather than
+        // cut them off.
+        let record = Record::decode(payload).ok_or_else(|| {
+            Error::corrupt(path, at as u64, "journal record passes its checksums but does not decode")
+        })?;
+        records.push(record);
+        at = end;
     }
 }
 
