@@ -23,6 +23,9 @@ pub struct Config {
     pub revs_limit: u64,
     #[serde(default)]
     pub remotes: BTreeMap<String, String>,
+    /// This store's identity, for replication ids (made at init).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
 }
@@ -37,6 +40,7 @@ impl Default for Config {
             format: FORMAT,
             revs_limit: DEFAULT_REVS_LIMIT,
             remotes: BTreeMap::new(),
+            uuid: None,
             other: BTreeMap::new(),
         }
     }

@@ -28,13 +28,17 @@ pub mod history;
 pub mod id;
 pub mod journal;
 pub mod manifest;
+pub mod merge;
 pub mod object;
 pub mod odb;
 pub mod pack;
 pub mod refs;
+pub mod replicate;
 pub mod rev;
 pub mod revtree;
+pub mod selector;
 pub mod store;
+pub mod transport;
 
 pub use doc::{Body, Incoming};
 pub use error::{Error, ErrorKind, Result};

@@ -18,6 +18,7 @@ mod feed;
 mod local;
 pub mod lock;
 mod read;
+mod resolve;
 mod stats;
 mod verify;
 mod write;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 pub use crate::history::NodeInfo;
 pub use feed::Change;
 pub use read::{render as render_doc, GetOptions, OpenRevs, RevStatus};
+pub use resolve::Resolved;
 pub use stats::Stats;
 pub use verify::{fsck, Finding};
 pub use write::{Op, Written};
@@ -108,7 +110,14 @@ impl Store {
         let packs = root.join(PACKS_DIR);
         std::fs::create_dir_all(&packs).map_err(Error::io(&packs))?;
         let lock = lock::Lock::acquire(root, false)?;
-        Config::default().store(root)?;
+        let uuid = {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let seed = format!("{now} {} {}", std::process::id(), root.display());
+            crate::id::sha1(seed.as_bytes()).to_string()[..32].to_string()
+        };
+        Config { uuid: Some(uuid), ..Config::default() }.store(root)?;
         let manifest =
             Manifest { generation: 0, next_pack: 2, active: Some(PackId(1)), ..Manifest::default() };
         drop(pack::writer::Writer::create(&packs, PackId(1))?);
@@ -243,6 +252,18 @@ impl Store {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// This store's identity: the uuid made at init (or, for a store without one, a hash of
+    /// its path).
+    pub fn uuid(&self) -> String {
+        match &self.config.uuid {
+            Some(u) => u.clone(),
+            None => {
+                let path = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
+                crate::id::sha1(path.to_string_lossy().as_bytes()).to_string()[..32].to_string()
+            }
+        }
     }
 
     /// Replace the store's config (remotes, `revs_limit`); needs the writer lock.

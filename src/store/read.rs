@@ -107,6 +107,46 @@ impl Store {
         }
     }
 
+    /// The stored body `body` of revision `rev` of `id`, parsed.
+    pub fn body_map(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Map<String, Value>> {
+        self.body_of(id, rev, body, false)
+    }
+
+    /// The revisions `revs` of `id` with their histories and bodies, for a peer
+    /// (`_bulk_get?revs=true&latest=true`): a revision that is no longer a leaf gives the
+    /// leaves below it; unknown revisions and revisions whose body is gone are left out.
+    pub fn revisions_with_history(
+        &self,
+        id: &DocId,
+        revs: &[RevId],
+    ) -> Result<Vec<crate::transport::Revision>> {
+        let Some(doc) = self.doc_ref(id)? else { return Ok(Vec::new()) };
+        let tree = self.load_tree(id, &doc)?;
+        let mut wanted: Vec<RevId> = Vec::new();
+        for r in revs {
+            for leaf in tree.leaves_under(r) {
+                if !wanted.contains(&leaf) {
+                    wanted.push(leaf);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(wanted.len());
+        for rev in wanted {
+            let Some(info) = tree.get(&rev).and_then(|n| n.value.clone()) else { continue };
+            let Some(bytes) = self.odb.read_body(&info.body)? else { continue };
+            let ancestry =
+                tree.ancestry(&rev).unwrap_or_default().into_iter().skip(1).map(|(r, _)| r.hash).collect();
+            out.push(crate::transport::Revision {
+                id: id.clone(),
+                rev,
+                ancestry,
+                deleted: info.deleted,
+                body: crate::doc::Body { bytes, id: info.body },
+            });
+        }
+        Ok(out)
+    }
+
     /// The winner's body, `_id` and `_rev` only: the fast path for plain reads.
     pub fn get_winner(&self, id: &DocId) -> Result<Option<(RevId, Map<String, Value>)>> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(None) };

@@ -12,6 +12,7 @@
 mod documents;
 mod history;
 mod maintenance;
+mod replication;
 mod store;
 
 use std::ffi::OsStr;

@@ -5,6 +5,7 @@ mod compaction;
 mod durability;
 mod model;
 mod replicated;
+mod replication;
 
 use serde_json::{json, Map, Value};
 use settee::store::OpenOptions;

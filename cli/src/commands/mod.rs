@@ -10,8 +10,10 @@ use crate::ctx::{absolute, Ctx};
 
 mod cat_object;
 mod changes;
+mod clone;
 mod compact;
 mod conflicts;
+mod diff;
 mod export;
 mod fsck;
 mod get;
@@ -22,6 +24,9 @@ mod log;
 mod ls;
 mod purge;
 mod put;
+mod remote;
+mod replicate;
+mod resolve;
 mod rm;
 mod stats;
 
@@ -59,6 +64,16 @@ enum Command {
     Compact(compact::Args),
     Fsck(fsck::Args),
     Purge(purge::Args),
+    /// Bring LOCATION's revisions here.
+    Fetch(replicate::Args),
+    /// Send this store's revisions to LOCATION.
+    Push(replicate::Args),
+    /// Push to LOCATION, then fetch from it.
+    Sync(replicate::Args),
+    Clone(clone::Args),
+    Remote(remote::Args),
+    Resolve(resolve::Args),
+    Diff(diff::Args),
     CatObject(cat_object::Args),
 }
 
@@ -88,6 +103,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Compact(a) => compact::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Purge(a) => purge::run(&ctx, a),
+        Command::Fetch(a) => replicate::run(&ctx, a, replicate::Direction::Fetch),
+        Command::Push(a) => replicate::run(&ctx, a, replicate::Direction::Push),
+        Command::Sync(a) => replicate::run(&ctx, a, replicate::Direction::Sync),
+        Command::Clone(a) => clone::run(&ctx, a),
+        Command::Remote(a) => remote::run(&ctx, a),
+        Command::Resolve(a) => resolve::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }
 }

@@ -1,0 +1,128 @@
+//! `settee fetch|push|sync LOCATION`: replication with another store.
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use settee::replicate::{self, Options, Outcome};
+use settee::store::OpenOptions;
+use settee::transport::local::LocalStore;
+use settee::transport::Filter;
+use settee::{DocId, Store};
+
+use crate::ctx::Ctx;
+use crate::exit::Usage;
+use crate::location::{resolve, Location};
+use crate::output::Out;
+
+/// Options shared by fetch, push and sync.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A remote's name, a path to a settee store, or a bundle file.
+    location: String,
+    /// Replicate only these documents (comma-separated ids).
+    #[arg(long, value_name = "A,B")]
+    doc_ids: Option<String>,
+    /// Replicate only documents whose winner matches this Mango selector (JSON).
+    #[arg(long, value_name = "JSON")]
+    selector: Option<String>,
+    /// Changes per batch (one commit and one checkpoint each).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Fetch,
+    Push,
+    Sync,
+}
+
+fn options(args: &Args) -> Result<Options> {
+    let mut options = Options { batch_size: args.batch_size as usize, ..Options::default() };
+    match (&args.doc_ids, &args.selector) {
+        (Some(_), Some(_)) => bail!(Usage("give --doc-ids or --selector, not both".into())),
+        (Some(ids), None) => {
+            let mut ids: Vec<DocId> = ids
+                .split(',')
+                .map(|i| DocId::parse(i.trim()).map_err(settee::Error::from))
+                .collect::<Result<_, _>>()?;
+            ids.sort();
+            ids.dedup();
+            options.filter_key =
+                format!("doc_ids:{}", ids.iter().map(DocId::as_str).collect::<Vec<_>>().join("\0"));
+            options.filter = Filter::DocIds(ids);
+        }
+        (None, Some(text)) => {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| Usage(format!("--selector is not valid JSON: {e}")))?;
+            let selector = settee::selector::Selector::parse(&value).map_err(|e| Usage(e.to_string()))?;
+            options.filter_key = format!("selector:{}", selector.canonical());
+            options.filter = Filter::Selector(selector);
+        }
+        (None, None) => {}
+    }
+    Ok(options)
+}
+
+/// Open the peer store at `root` for replication (checkpoints are written on both sides).
+fn open_peer(ctx: &Ctx, root: &std::path::Path) -> Result<Store> {
+    Store::open(root, OpenOptions { write: true, wait_for_lock: ctx.wait })
+        .with_context(|| format!("opening {}", root.display()))
+}
+
+pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
+    let options = options(args)?;
+    let mut here = ctx.open_write()?;
+    let location = resolve(ctx, &here.config().remotes, &args.location)?;
+    let mut results: Vec<(&str, Outcome)> = Vec::new();
+    match &location {
+        Location::Store(root) => {
+            if root.canonicalize().ok() == here.root().canonicalize().ok() {
+                bail!(Usage("a store cannot replicate with itself".into()));
+            }
+            let mut peer = open_peer(ctx, root)?;
+            if matches!(direction, Direction::Push | Direction::Sync) {
+                let outcome = replicate::replicate(
+                    &mut LocalStore::new(&mut here),
+                    &mut LocalStore::new(&mut peer),
+                    &options,
+                    &mut (),
+                )?;
+                results.push(("pushed to", outcome));
+            }
+            if matches!(direction, Direction::Fetch | Direction::Sync) {
+                let outcome = replicate::replicate(
+                    &mut LocalStore::new(&mut peer),
+                    &mut LocalStore::new(&mut here),
+                    &options,
+                    &mut (),
+                )?;
+                results.push(("fetched from", outcome));
+            }
+        }
+        Location::Bundle(_) => bail!("replication with bundle files is not implemented yet"),
+        Location::Http(_) => bail!("replication with CouchDB servers is not implemented yet"),
+    }
+    here.checkpoint()?;
+    report(ctx, &location, &results)
+}
+
+pub fn report(ctx: &Ctx, location: &Location, results: &[(&str, Outcome)]) -> Result<u8> {
+    let mut out = Out::new();
+    for (what, o) in results {
+        if ctx.json {
+            out.json(&json!({
+                "direction": what.split(' ').next(), "location": location.to_string(),
+                "docs_read": o.docs_read, "revisions_checked": o.revisions_checked,
+                "missing_found": o.missing_found, "revisions_written": o.revisions_written,
+                "write_failures": o.write_failures, "start_seq": o.start_seq, "last_seq": o.last_seq,
+            }))?;
+        } else {
+            out.line(&format!(
+                "{what} {location}: {} documents read, {} revisions written ({} missing, {} failed); checkpoint at {}",
+                o.docs_read, o.revisions_written, o.missing_found, o.write_failures, o.last_seq
+            ))?;
+        }
+    }
+    out.finish()?;
+    Ok(if results.iter().any(|(_, o)| o.write_failures > 0) { crate::exit::ERROR } else { crate::exit::OK })
+}

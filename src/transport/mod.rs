@@ -1,0 +1,105 @@
+//! Transports: what the replicator needs from a peer, one method per CouchDB endpoint.
+//!
+//! Owns: the `Transport` trait and the values that cross it. Each method maps one to one
+//! onto CouchDB's HTTP API, so the HTTP transport is a thin adapter:
+//! `info` = `GET /db`, `changes` = `GET /db/_changes?style=all_docs`, `revs_diff` =
+//! `POST /db/_revs_diff`, `bulk_get` = `POST /db/_bulk_get?revs=true&latest=true`,
+//! `bulk_docs` = `POST /db/_bulk_docs` with `new_edits: false`, `get_local`/`put_local` =
+//! `GET`/`PUT /db/_local/{id}`, `ensure_full_commit` = `POST /db/_ensure_full_commit`.
+//! Sequences are opaque strings: a replicator only echoes them back.
+
+pub mod local;
+
+use serde_json::{Map, Value};
+
+use crate::doc::Body;
+use crate::error::Result;
+use crate::id::DocId;
+use crate::rev::{RevHash, RevId};
+
+/// A peer's identity and position (`GET /db`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Stable identity of the database (a store's uuid), for replication ids.
+    pub id: String,
+    pub update_seq: String,
+    pub instance_start_time: String,
+}
+
+/// One row of a changes feed in `style=all_docs`: every leaf, winner first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub seq: String,
+    pub id: DocId,
+    pub revs: Vec<RevId>,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangesPage {
+    pub rows: Vec<ChangeRow>,
+    /// Where the next page starts (`since` for the next call).
+    pub last_seq: String,
+}
+
+/// Which documents a replication carries.
+#[derive(Clone, Debug, Default)]
+pub enum Filter {
+    #[default]
+    All,
+    /// `filter=_doc_ids`: these documents only (deleted ones too).
+    DocIds(Vec<DocId>),
+    /// `filter=_selector`: documents whose winner (with `_id`, `_rev`, `_deleted`) matches.
+    Selector(crate::selector::Selector),
+}
+
+/// What the target lacks of one document (`_revs_diff` row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub id: DocId,
+    pub missing: Vec<RevId>,
+    pub possible_ancestors: Vec<RevId>,
+}
+
+/// One revision with its history, as `_bulk_get?revs=true` returns it and `_bulk_docs`
+/// with `new_edits: false` takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revision {
+    pub id: DocId,
+    pub rev: RevId,
+    /// Ancestor hashes, newest first (`_revisions.ids` without the first).
+    pub ancestry: Vec<RevHash>,
+    pub deleted: bool,
+    pub body: Body,
+}
+
+/// A revision the target refused (`_bulk_docs` failure row).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteFailure {
+    pub id: DocId,
+    pub rev: RevId,
+    pub error: String,
+}
+
+/// A peer, as the replicator sees it. Methods take `&mut self`: transports keep
+/// connections and caches. Implementations must be idempotent where CouchDB is: writing a
+/// revision the peer has changes nothing; `put_local` replaces.
+pub trait Transport {
+    /// `GET /db`.
+    fn info(&mut self) -> Result<PeerInfo>;
+    /// Up to `limit` rows after `since` (exclusive), oldest first, each document once.
+    fn changes(&mut self, since: &str, limit: usize, filter: &Filter) -> Result<ChangesPage>;
+    /// For each document, the revisions asked about that the peer does not have.
+    /// Documents with nothing missing are left out.
+    fn revs_diff(&mut self, revs: &[(DocId, Vec<RevId>)]) -> Result<Vec<Missing>>;
+    /// The revisions asked for, with their histories; with CouchDB's `latest=true`, a
+    /// revision that is no longer a leaf gives the leaves below it. Unknown ones are left out.
+    fn bulk_get(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Revision>>;
+    /// Merge the revisions as replicated history (never a conflict); returns the refusals.
+    fn bulk_docs(&mut self, revisions: Vec<Revision>) -> Result<Vec<WriteFailure>>;
+    /// `_local/{id}`, not replicated.
+    fn get_local(&mut self, id: &str) -> Result<Option<Map<String, Value>>>;
+    fn put_local(&mut self, id: &str, body: &Map<String, Value>) -> Result<()>;
+    /// Make everything written so far durable.
+    fn ensure_full_commit(&mut self) -> Result<()>;
+}
