@@ -17,6 +17,7 @@
 //!
 //! Format details live in `format-spec/`.
 
+pub mod bundle;
 mod bytes;
 pub mod compact;
 pub mod config;

@@ -122,29 +122,7 @@ impl Store {
     ) -> Result<Vec<crate::transport::Revision>> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(Vec::new()) };
         let tree = self.load_tree(id, &doc)?;
-        let mut wanted: Vec<RevId> = Vec::new();
-        for r in revs {
-            for leaf in tree.leaves_under(r) {
-                if !wanted.contains(&leaf) {
-                    wanted.push(leaf);
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(wanted.len());
-        for rev in wanted {
-            let Some(info) = tree.get(&rev).and_then(|n| n.value.clone()) else { continue };
-            let Some(bytes) = self.odb.read_body(&info.body)? else { continue };
-            let ancestry =
-                tree.ancestry(&rev).unwrap_or_default().into_iter().skip(1).map(|(r, _)| r.hash).collect();
-            out.push(crate::transport::Revision {
-                id: id.clone(),
-                rev,
-                ancestry,
-                deleted: info.deleted,
-                body: crate::doc::Body { bytes, id: info.body },
-            });
-        }
-        Ok(out)
+        crate::transport::revisions_of(id, &tree, revs, &mut |oid| self.odb.read_body(oid))
     }
 
     /// The winner's body, `_id` and `_rev` only: the fast path for plain reads.

@@ -8,6 +8,7 @@
 //! `GET`/`PUT /db/_local/{id}`, `ensure_full_commit` = `POST /db/_ensure_full_commit`.
 //! Sequences are opaque strings: a replicator only echoes them back.
 
+pub mod bundle;
 pub mod local;
 
 use serde_json::{Map, Value};
@@ -102,4 +103,38 @@ pub trait Transport {
     fn put_local(&mut self, id: &str, body: &Map<String, Value>) -> Result<()>;
     /// Make everything written so far durable.
     fn ensure_full_commit(&mut self) -> Result<()>;
+}
+
+/// The revisions `revs` of a document's `tree` with their histories and bodies, as
+/// `_bulk_get?revs=true&latest=true` answers: a revision that is no longer a leaf gives the
+/// leaves below it; unknown revisions and revisions whose body is not at hand are left out.
+pub fn revisions_of(
+    id: &DocId,
+    tree: &crate::revtree::RevTree<crate::history::NodeInfo>,
+    revs: &[RevId],
+    read_body: &mut dyn FnMut(&crate::id::ObjectId) -> Result<Option<Vec<u8>>>,
+) -> Result<Vec<Revision>> {
+    let mut wanted: Vec<RevId> = Vec::new();
+    for r in revs {
+        for leaf in tree.leaves_under(r) {
+            if !wanted.contains(&leaf) {
+                wanted.push(leaf);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(wanted.len());
+    for rev in wanted {
+        let Some(info) = tree.get(&rev).and_then(|n| n.value.clone()) else { continue };
+        let Some(bytes) = read_body(&info.body)? else { continue };
+        let ancestry =
+            tree.ancestry(&rev).unwrap_or_default().into_iter().skip(1).map(|(r, _)| r.hash).collect();
+        out.push(Revision {
+            id: id.clone(),
+            rev,
+            ancestry,
+            deleted: info.deleted,
+            body: Body { bytes, id: info.body },
+        });
+    }
+    Ok(out)
 }

@@ -9,6 +9,7 @@
 //! Layout: `documents.rs` (put, get, rm, ls), `history.rs` (conflicts, log, changes, import,
 //! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption).
 
+mod bundle;
 mod documents;
 mod history;
 mod maintenance;

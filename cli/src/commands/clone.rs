@@ -37,21 +37,38 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     if root.exists() {
         bail!(Usage(format!("{} exists already", root.display())));
     }
-    let Location::Store(peer_root) = &location else {
+    if let Location::Http(_) = &location {
         bail!("cloning from {location} is not implemented yet");
+    }
+    // A bundle is checked whole before anything is created.
+    let bundle = match &location {
+        Location::Bundle(path) => Some(settee::bundle::Bundle::open(path)?),
+        _ => None,
     };
     let mut here = Store::init(&root).with_context(|| format!("creating {}", root.display()))?;
     let mut config = here.config().clone();
     config.remotes.insert("origin".into(), location.to_string());
     here.set_config(config)?;
-    let mut peer = Store::open(peer_root, settee::OpenOptions { write: true, wait_for_lock: ctx.wait })
-        .with_context(|| format!("opening {}", peer_root.display()))?;
-    let outcome = replicate::replicate(
-        &mut LocalStore::new(&mut peer),
-        &mut LocalStore::new(&mut here),
-        &Options::default(),
-        &mut (),
-    )?;
+    let outcome = match (&location, bundle) {
+        (_, Some(bundle)) => replicate::replicate(
+            &mut settee::transport::bundle::BundleSource::new(bundle),
+            &mut LocalStore::new(&mut here),
+            &Options::default(),
+            &mut (),
+        )?,
+        (Location::Store(peer_root), None) => {
+            let mut peer =
+                Store::open(peer_root, settee::OpenOptions { write: true, wait_for_lock: ctx.wait })
+                    .with_context(|| format!("opening {}", peer_root.display()))?;
+            replicate::replicate(
+                &mut LocalStore::new(&mut peer),
+                &mut LocalStore::new(&mut here),
+                &Options::default(),
+                &mut (),
+            )?
+        }
+        _ => bail!("cloning from {location} is not implemented yet"),
+    };
     here.checkpoint()?;
     super::replicate::report(ctx, &location, &[("cloned from", outcome)])
 }

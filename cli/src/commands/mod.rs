@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::ctx::{absolute, Ctx};
 
+mod bundle;
 mod cat_object;
 mod changes;
 mod clone;
@@ -73,6 +74,7 @@ enum Command {
     Clone(clone::Args),
     Remote(remote::Args),
     Resolve(resolve::Args),
+    Bundle(bundle::Args),
     Diff(diff::Args),
     CatObject(cat_object::Args),
 }
@@ -109,6 +111,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Clone(a) => clone::run(&ctx, a),
         Command::Remote(a) => remote::run(&ctx, a),
         Command::Resolve(a) => resolve::run(&ctx, a),
+        Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
     }

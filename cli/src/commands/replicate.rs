@@ -99,7 +99,21 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
                 results.push(("fetched from", outcome));
             }
         }
-        Location::Bundle(_) => bail!("replication with bundle files is not implemented yet"),
+        Location::Bundle(path) => {
+            if direction != Direction::Fetch {
+                bail!(Usage(
+                    "a bundle can only be fetched from (make one with `settee bundle create`)".into()
+                ));
+            }
+            let bundle = settee::bundle::Bundle::open(path)?;
+            let outcome = replicate::replicate(
+                &mut settee::transport::bundle::BundleSource::new(bundle),
+                &mut LocalStore::new(&mut here),
+                &options,
+                &mut (),
+            )?;
+            results.push(("fetched from", outcome));
+        }
         Location::Http(_) => bail!("replication with CouchDB servers is not implemented yet"),
     }
     here.checkpoint()?;

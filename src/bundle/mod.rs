@@ -1,0 +1,208 @@
+//! Bundles: a store, or what changed in it since a sequence, as one self-describing file.
+//!
+//! Owns: the bundle format, writing a bundle from a store, and reading one back with full
+//! verification. A bundle holds the refs of the documents it carries (each leaf with its
+//! inline revision object) and a zstd-compressed section of the objects their histories
+//! need (bodies and inner revision objects), then a SHA-1 of everything before it.
+//! Invariants:
+//! 1. A reader checks the trailing SHA-1 before it trusts any other byte, then decodes
+//!    every section strictly and checks that every object hashes to its id and every leaf's
+//!    body is present: a damaged or truncated bundle is refused whole, before anything is
+//!    applied to a store.
+//! 2. A bundle made `--since SEQ` carries the complete current trees of the documents that
+//!    changed after SEQ, so it applies to any store (one that has the rest gains the rest).
+//!
+//! Spec: format-spec/bundle.md (bundle format 1).
+
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::hash::FastSet;
+use crate::id::{hash_object, DocId, Kind, ObjectId, Seq};
+use crate::object::varint;
+use crate::refs::{read_id, write_id, DocRef, Entry};
+use crate::store::Store;
+
+/// `SBND`: the first four bytes of every bundle.
+pub const MAGIC: [u8; 4] = *b"SBND";
+pub const VERSION: u32 = 1;
+pub const MAGIC_OFFSET: usize = 0;
+pub const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;
+pub const SINCE_OFFSET: usize = VERSION_OFFSET + size_of::<u32>();
+pub const LAST_SEQ_OFFSET: usize = SINCE_OFFSET + size_of::<u64>();
+/// Where the variable part (source id, refs, objects) starts.
+pub const BODY_OFFSET: usize = LAST_SEQ_OFFSET + size_of::<u64>();
+/// The trailing SHA-1.
+pub const TRAILER_LEN: usize = 20;
+/// The objects section is refused past this many bytes once decompressed.
+pub const MAX_OBJECTS_LEN: u64 = 16 << 30;
+
+/// A bundle read into memory and verified.
+pub struct Bundle {
+    /// The store the bundle was made from (its uuid).
+    pub source: String,
+    /// Changes after this sequence are in it (0: the whole store).
+    pub since: Seq,
+    /// The source's last sequence when the bundle was made.
+    pub last_seq: Seq,
+    /// Documents in the source's changes order.
+    pub docs: Vec<(DocId, DocRef)>,
+    /// Every object, by id.
+    pub objects: HashMap<ObjectId, (Kind, Vec<u8>)>,
+}
+
+/// What `create` wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub documents: usize,
+    pub objects: usize,
+    pub bytes: u64,
+    pub last_seq: Seq,
+}
+
+/// Write the documents of `store` changed after `since` (all of them for 0) to `path`.
+pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
+    let mut refs = Vec::new();
+    let mut objects = Vec::new();
+    let mut seen: FastSet<ObjectId> = FastSet::default();
+    let mut count = 0u64;
+    let mut documents = 0;
+    for change in store.changes(since) {
+        let change = change?;
+        let (tree, found) = store.load_tree_with_objects(&change.id, &change.doc)?;
+        write_id(&mut refs, change.id.as_str());
+        Entry::Doc(change.doc.clone()).encode(&mut refs);
+        documents += 1;
+        let leaf_objects: FastSet<ObjectId> =
+            change.doc.leaves.iter().map(|l| l.revision_id(&change.id)).collect();
+        for (oid, revision) in &found {
+            if !leaf_objects.contains(oid) && seen.insert(*oid) {
+                push_object(&mut objects, Kind::Revision, &revision.encode());
+                count += 1;
+            }
+        }
+        for (_, node, _) in tree.nodes() {
+            let Some(info) = &node.value else { continue };
+            if seen.insert(info.body) {
+                if let Some(bytes) = store.odb().read_body(&info.body)? {
+                    push_object(&mut objects, Kind::Body, &bytes);
+                    count += 1;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(BODY_OFFSET + refs.len() + objects.len() / 3 + 64);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    out.extend_from_slice(&since.0.to_be_bytes());
+    out.extend_from_slice(&store.last_seq().0.to_be_bytes());
+    write_id(&mut out, &store.uuid());
+    varint::write(&mut out, documents as u64);
+    out.extend_from_slice(&refs);
+    let mut section = Vec::with_capacity(objects.len() + 8);
+    varint::write(&mut section, count);
+    section.extend_from_slice(&objects);
+    let compressed = zstd::bulk::compress(&section, 3).map_err(Error::io(path))?;
+    varint::write(&mut out, section.len() as u64);
+    varint::write(&mut out, compressed.len() as u64);
+    out.extend_from_slice(&compressed);
+    let trailer = crate::id::sha1(&out);
+    out.extend_from_slice(trailer.as_bytes());
+    crate::fsutil::replace_atomically(path, &out)?;
+    Ok(Created { documents, objects: count as usize, bytes: out.len() as u64, last_seq: store.last_seq() })
+}
+
+fn push_object(out: &mut Vec<u8>, kind: Kind, bytes: &[u8]) {
+    out.push(kind.code());
+    varint::write(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+impl Bundle {
+    /// Read and verify the bundle at `path`.
+    pub fn open(path: &Path) -> Result<Bundle> {
+        let bytes = std::fs::read(path).map_err(Error::io(path))?;
+        Bundle::from_bytes(&bytes, path)
+    }
+
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle> {
+        let bad = |at: usize, what: &str| Error::corrupt(path, at as u64, format!("bundle: {what}"));
+        if bytes.get(..4) != Some(&MAGIC[..]) {
+            return Err(bad(0, "not a settee bundle (bad magic)"));
+        }
+        let body_len = bytes.len().checked_sub(TRAILER_LEN).filter(|&n| n >= BODY_OFFSET);
+        let Some(body_len) = body_len else { return Err(bad(bytes.len(), "truncated")) };
+        let (body, trailer) = bytes.split_at(body_len);
+        if crate::id::sha1(body).as_bytes() != trailer {
+            return Err(bad(body_len, "checksum mismatch (the file is damaged or truncated)"));
+        }
+        let version = crate::bytes::be32(body, VERSION_OFFSET).unwrap_or(0);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion {
+                path: path.into(),
+                what: "bundle",
+                found: version,
+                max: VERSION,
+            });
+        }
+        let since =
+            Seq(crate::bytes::be64(body, SINCE_OFFSET).ok_or_else(|| bad(SINCE_OFFSET, "truncated"))?);
+        let last_seq =
+            Seq(crate::bytes::be64(body, LAST_SEQ_OFFSET).ok_or_else(|| bad(LAST_SEQ_OFFSET, "truncated"))?);
+        let mut rest = body.get(BODY_OFFSET..).unwrap_or_default();
+        let at = |rest: &[u8]| body_len - rest.len();
+        let source = read_id(&mut rest).ok_or_else(|| bad(at(rest), "bad source id"))?.to_string();
+        let n = varint::read(&mut rest).ok_or_else(|| bad(at(rest), "bad document count"))?;
+        let mut docs = Vec::with_capacity(n.min(1 << 20) as usize);
+        for _ in 0..n {
+            let here = at(rest);
+            let id = read_id(&mut rest).ok_or_else(|| bad(here, "bad document id"))?;
+            let id = DocId::parse(id).map_err(|_| bad(here, "invalid document id"))?;
+            match Entry::decode(&mut rest) {
+                Some(Some(Entry::Doc(doc))) if !doc.leaves.is_empty() => docs.push((id, doc)),
+                _ => return Err(bad(here, "bad document entry")),
+            }
+        }
+        let raw_len = varint::read(&mut rest).ok_or_else(|| bad(at(rest), "bad objects length"))?;
+        let compressed_len =
+            varint::read(&mut rest).ok_or_else(|| bad(at(rest), "bad objects length"))? as usize;
+        if raw_len > MAX_OBJECTS_LEN || rest.len() != compressed_len {
+            return Err(bad(at(rest), "objects section length does not match the file"));
+        }
+        let section = zstd::bulk::decompress(rest, raw_len as usize)
+            .map_err(|_| bad(at(rest), "objects do not decompress"))?;
+        if section.len() as u64 != raw_len {
+            return Err(bad(at(rest), "objects section has the wrong length"));
+        }
+        let mut s = section.as_slice();
+        let count = varint::read(&mut s).ok_or_else(|| bad(0, "bad object count"))?;
+        let mut objects = HashMap::with_capacity(count.min(1 << 20) as usize);
+        for _ in 0..count {
+            let kind = varint::take(&mut s, 1).and_then(|k| k.first().copied()).and_then(Kind::from_code);
+            let Some(kind) = kind.filter(|k| *k != Kind::Dictionary) else {
+                return Err(bad(0, "bad object kind"));
+            };
+            let len = varint::read(&mut s).ok_or_else(|| bad(0, "bad object length"))? as usize;
+            let obj = varint::take(&mut s, len).ok_or_else(|| bad(0, "truncated object"))?;
+            if kind == Kind::Revision {
+                crate::object::Revision::decode(obj).map_err(|e| bad(0, &e.to_string()))?;
+            }
+            objects.insert(hash_object(kind, obj), (kind, obj.to_vec()));
+        }
+        if !s.is_empty() {
+            return Err(bad(0, "trailing bytes after the objects"));
+        }
+        let bundle = Bundle { source, since, last_seq, docs, objects };
+        for (id, doc) in &bundle.docs {
+            for leaf in &doc.leaves {
+                if !matches!(bundle.objects.get(&leaf.body), Some((Kind::Body, _))) {
+                    return Err(bad(0, &format!("the body of leaf {} of {id} is missing", leaf.rev)));
+                }
+            }
+        }
+        Ok(bundle)
+    }
+}
