@@ -3,7 +3,8 @@
 //! Owns: one-directional replication from a source to a target: read the source's changes
 //! since the agreed checkpoint, ask the target which revisions it lacks (`revs_diff`), fetch
 //! those with their histories (`bulk_get`), write them as replicated history (`bulk_docs`
-//! with `new_edits: false`), then record a checkpoint on both sides; batch after batch.
+//! with `new_edits: false`), batch after batch, recording a checkpoint on both sides at most
+//! every `checkpoint_interval` (CouchDB: 30 s) and at the end.
 //! Invariants:
 //! 1. A checkpoint never names a sequence whose changes are not durable on the target.
 //! 2. Re-running a finished replication transfers nothing; an interrupted one resumes from
@@ -26,11 +27,18 @@ pub struct Options {
     pub filter: Filter,
     /// Canonical text of the filter (part of the replication id).
     pub filter_key: String,
+    /// The least time between two checkpoints (one is always written at the end).
+    pub checkpoint_interval: std::time::Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { batch_size: 1000, filter: Filter::All, filter_key: String::new() }
+        Options {
+            batch_size: 1000,
+            filter: Filter::All,
+            filter_key: String::new(),
+            checkpoint_interval: std::time::Duration::from_secs(1),
+        }
     }
 }
 
@@ -78,14 +86,16 @@ pub fn replicate(
     let mut outcome = Outcome { start_seq: start.clone(), last_seq: start.clone(), ..Outcome::default() };
     let mut since = start.clone();
     let mut previous = target_log.or(source_log);
+    let mut last_checkpoint = std::time::Instant::now();
+    let mut unrecorded = false;
     loop {
         let page = source.changes(&since, options.batch_size.max(1), &options.filter)?;
         if page.rows.is_empty() {
             if page.last_seq != since {
-                // Rows were skipped by the filter: move the checkpoint past them.
+                // Rows were skipped by the filter: move past them.
                 since = page.last_seq;
                 outcome.last_seq = since.clone();
-                write_checkpoint(source, target, &rep_id, &session, &mut previous, &start, &outcome)?;
+                unrecorded = true;
                 continue;
             }
             break;
@@ -106,8 +116,16 @@ pub fn replicate(
         }
         since = page.last_seq;
         outcome.last_seq = since.clone();
-        write_checkpoint(source, target, &rep_id, &session, &mut previous, &start, &outcome)?;
+        unrecorded = true;
+        if last_checkpoint.elapsed() >= options.checkpoint_interval {
+            write_checkpoint(source, target, &rep_id, &session, &mut previous, &start, &outcome)?;
+            last_checkpoint = std::time::Instant::now();
+            unrecorded = false;
+        }
         progress.batch(&outcome);
+    }
+    if unrecorded {
+        write_checkpoint(source, target, &rep_id, &session, &mut previous, &start, &outcome)?;
     }
     Ok(outcome)
 }

@@ -121,6 +121,21 @@ impl Store {
         revs: &[RevId],
     ) -> Result<Vec<crate::transport::Revision>> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(Vec::new()) };
+        if let [leaf] = doc.leaves.as_slice() {
+            if leaf.parent.is_none() && revs.contains(&leaf.rev) {
+                // One leaf whose object holds its whole (stemmed) history: no tree needed.
+                let Some(bytes) = self.odb.read_body(&leaf.body)? else { return Ok(Vec::new()) };
+                let mut ancestry = leaf.ancestry.clone();
+                ancestry.truncate(self.revs_limit().saturating_sub(1));
+                return Ok(vec![crate::transport::Revision {
+                    id: id.clone(),
+                    rev: leaf.rev.clone(),
+                    ancestry,
+                    deleted: leaf.deleted,
+                    body: crate::doc::Body { bytes, id: leaf.body },
+                }]);
+            }
+        }
         let tree = self.load_tree(id, &doc)?;
         crate::transport::revisions_of(id, &tree, revs, &mut |oid| self.odb.read_body(oid))
     }

@@ -256,6 +256,19 @@ impl Store {
             });
         }
         let current = self.batch_ref(batch, &id)?;
+        if current.is_none() {
+            // A document new to this store: its one leaf links to nothing and lists the
+            // history it came with (what `persist_tree` makes of a single path).
+            let limit = self.revs_limit().max(1);
+            let mut ancestry = ancestry;
+            ancestry.truncate(limit - 1);
+            self.put_object(body.id, Kind::Body, &body.bytes)?;
+            let leaf = Leaf { rev: rev.clone(), deleted, body: body.id, parent: None, ancestry };
+            let doc = DocRef { seq: batch.seq(), leaves: vec![leaf] };
+            let seq = doc.seq;
+            batch.set(&id, Entry::Doc(doc));
+            return Ok(Written { id, rev, seq: Some(seq) });
+        }
         let (mut tree, objects) = match &current {
             Some(doc) => self.load_tree_with_objects(&id, doc)?,
             None => (RevTree::default(), HashMap::new()),
