@@ -17,7 +17,9 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Write `bytes` to `path` through `path.tmp`: write, fsync, rename, fsync the directory.
 pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
     let mut file =
         OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(Error::io(&tmp))?;
     file.write_all(bytes).map_err(Error::io(&tmp))?;

@@ -10,7 +10,8 @@
 //!    body is present: a damaged or truncated bundle is refused whole, before anything is
 //!    applied to a store.
 //! 2. A bundle made `--since SEQ` carries the complete current trees of the documents that
-//!    changed after SEQ, so it applies to any store (one that has the rest gains the rest).
+//!    changed after SEQ, so it applies to any store. (Fetching replicates leaves with their
+//!    histories, as from any peer: the inner bodies it also carries are not transferred.)
 //!
 //! Spec: format-spec/bundle.md (bundle format 1).
 
@@ -78,8 +79,11 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
         documents += 1;
         let leaf_objects: FastSet<ObjectId> =
             change.doc.leaves.iter().map(|l| l.revision_id(&change.id)).collect();
-        for (oid, revision) in &found {
-            if !leaf_objects.contains(oid) && seen.insert(*oid) {
+        // In id order, so that a bundle of the same store has the same bytes.
+        let mut inner: Vec<_> = found.iter().filter(|(oid, _)| !leaf_objects.contains(*oid)).collect();
+        inner.sort_by_key(|(oid, _)| **oid);
+        for (oid, revision) in inner {
+            if seen.insert(*oid) {
                 push_object(&mut objects, Kind::Revision, &revision.encode());
                 count += 1;
             }
@@ -172,8 +176,17 @@ impl Bundle {
         if raw_len > MAX_OBJECTS_LEN || rest.len() != compressed_len {
             return Err(bad(at(rest), "objects section length does not match the file"));
         }
-        let section = zstd::bulk::decompress(rest, raw_len as usize)
-            .map_err(|_| bad(at(rest), "objects do not decompress"))?;
+        // Decompressed as a stream, so a forged length cannot make us allocate it up front.
+        let mut section = Vec::new();
+        {
+            use std::io::Read;
+            let decoder = zstd::stream::read::Decoder::new(rest)
+                .map_err(|_| bad(at(rest), "objects do not decompress"))?;
+            decoder
+                .take(raw_len.saturating_add(1))
+                .read_to_end(&mut section)
+                .map_err(|_| bad(at(rest), "objects do not decompress"))?;
+        }
         if section.len() as u64 != raw_len {
             return Err(bad(at(rest), "objects section has the wrong length"));
         }
@@ -187,8 +200,13 @@ impl Bundle {
             };
             let len = varint::read(&mut s).ok_or_else(|| bad(0, "bad object length"))? as usize;
             let obj = varint::take(&mut s, len).ok_or_else(|| bad(0, "truncated object"))?;
-            if kind == Kind::Revision {
-                crate::object::Revision::decode(obj).map_err(|e| bad(0, &e.to_string()))?;
+            match kind {
+                Kind::Revision => {
+                    crate::object::Revision::decode(obj).map_err(|e| bad(0, &e.to_string()))?;
+                }
+                _ => {
+                    crate::doc::Body::parse(obj).map_err(|_| bad(0, "a body is not a JSON object"))?;
+                }
             }
             objects.insert(hash_object(kind, obj), (kind, obj.to_vec()));
         }

@@ -14,7 +14,7 @@
 
 pub mod checkpoint;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::DocId;
 use crate::rev::RevId;
 use crate::transport::{Filter, Transport};
@@ -68,13 +68,33 @@ impl Progress for () {
     fn batch(&mut self, _: &Outcome) {}
 }
 
+/// A page's number and the revisions the target lacks, per document.
+type Wanted = (u64, Vec<(DocId, Vec<RevId>)>);
+
+/// Pages read but not yet written to the target, at most.
+const IN_FLIGHT: usize = 3;
+
+/// A page of changes on its way through the pipeline.
+struct Page {
+    number: u64,
+    rows: Vec<crate::transport::ChangeRow>,
+    last_seq: String,
+}
+
 /// Replicate everything `source` has (that passes the filter) to `target`.
+///
+/// The two peers work at once: a thread for the source reads the next page of changes and
+/// fetches revisions while the target thread diffs and writes the previous page. Pages flow
+/// in order through bounded channels (memory stays bounded by a few batches), and a
+/// checkpoint only ever names a page whose revisions the target has written.
 pub fn replicate(
-    source: &mut dyn Transport,
-    target: &mut dyn Transport,
+    source: &mut (dyn Transport + Send),
+    target: &mut (dyn Transport + Send),
     options: &Options,
-    progress: &mut dyn Progress,
+    progress: &mut (dyn Progress + Send),
 ) -> Result<Outcome> {
+    use crossbeam_channel::{bounded, select};
+
     let source_info = source.info()?;
     let target_info = target.info()?;
     let rep_id = checkpoint::replication_id(&source_info.id, &target_info.id, &options.filter_key);
@@ -83,67 +103,157 @@ pub fn replicate(
     let start =
         checkpoint::agreed_seq(source_log.as_ref(), target_log.as_ref()).unwrap_or_else(|| "0".into());
     let session = checkpoint::session_id();
-    let mut outcome = Outcome { start_seq: start.clone(), last_seq: start.clone(), ..Outcome::default() };
-    let mut since = start.clone();
-    let mut previous = target_log.or(source_log);
-    let mut last_checkpoint = std::time::Instant::now();
-    let mut unrecorded = false;
-    loop {
-        let page = source.changes(&since, options.batch_size.max(1), &options.filter)?;
-        if page.rows.is_empty() {
-            if page.last_seq != since {
-                // Rows were skipped by the filter: move past them.
-                since = page.last_seq;
-                outcome.last_seq = since.clone();
-                unrecorded = true;
-                continue;
-            }
-            break;
-        }
-        outcome.docs_read += page.rows.len() as u64;
-        let asked: Vec<(DocId, Vec<RevId>)> =
-            page.rows.iter().map(|r| (r.id.clone(), r.revs.clone())).collect();
-        outcome.revisions_checked += asked.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
-        let missing = target.revs_diff(&asked)?;
-        let wanted: Vec<(DocId, Vec<RevId>)> = missing.into_iter().map(|m| (m.id, m.missing)).collect();
-        outcome.missing_found += wanted.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
-        if !wanted.is_empty() {
-            let revisions = source.bulk_get(&wanted)?;
-            let count = revisions.len() as u64;
-            let failures = target.bulk_docs(revisions)?;
-            outcome.write_failures += failures.len() as u64;
-            outcome.revisions_written += count - failures.len() as u64;
-        }
-        since = page.last_seq;
-        outcome.last_seq = since.clone();
-        unrecorded = true;
-        if last_checkpoint.elapsed() >= options.checkpoint_interval {
-            write_checkpoint(source, target, &rep_id, &session, &mut previous, &start, &outcome)?;
-            last_checkpoint = std::time::Instant::now();
-            unrecorded = false;
-        }
-        progress.batch(&outcome);
-    }
-    if unrecorded {
-        write_checkpoint(source, target, &rep_id, &session, &mut previous, &start, &outcome)?;
-    }
-    Ok(outcome)
-}
+    let previous = target_log.or(source_log);
 
-fn write_checkpoint(
-    source: &mut dyn Transport,
-    target: &mut dyn Transport,
-    rep_id: &str,
-    session: &str,
-    previous: &mut Option<serde_json::Map<String, serde_json::Value>>,
-    start: &str,
-    outcome: &Outcome,
-) -> Result<()> {
-    target.ensure_full_commit()?;
-    source.ensure_full_commit()?;
-    let log = checkpoint::log_document(session, previous.as_ref(), start, &outcome.last_seq, outcome);
-    target.put_local(rep_id, &log)?;
-    source.put_local(rep_id, &log)?;
-    *previous = Some(log);
-    Ok(())
+    // source -> target: pages to diff; target -> source: what to fetch;
+    // source -> target: fetched revisions; target -> source: checkpoint logs to record.
+    let (pages_tx, pages_rx) = bounded::<Page>(2);
+    // The target takes a new page only while fewer than IN_FLIGHT are unwritten, so the
+    // diff and fetch channels (one more slot) never block a sender, and memory stays bounded.
+    let (wanted_tx, wanted_rx) = bounded::<Wanted>(IN_FLIGHT + 1);
+    let (fetched_tx, fetched_rx) = bounded::<(u64, Vec<crate::transport::Revision>)>(IN_FLIGHT + 1);
+    let (logs_tx, logs_rx) = bounded::<serde_json::Map<String, serde_json::Value>>(4);
+
+    std::thread::scope(|scope| {
+        let (source_start, source_rep_id) = (start.clone(), rep_id.clone());
+        let source_side = scope.spawn(move || -> Result<()> {
+            use crossbeam_channel::{never, Receiver, TrySendError};
+            let mut since = source_start;
+            let mut next: Option<Page> = None;
+            let mut reading = true;
+            let mut number = 0;
+            let mut pages_tx = Some(pages_tx);
+            let mut wanted: Receiver<Wanted> = wanted_rx;
+            let mut logs: Receiver<serde_json::Map<String, serde_json::Value>> = logs_rx;
+            let (mut wanted_open, mut logs_open) = (true, true);
+            loop {
+                if next.is_none() && reading {
+                    let page = source.changes(&since, options.batch_size.max(1), &options.filter)?;
+                    reading = !(page.rows.is_empty() && page.last_seq == since);
+                    since = page.last_seq.clone();
+                    if reading {
+                        next = Some(Page { number, rows: page.rows, last_seq: page.last_seq });
+                        number += 1;
+                    }
+                }
+                if !reading && next.is_none() {
+                    // No more pages: closing the channel tells the target.
+                    pages_tx = None;
+                }
+                if let (Some(tx), Some(page)) = (&pages_tx, next.take()) {
+                    match tx.try_send(page) {
+                        Ok(()) => continue,
+                        Err(TrySendError::Full(page)) => next = Some(page),
+                        Err(TrySendError::Disconnected(_)) => return Ok(()),
+                    }
+                }
+                if !wanted_open && !logs_open {
+                    return Ok(());
+                }
+                select! {
+                    recv(wanted) -> msg => match msg {
+                        Ok((n, asked)) => {
+                            let revisions = if asked.is_empty() { Vec::new() } else { source.bulk_get(&asked)? };
+                            if fetched_tx.send((n, revisions)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        Err(_) => {
+                            wanted_open = false;
+                            wanted = never();
+                        }
+                    },
+                    recv(logs) -> msg => match msg {
+                        Ok(log) => {
+                            source.ensure_full_commit()?;
+                            source.put_local(&source_rep_id, &log)?;
+                        }
+                        Err(_) => {
+                            logs_open = false;
+                            logs = never();
+                        }
+                    },
+                }
+            }
+        });
+        let target_side = scope.spawn(move || -> Result<Outcome> {
+            use crossbeam_channel::{never, Receiver};
+            let mut outcome = Outcome { start_seq: start.clone(), last_seq: start.clone(), ..Outcome::default() };
+            let mut in_flight: std::collections::VecDeque<(u64, String)> = std::collections::VecDeque::new();
+            let mut previous = previous;
+            let mut last_checkpoint = std::time::Instant::now();
+            let mut unrecorded = false;
+            let mut pages: Receiver<Page> = pages_rx;
+            let mut pages_open = true;
+            let record = |target: &mut (dyn Transport + Send),
+                          outcome: &Outcome,
+                          previous: &mut Option<serde_json::Map<String, serde_json::Value>>|
+             -> Result<()> {
+                target.ensure_full_commit()?;
+                let log = checkpoint::log_document(&session, previous.as_ref(), &start, &outcome.last_seq, outcome);
+                target.put_local(&rep_id, &log)?;
+                let _ = logs_tx.send(log.clone());
+                *previous = Some(log);
+                Ok(())
+            };
+            while pages_open || !in_flight.is_empty() {
+                let ready = if in_flight.len() < IN_FLIGHT { pages.clone() } else { never() };
+                select! {
+                    recv(ready) -> msg => match msg {
+                        Ok(page) => {
+                            outcome.docs_read += page.rows.len() as u64;
+                            let asked: Vec<(DocId, Vec<RevId>)> =
+                                page.rows.iter().map(|r| (r.id.clone(), r.revs.clone())).collect();
+                            outcome.revisions_checked += asked.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
+                            let missing: Vec<(DocId, Vec<RevId>)> = if asked.is_empty() {
+                                Vec::new()
+                            } else {
+                                target.revs_diff(&asked)?.into_iter().map(|m| (m.id, m.missing)).collect()
+                            };
+                            outcome.missing_found += missing.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
+                            in_flight.push_back((page.number, page.last_seq));
+                            if wanted_tx.send((page.number, missing)).is_err() {
+                                return Err(Error::Invalid("the replication source stopped".into()));
+                            }
+                        }
+                        Err(_) => {
+                            pages_open = false;
+                            pages = never();
+                        }
+                    },
+                    recv(fetched_rx) -> msg => {
+                        let Ok((n, revisions)) = msg else {
+                            return Err(Error::Invalid("the replication source stopped".into()));
+                        };
+                        let count = revisions.len() as u64;
+                        let failures = if revisions.is_empty() { Vec::new() } else { target.bulk_docs(revisions)? };
+                        outcome.write_failures += failures.len() as u64;
+                        outcome.revisions_written += count - failures.len() as u64;
+                        // Pages are fetched and written in the order they were read.
+                        if let Some((first, seq)) = in_flight.pop_front() {
+                            debug_assert_eq!(first, n);
+                            outcome.last_seq = seq;
+                        }
+                        unrecorded = true;
+                        if last_checkpoint.elapsed() >= options.checkpoint_interval {
+                            record(&mut *target, &outcome, &mut previous)?;
+                            last_checkpoint = std::time::Instant::now();
+                            unrecorded = false;
+                        }
+                        progress.batch(&outcome);
+                    },
+                }
+            }
+            if unrecorded {
+                record(&mut *target, &outcome, &mut previous)?;
+            }
+            Ok(outcome)
+        });
+        let failed = || Err(Error::Invalid("a replication thread panicked".into()));
+        let outcome = target_side.join().unwrap_or_else(|_| failed());
+        let source_result = source_side.join().unwrap_or_else(|_| failed().map(|_: Outcome| ()));
+        let outcome = outcome?;
+        source_result?;
+        Ok(outcome)
+    })
 }

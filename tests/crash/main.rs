@@ -148,7 +148,8 @@ fn interrupted_replication(bin: &str, input: &Path, rng: &mut Rng) {
                 .collect()
         };
         let r = &resumed[0];
-        assert_ne!(r["start_seq"], "0", "the restarted fetch resumes from a checkpoint");
+        // Checkpoints are written at most once a second: a kill before the first one restarts
+        // from 0, and revs_diff still keeps every present revision from being sent again.
         assert_eq!(
             r["revisions_written"].as_u64().unwrap(),
             total - present,
