@@ -9,7 +9,10 @@ use std::time::Instant;
 use serde_json::json;
 use settee::compact::Options;
 use settee::store::{GetOptions, OpenRevs};
-use settee::{Body, DocId, Incoming, Op, RevId, Store};
+#[path = "support/history.rs"]
+mod history;
+
+use settee::{Body, DocId, Incoming, Op, Store};
 
 fn body(i: u64, round: u64) -> Body {
     let v = json!({
@@ -33,29 +36,7 @@ fn main() {
     let root = work.path().join("a/.settee");
     let mut store = Store::init(&root).unwrap();
     let t = Instant::now();
-    let mut revs: Vec<Option<RevId>> = vec![None; n as usize];
-    for round in 0..rounds {
-        for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
-            let ops: Vec<Op> = chunk
-                .iter()
-                .map(|&i| {
-                    let b = body(i, round);
-                    let base = revs[i as usize].clone();
-                    revs[i as usize] = Some(RevId::for_edit(base.as_ref(), false, &b.id));
-                    Op::Edit {
-                        id: DocId::parse(&format!("pkg-{i:07}")).unwrap(),
-                        base,
-                        deleted: false,
-                        body: b,
-                    }
-                })
-                .collect();
-            for r in store.write(ops).unwrap() {
-                r.unwrap();
-            }
-        }
-    }
-    store.checkpoint().unwrap();
+    history::write_history(&mut store, n, rounds, &body);
     let build = t.elapsed().as_secs_f64();
     println!(
         "{n} documents x {rounds} revisions written in {build:.1} s ({:.0} revisions/s)",

@@ -8,7 +8,10 @@ use std::time::Instant;
 use serde_json::json;
 use settee::replicate::{replicate, Options};
 use settee::transport::local::LocalStore;
-use settee::{Body, DocId, Op, RevId, Store};
+#[path = "support/history.rs"]
+mod history;
+
+use settee::{Body, Store};
 
 fn body(i: u64, round: u64) -> Body {
     let v = json!({
@@ -34,29 +37,7 @@ fn max_rss_mib() -> f64 {
 
 fn build(root: &std::path::Path, docs: u64, rounds: u64) -> Store {
     let mut store = Store::init(root).unwrap();
-    let mut revs: Vec<Option<RevId>> = vec![None; docs as usize];
-    for round in 0..rounds {
-        for chunk in (0..docs).collect::<Vec<_>>().chunks(10_000) {
-            let ops = chunk
-                .iter()
-                .map(|&i| {
-                    let b = body(i, round);
-                    let base = revs[i as usize].clone();
-                    revs[i as usize] = Some(RevId::for_edit(base.as_ref(), false, &b.id));
-                    Op::Edit {
-                        id: DocId::parse(&format!("pkg-{i:07}")).unwrap(),
-                        base,
-                        deleted: false,
-                        body: b,
-                    }
-                })
-                .collect();
-            for r in store.write(ops).unwrap() {
-                r.unwrap();
-            }
-        }
-    }
-    store.checkpoint().unwrap();
+    history::write_history(&mut store, docs, rounds, &body);
     store
 }
 
