@@ -35,7 +35,9 @@ fn the_business_card_story() {
     assert_eq!(d, l);
     assert_eq!(d["_conflicts"].as_array().map(Vec::len), Some(1));
     assert_eq!(desktop.settee(["conflicts"]).ok(), laptop.settee(["conflicts"]).ok());
-    // A three-way merge against the common ancestor takes both changes.
+    // Compaction keeps the conflict's common ancestor, so a three-way merge against it still
+    // takes both changes afterwards.
+    laptop.settee(["compact", "--full"]).ok();
     let merged = laptop.settee(["resolve", "alice", "--merge"]).ok().trim().to_string();
     assert_rev(&merged);
     laptop.settee(["sync", "origin"]).ok();
