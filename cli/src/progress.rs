@@ -23,3 +23,39 @@ pub fn bytes(total: Option<u64>, json: bool, message: &'static str) -> ProgressB
     bar.set_message(message);
     bar
 }
+
+/// A spinner for a replication: documents read and revisions written so far.
+pub struct Replication {
+    bar: ProgressBar,
+    what: &'static str,
+}
+
+impl Replication {
+    pub fn new(json: bool, what: &'static str) -> Replication {
+        let bar = if json || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            )
+        };
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Replication { bar, what }
+    }
+}
+
+impl settee::replicate::Progress for Replication {
+    fn batch(&mut self, o: &settee::replicate::Outcome) {
+        self.bar.set_message(format!(
+            "{}: {} documents read, {} revisions written, at {}",
+            self.what, o.docs_read, o.revisions_written, o.last_seq
+        ));
+    }
+}
+
+impl Drop for Replication {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

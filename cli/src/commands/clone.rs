@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             &mut settee::transport::bundle::BundleSource::new(bundle),
             &mut LocalStore::new(&mut here),
             &Options::default(),
-            &mut (),
+            &mut crate::progress::Replication::new(ctx.json, "cloning"),
         )?,
         (Location::Store(peer_root), None) => {
             let mut peer =
@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
                 &mut LocalStore::new(&mut peer),
                 &mut LocalStore::new(&mut here),
                 &Options::default(),
-                &mut (),
+                &mut crate::progress::Replication::new(ctx.json, "cloning"),
             )?
         }
         _ => bail!("cloning from {location} is not implemented yet"),

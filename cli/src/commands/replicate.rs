@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
                     &mut LocalStore::new(&mut here),
                     &mut LocalStore::new(&mut peer),
                     &options,
-                    &mut (),
+                    &mut crate::progress::Replication::new(ctx.json, "pushing"),
                 )?;
                 results.push(("pushed to", outcome));
             }
@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
                     &mut LocalStore::new(&mut peer),
                     &mut LocalStore::new(&mut here),
                     &options,
-                    &mut (),
+                    &mut crate::progress::Replication::new(ctx.json, "fetching"),
                 )?;
                 results.push(("fetched from", outcome));
             }
@@ -110,7 +110,7 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
                 &mut settee::transport::bundle::BundleSource::new(bundle),
                 &mut LocalStore::new(&mut here),
                 &options,
-                &mut (),
+                &mut crate::progress::Replication::new(ctx.json, "fetching"),
             )?;
             results.push(("fetched from", outcome));
         }
