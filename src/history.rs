@@ -181,3 +181,22 @@ pub fn canonical(
     });
     chosen
 }
+
+/// For a document with more than one live leaf: the newest revision that is an ancestor of
+/// every live leaf, with its value when this store has its revision object.
+pub fn common_ancestor(tree: &RevTree<NodeInfo>, doc: &DocRef) -> Option<(RevId, Option<NodeInfo>)> {
+    let live: Vec<&RevId> = doc.leaves.iter().filter(|l| !l.deleted).map(|l| &l.rev).collect();
+    if live.len() < 2 {
+        return None;
+    }
+    let first = tree.ancestry(live[0])?;
+    let others: Vec<std::collections::HashSet<RevId>> = live[1..]
+        .iter()
+        .map(|l| tree.ancestry(l).map(|a| a.into_iter().map(|(r, _)| r).collect()).unwrap_or_default())
+        .collect();
+    first
+        .into_iter()
+        .skip(1)
+        .find(|(r, _)| others.iter().all(|s| s.contains(r)))
+        .map(|(r, v)| (r, v.cloned()))
+}

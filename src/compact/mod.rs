@@ -329,16 +329,7 @@ impl Store {
     /// For a document with more than one live leaf: the newest revision that is an ancestor
     /// of all of them, if its body is still stored.
     fn conflict_ancestor(&self, tree: &RevTree<NodeInfo>, doc: &DocRef) -> Option<RevId> {
-        let live: Vec<&RevId> = doc.leaves.iter().filter(|l| !l.deleted).map(|l| &l.rev).collect();
-        if live.len() < 2 {
-            return None;
-        }
-        let first = tree.ancestry(live[0])?;
-        let others: Vec<std::collections::HashSet<RevId>> = live[1..]
-            .iter()
-            .map(|l| tree.ancestry(l).map(|a| a.into_iter().map(|(r, _)| r).collect()).unwrap_or_default())
-            .collect();
-        let (rev, value) = first.into_iter().skip(1).find(|(r, _)| others.iter().all(|s| s.contains(r)))?;
+        let (rev, value) = history::common_ancestor(tree, doc)?;
         value.filter(|v| self.odb().contains(&v.body)).map(|_| rev)
     }
 

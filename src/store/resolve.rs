@@ -34,21 +34,11 @@ impl Store {
     /// when the document is in conflict and that body is still stored.
     pub fn common_ancestor(&self, id: &DocId) -> Result<Option<(RevId, Map<String, Value>)>> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(None) };
-        let live: Vec<&RevId> = doc.leaves.iter().filter(|l| !l.deleted).map(|l| &l.rev).collect();
-        if live.len() < 2 {
+        if doc.leaves.iter().filter(|l| !l.deleted).count() < 2 {
             return Ok(None);
         }
         let tree = self.load_tree(id, &doc)?;
-        let Some(first) = tree.ancestry(live[0]) else { return Ok(None) };
-        let others: Vec<std::collections::HashSet<RevId>> = live[1..]
-            .iter()
-            .map(|l| tree.ancestry(l).map(|a| a.into_iter().map(|(r, _)| r).collect()).unwrap_or_default())
-            .collect();
-        let Some((rev, value)) =
-            first.into_iter().skip(1).find(|(r, _)| others.iter().all(|s| s.contains(r)))
-        else {
-            return Ok(None);
-        };
+        let Some((rev, value)) = crate::history::common_ancestor(&tree, &doc) else { return Ok(None) };
         match value {
             Some(v) if self.odb().contains(&v.body) => {
                 Ok(Some((rev.clone(), self.body_map(id, &rev, &v.body)?)))

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use settee::replicate::{self, Options};
+use settee::replicate::Options;
 use settee::transport::local::LocalStore;
 use settee::Store;
 
+use super::replicate::one_way;
 use crate::ctx::{absolute, Ctx};
 use crate::exit::Usage;
 use crate::location::{resolve, Location};
@@ -50,21 +51,23 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     config.remotes.insert("origin".into(), location.to_string());
     here.set_config(config)?;
     let outcome = match (&location, bundle) {
-        (_, Some(bundle)) => replicate::replicate(
+        (_, Some(bundle)) => one_way(
+            ctx,
             &mut settee::transport::bundle::BundleSource::new(bundle),
             &mut LocalStore::new(&mut here),
             &Options::default(),
-            &mut crate::progress::Replication::new(ctx.json, "cloning"),
+            "cloning",
         )?,
         (Location::Store(peer_root), None) => {
             let mut peer =
                 Store::open(peer_root, settee::OpenOptions { write: true, wait_for_lock: ctx.wait })
                     .with_context(|| format!("opening {}", peer_root.display()))?;
-            replicate::replicate(
+            one_way(
+                ctx,
                 &mut LocalStore::new(&mut peer),
                 &mut LocalStore::new(&mut here),
                 &Options::default(),
-                &mut crate::progress::Replication::new(ctx.json, "cloning"),
+                "cloning",
             )?
         }
         _ => bail!("cloning from {location} is not implemented yet"),

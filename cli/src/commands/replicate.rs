@@ -5,7 +5,7 @@ use serde_json::json;
 use settee::replicate::{self, Options, Outcome};
 use settee::store::OpenOptions;
 use settee::transport::local::LocalStore;
-use settee::transport::Filter;
+use settee::transport::{Filter, Transport};
 use settee::{DocId, Store};
 
 use crate::ctx::Ctx;
@@ -81,20 +81,22 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
             }
             let mut peer = open_peer(ctx, root)?;
             if matches!(direction, Direction::Push | Direction::Sync) {
-                let outcome = replicate::replicate(
+                let outcome = one_way(
+                    ctx,
                     &mut LocalStore::new(&mut here),
                     &mut LocalStore::new(&mut peer),
                     &options,
-                    &mut crate::progress::Replication::new(ctx.json, "pushing"),
+                    "pushing",
                 )?;
                 results.push(("pushed to", outcome));
             }
             if matches!(direction, Direction::Fetch | Direction::Sync) {
-                let outcome = replicate::replicate(
+                let outcome = one_way(
+                    ctx,
                     &mut LocalStore::new(&mut peer),
                     &mut LocalStore::new(&mut here),
                     &options,
-                    &mut crate::progress::Replication::new(ctx.json, "fetching"),
+                    "fetching",
                 )?;
                 results.push(("fetched from", outcome));
             }
@@ -106,18 +108,26 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
                 ));
             }
             let bundle = settee::bundle::Bundle::open(path)?;
-            let outcome = replicate::replicate(
-                &mut settee::transport::bundle::BundleSource::new(bundle),
-                &mut LocalStore::new(&mut here),
-                &options,
-                &mut crate::progress::Replication::new(ctx.json, "fetching"),
-            )?;
+            let mut source = settee::transport::bundle::BundleSource::new(bundle);
+            let outcome = one_way(ctx, &mut source, &mut LocalStore::new(&mut here), &options, "fetching")?;
             results.push(("fetched from", outcome));
         }
         Location::Http(_) => bail!("replication with CouchDB servers is not implemented yet"),
     }
     here.checkpoint()?;
     report(ctx, &location, &results)
+}
+
+/// One replication from `source` to `target`, with a progress spinner labelled `verb`.
+pub fn one_way(
+    ctx: &Ctx,
+    source: &mut (dyn Transport + Send),
+    target: &mut (dyn Transport + Send),
+    options: &Options,
+    verb: &'static str,
+) -> Result<Outcome> {
+    let mut progress = crate::progress::Replication::new(ctx.json, verb);
+    Ok(replicate::replicate(source, target, options, &mut progress)?)
 }
 
 pub fn report(ctx: &Ctx, location: &Location, results: &[(&str, Outcome)]) -> Result<u8> {
