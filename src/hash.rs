@@ -1,5 +1,5 @@
 //! Fast hashing for in-memory maps: FxHash's rotate-xor-multiply per 8-byte word (as rustc
-//! uses), with a final avalanche so that every bit of the result depends on every input byte.
+//! uses; words read big-endian), with a final avalanche so that every bit of the result depends on every input byte.
 //!
 //! The finish matters: hash tables take their bucket from the low bits, and a multiply only
 //! carries entropy upward. Without it, ids that differ only in their last bytes (`pkg-00012345`,
@@ -33,13 +33,13 @@ impl Hasher for FxHasher {
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
+            self.add(u64::from_be_bytes(w));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut w = [0u8; 8];
             w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
+            self.add(u64::from_be_bytes(w));
         }
     }
 

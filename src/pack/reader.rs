@@ -1,8 +1,11 @@
-//! Reading blocks of a pack: mmap for sealed packs, positioned reads for the active one.
+//! Reading blocks of a pack: mmap for sealed packs and for the active pack's committed
+//! prefix, positioned reads for what the active pack commits after it was opened.
 //!
 //! Invariants:
-//! 1. Only bytes before the pack's committed end are read; the active pack is never mapped,
-//!    so a writer cutting off a torn tail cannot fault a reader.
+//! 1. Only bytes before the pack's committed end are read. The active pack is mapped only up
+//!    to the committed length known when it was opened: a writer cuts off a torn tail only
+//!    past the last complete journal record, which is never before that length, so a mapped
+//!    page is never truncated under a reader.
 //! 2. A block is returned only after its frame checksum is verified.
 
 use std::fs::File;
@@ -15,8 +18,9 @@ use crate::error::{Error, Result};
 enum Source {
     /// A sealed pack: immutable, mapped whole.
     Mapped(memmap2::Mmap),
-    /// The active pack: read with `pread` up to the committed length we were told.
-    File(File),
+    /// The active pack: its prefix committed at open is mapped (`None` when empty); later
+    /// commits are read with `pread` up to the committed length we were told.
+    Active { file: File, prefix: Option<memmap2::Mmap> },
 }
 
 pub struct Reader {
@@ -54,7 +58,16 @@ impl Reader {
                 format!("pack is shorter than its committed length {committed}"),
             ));
         }
-        let reader = Reader { id, path, source: Source::File(file), len: committed };
+        let prefix = match usize::try_from(committed) {
+            Ok(0) | Err(_) => None,
+            // SAFETY: the first `committed` bytes of the active pack are never modified or cut
+            // off while the store exists: writers append past the committed end and recovery
+            // truncates only past the last complete journal record (see invariant 1).
+            Ok(len) => {
+                Some(unsafe { memmap2::MmapOptions::new().len(len).map(&file) }.map_err(Error::io(&path))?)
+            }
+        };
+        let reader = Reader { id, path, source: Source::Active { file, prefix }, len: committed };
         reader.check_header()?;
         Ok(reader)
     }
@@ -99,7 +112,7 @@ impl Reader {
 
     /// Let an active reader see more committed bytes.
     pub fn set_committed(&mut self, len: u64) {
-        if matches!(self.source, Source::File(_)) {
+        if matches!(self.source, Source::Active { .. }) {
             self.len = len;
         }
     }
@@ -111,7 +124,10 @@ impl Reader {
         };
         match &self.source {
             Source::Mapped(map) => Ok(std::borrow::Cow::Borrowed(&map[offset as usize..end as usize])),
-            Source::File(file) => {
+            Source::Active { prefix: Some(map), .. } if end as usize <= map.len() => {
+                Ok(std::borrow::Cow::Borrowed(&map[offset as usize..end as usize]))
+            }
+            Source::Active { file, .. } => {
                 let mut buf = vec![0u8; len];
                 file.read_exact_at(&mut buf, offset).map_err(Error::io(&self.path))?;
                 Ok(std::borrow::Cow::Owned(buf))

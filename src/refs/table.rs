@@ -11,6 +11,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::OnceLock;
 
 use super::Entry;
 use crate::error::{Error, Result};
@@ -62,6 +64,22 @@ fn map_file(path: &Path) -> Result<Bytes> {
 /// group each id is stored as the length it shares with the previous id plus the rest.
 pub const GROUP: usize = 16;
 
+/// Leading bytes of each group's first id that the in-memory directory keeps.
+const KEY_PREFIX: usize = 16;
+/// Lookups a table serves by bisecting the file itself before it builds its directory: a
+/// one-shot command does not pay for it, a busy reader does once.
+const DIRECTORY_AFTER: usize = 256;
+
+/// The first `KEY_PREFIX` bytes of an id, zero-padded. For two ids `a` and `b`,
+/// `key_prefix(a) < key_prefix(b)` implies `a < b`; equal prefixes decide nothing.
+fn key_prefix(id: &[u8]) -> [u8; KEY_PREFIX] {
+    let mut out = [0u8; KEY_PREFIX];
+    for (slot, byte) in out.iter_mut().zip(id) {
+        *slot = *byte;
+    }
+    out
+}
+
 /// A position in a refs table: the next entry's offset and the id before it (from which
 /// that entry's id is rebuilt).
 #[derive(Clone, Debug)]
@@ -78,11 +96,25 @@ pub struct RefsTable {
     /// Where the group offsets start (= end of the entries).
     offsets_at: usize,
     groups: usize,
+    /// Lookups served so far (until the directory is built).
+    lookups: AtomicUsize,
+    /// Every group's first-id prefix, in memory: bisecting it touches a few contiguous
+    /// cache lines instead of two random pages of the file per step. `None` if building it
+    /// met a malformed entry (lookups then bisect the file and report it).
+    directory: OnceLock<Option<Vec<[u8; KEY_PREFIX]>>>,
 }
 
 impl RefsTable {
     pub fn empty() -> RefsTable {
-        RefsTable { bytes: Bytes::Empty, path: PathBuf::new(), count: 0, offsets_at: HEADER_LEN, groups: 0 }
+        RefsTable {
+            bytes: Bytes::Empty,
+            path: PathBuf::new(),
+            count: 0,
+            offsets_at: HEADER_LEN,
+            groups: 0,
+            lookups: AtomicUsize::new(0),
+            directory: OnceLock::new(),
+        }
     }
 
     pub fn open(path: &Path) -> Result<RefsTable> {
@@ -110,7 +142,15 @@ impl RefsTable {
         if offsets_at < HEADER_LEN || expected != Some(b.len()) {
             return Err(corrupt(b.len(), "refs table size does not match its header"));
         }
-        Ok(RefsTable { bytes, path: path.into(), count, offsets_at, groups })
+        Ok(RefsTable {
+            bytes,
+            path: path.into(),
+            count,
+            offsets_at,
+            groups,
+            lookups: AtomicUsize::new(0),
+            directory: OnceLock::new(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -148,6 +188,20 @@ impl RefsTable {
         }
         let len = varint::read(&mut rest).ok_or_else(bad)? as usize;
         varint::take(&mut rest, len).ok_or_else(bad)
+    }
+
+    /// The in-memory directory, once this table has served `DIRECTORY_AFTER` lookups.
+    fn directory(&self) -> Option<&[[u8; KEY_PREFIX]]> {
+        if let Some(built) = self.directory.get() {
+            return built.as_deref();
+        }
+        if self.lookups.fetch_add(1, AtomicOrdering::Relaxed) < DIRECTORY_AFTER {
+            return None;
+        }
+        let built = self.directory.get_or_init(|| {
+            (0..self.groups).map(|g| self.first_id(g).ok().map(key_prefix)).collect::<Option<Vec<_>>>()
+        });
+        built.as_deref()
     }
 
     /// A cursor at the start of group `g` (whose first id is stored whole).
@@ -219,9 +273,16 @@ impl RefsTable {
     pub fn lower_bound(&self, key: &str) -> Result<Cursor> {
         // The last group whose first id is <= key.
         let (mut lo, mut hi) = (0, self.groups);
+        let directory = self.directory();
+        let wanted = key_prefix(key.as_bytes());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.first_id(mid)? <= key.as_bytes() {
+            let at_or_before = match directory.and_then(|d| d.get(mid)).map(|p| p.cmp(&wanted)) {
+                Some(std::cmp::Ordering::Less) => true,
+                Some(std::cmp::Ordering::Greater) => false,
+                _ => self.first_id(mid)? <= key.as_bytes(),
+            };
+            if at_or_before {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -531,5 +592,37 @@ mod tests {
                 .collect();
             assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "changes rows in seq order");
         }
+    }
+
+    /// Lookups agree before and after the in-memory directory is built, with ids whose
+    /// first 16 bytes are shared (the directory cannot decide) or differ only in length.
+    #[test]
+    fn lookups_agree_once_the_directory_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
+        let mut keys: Vec<String> = (0..300).map(|i| format!("tenant-0000000000/doc-{:04}", 3 * i)).collect();
+        keys.extend((0..100).map(|i| format!("t{}", "0".repeat(i % 20))));
+        keys.extend((0..100).map(|i| format!("t{}\u{0}", "0".repeat(i % 20))));
+        keys.sort();
+        keys.dedup();
+        let mut w = TableWriter::create(&refs).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            w.push(k, &entry(i)).unwrap();
+        }
+        w.finish(&changes).unwrap();
+        let t = RefsTable::open(&refs).unwrap();
+        let absent: Vec<String> =
+            (0..300).map(|i| format!("tenant-0000000000/doc-{:04}", 3 * i + 1)).collect();
+        for round in 0..2 {
+            for (i, k) in keys.iter().enumerate() {
+                assert_eq!(t.get(k).unwrap(), Some(entry(i)), "round {round}, key {k:?}");
+            }
+            for k in &absent {
+                assert_eq!(t.get(k).unwrap(), None, "round {round}, key {k:?}");
+                let next = t.next(&mut t.lower_bound(k).unwrap()).map(|e| e.unwrap().0);
+                assert_eq!(next.as_ref(), keys.iter().find(|x| x.as_str() > k.as_str()));
+            }
+        }
+        assert!(t.directory.get().is_some_and(Option::is_some), "the directory was built");
     }
 }

@@ -107,6 +107,36 @@ impl Store {
         }
     }
 
+    /// Append `doc`'s winner to `out` as JSON text, `_id` and `_rev` first, then the body's
+    /// members, straight from the stored canonical bytes: the same text as serializing
+    /// [`render`] of the parsed body, without parsing it. Returns false (appending nothing)
+    /// if the winner is deleted.
+    pub fn write_winner_json(&self, id: &DocId, doc: &DocRef, out: &mut Vec<u8>) -> Result<bool> {
+        let Some(w) = doc.winner().filter(|w| !w.deleted) else { return Ok(false) };
+        let missing = || {
+            Error::corrupt(
+                self.root.join(super::PACKS_DIR),
+                0,
+                format!("body {} of leaf {} of {id} is missing", w.body, w.rev),
+            )
+        };
+        let body = self.odb.read_body(&w.body)?.ok_or_else(missing)?;
+        let members = match body.as_slice() {
+            [b'{', inner @ .., b'}'] => inner,
+            _ => return Err(Error::Invalid(format!("body {} of {id} is not a JSON object", w.body))),
+        };
+        out.extend_from_slice(b"{\"_id\":");
+        serde_json::to_writer(&mut *out, id.as_str()).map_err(|e| Error::Invalid(e.to_string()))?;
+        out.extend_from_slice(b",\"_rev\":");
+        serde_json::to_writer(&mut *out, &w.rev.to_string()).map_err(|e| Error::Invalid(e.to_string()))?;
+        if !members.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(members);
+        }
+        out.push(b'}');
+        Ok(true)
+    }
+
     /// The stored body `body` of revision `rev` of `id`, parsed.
     pub fn body_map(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Map<String, Value>> {
         self.body_of(id, rev, body, false)

@@ -200,3 +200,35 @@ fn a_second_writer_is_refused_and_readers_are_not() {
     assert!(e.to_string().contains("pid"), "{e}");
     let _reader = t.reader();
 }
+
+/// The raw JSON text of a winner is the text of the parsed document, for plain, empty,
+/// escaped and non-ASCII bodies and ids, and nothing for a deleted winner.
+#[test]
+fn winner_json_text_equals_the_rendered_document() {
+    let mut t = TestStore::new();
+    let cases = [
+        ("plain", json!({"name": "a", "n": 1, "nested": {"x": [1, 2, {"y": null}]}})),
+        ("empty", json!({})),
+        ("quote\"and\\slash", json!({"text": "line\nbreak \"quoted\" \u{1F600}"})),
+        ("ünïcode/ids", json!({"é": "ü", "big": 1.5e300, "neg": -0.25})),
+    ];
+    for (doc, v) in &cases {
+        put(&mut t.store, doc, None, v.clone()).unwrap();
+    }
+    let gone = put(&mut t.store, "gone", None, json!({"a": 1})).unwrap();
+    t.store
+        .write(vec![Op::Edit { id: id("gone"), base: Some(gone), deleted: true, body: body(json!({})) }])
+        .unwrap();
+    for (doc, _) in &cases {
+        let (rev, parsed) = t.store.get_winner(&id(doc)).unwrap().unwrap();
+        let expected = serde_json::to_vec(&settee::store::render_doc(&id(doc), &rev, false, parsed)).unwrap();
+        let doc_ref = t.store.doc_ref(&id(doc)).unwrap().unwrap();
+        let mut text = b"prefix".to_vec();
+        assert!(t.store.write_winner_json(&id(doc), &doc_ref, &mut text).unwrap());
+        assert_eq!(String::from_utf8_lossy(&text[6..]), String::from_utf8_lossy(&expected), "{doc}");
+    }
+    let doc_ref = t.store.doc_ref(&id("gone")).unwrap().unwrap();
+    let mut text = Vec::new();
+    assert!(!t.store.write_winner_json(&id("gone"), &doc_ref, &mut text).unwrap());
+    assert!(text.is_empty());
+}

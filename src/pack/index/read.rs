@@ -79,6 +79,7 @@ impl<T: AsRef<[u8]>> Index<T> {
         &self.path
     }
 
+    #[inline]
     fn id_at(&self, i: usize) -> Option<&[u8]> {
         let at = IDS_OFFSET + i * ID_LEN;
         self.bytes.as_ref().get(at..at + ID_LEN)
@@ -97,30 +98,30 @@ impl<T: AsRef<[u8]>> Index<T> {
         let b = self.bytes.as_ref();
         let mut lo = if first == 0 { 0 } else { be32(b, FANOUT_OFFSET + (first - 1) * 4)? as usize };
         let mut hi = (be32(b, FANOUT_OFFSET + first * 4)? as usize).min(self.count);
-        // Object ids are uniformly distributed: interpolate on the bytes after the first, then
-        // narrow to a small window around the guess before bisecting.
-        if hi - lo > 64 {
-            let value =
-                |id: &[u8]| id.get(1..9).map(|v| v.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
-            let (low, high, want) = (value(self.id_at(lo)?)?, value(self.id_at(hi - 1)?)?, value(key)?);
-            if low < want && want < high {
-                let span = (hi - 1 - lo) as u128;
-                let guess = lo + ((u128::from(want - low) * span) / u128::from(high - low)) as usize;
-                const WINDOW: usize = 8;
-                let (wlo, whi) = (guess.saturating_sub(WINDOW).max(lo), (guess + WINDOW + 1).min(hi));
-                if self.id_at(wlo)? <= key && key <= self.id_at(whi - 1)? {
-                    lo = wlo;
-                    hi = whi;
-                } else if self.id_at(wlo)? > key {
-                    hi = wlo;
-                } else {
-                    lo = whi;
-                }
+        // Object ids are uniformly distributed: interpolate on the bytes after the first,
+        // probing the guess and narrowing to the side holding the key, a few rounds at most
+        // (each round lands about sqrt(range) from the key), then bisect what is left.
+        let value = |id: &[u8]| id.get(1..9).map(|v| v.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
+        let want = value(key)?;
+        for _ in 0..INTERPOLATION_ROUNDS {
+            if hi - lo <= 16 {
+                break;
+            }
+            let (low, high) = (value(self.id_at(lo)?)?, value(self.id_at(hi - 1)?)?);
+            if !(low < want && want < high) {
+                break;
+            }
+            let span = (hi - 1 - lo) as u128;
+            let guess = lo + ((u128::from(want - low) * span) / u128::from(high - low)) as usize;
+            match compare_ids(self.id_at(guess)?, key) {
+                std::cmp::Ordering::Less => lo = guess + 1,
+                std::cmp::Ordering::Greater => hi = guess,
+                std::cmp::Ordering::Equal => return self.loc_at(guess),
             }
         }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.id_at(mid)?.cmp(key) {
+            match compare_ids(self.id_at(mid)?, key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return self.loc_at(mid),
@@ -171,6 +172,20 @@ impl<T: AsRef<[u8]>> Index<T> {
     }
 }
 
+/// Interpolation rounds before a lookup falls back to bisecting.
+const INTERPOLATION_ROUNDS: usize = 4;
+
+/// Bytewise order of two object ids, deciding on the leading 8 bytes as one integer (ids
+/// are uniformly distributed, so they almost always differ there) before the rest.
+#[inline]
+fn compare_ids(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let head = |x: &[u8]| x.get(..8).and_then(|h| h.try_into().ok()).map(u64::from_be_bytes);
+    match (head(a), head(b)) {
+        (Some(x), Some(y)) if x != y => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +214,24 @@ mod tests {
         }
         for len in 0..bytes.len() {
             assert!(Index::from_bytes(&bytes[..len], Path::new("t.idx")).is_err());
+        }
+    }
+
+    /// Buckets of hundreds of ids go through the interpolation rounds; every id is found and
+    /// ids between them are not.
+    #[test]
+    fn interpolation_finds_every_entry_in_large_buckets() {
+        let mut entries: Vec<(ObjectId, Loc)> = (0..60_000u32)
+            .map(|i| (hash_object(Kind::Body, &i.to_be_bytes()), Loc { block: i, inner: i % 1000 }))
+            .collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        let bytes = crate::pack::index::write::encode(PackId(3), &entries);
+        let index = Index::from_bytes(bytes, Path::new("t.idx")).unwrap();
+        for (id, loc) in &entries {
+            assert_eq!(index.find(id), Some(*loc), "{id}");
+        }
+        for i in 60_000..70_000u32 {
+            assert_eq!(index.find(&hash_object(Kind::Body, &i.to_be_bytes())), None);
         }
     }
 }
