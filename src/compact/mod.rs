@@ -196,20 +196,26 @@ impl Store {
 
     /// Pass 1: every revision object in the packs, by id.
     fn load_revisions(&self) -> Result<FastMap<ObjectId, Revision>> {
-        let mut revisions = FastMap::default();
         let packs: Vec<PackId> =
             self.manifest().sealed.iter().copied().chain(self.manifest().active).collect();
-        // Blocks are independent: both halves of every pack are read on their own thread.
+        // Revisions are at most the objects the indexes list (plus the few committed since
+        // the active pack's prefix index): sizing the map once saves rehashing it as it grows.
         let odb = self.odb();
+        let listed = odb.sealed().map(|(_, index)| index.len()).sum::<usize>()
+            + odb.active_index().map_or(0, |i| i.len())
+            + odb.active_locations().map_or(0, |l| l.len());
+        let mut revisions = FastMap::with_capacity_and_hasher(listed / 2 + 1024, Default::default());
+        // Blocks are independent: both halves of every pack are read on their own thread,
+        // into plain lists; only this thread hashes them into the map.
         for pack in packs {
             let blocks = odb.block_offsets(pack)?;
             let (first, second) = blocks.split_at(blocks.len() / 2);
-            let scan = |part: &[u32]| -> Result<FastMap<ObjectId, Revision>> {
-                let mut found = FastMap::default();
+            let scan = |part: &[u32]| -> Result<Vec<(ObjectId, Revision)>> {
+                let mut found = Vec::new();
                 odb.scan(pack, part, Kind::Revision, &mut |oid, _, bytes| {
                     let r = Revision::decode(bytes)
                         .map_err(|e| Error::corrupt(odb.dir().join(pack.file_name()), 0, e.to_string()))?;
-                    found.insert(oid, r);
+                    found.push((oid, r));
                     Ok(())
                 })?;
                 Ok(found)

@@ -168,6 +168,17 @@ impl Entry {
 
     /// Step over an entry at the front of `input` without decoding it (no allocation, no
     /// hashing): for scans that only compare ids.
+    /// The sequence of an encoded entry without decoding the rest: `Some(Some(seq))` for a
+    /// document, `Some(None)` for any other kind, `None` if it is malformed.
+    pub fn peek_seq(mut encoded: &[u8]) -> Option<Option<Seq>> {
+        let input = &mut encoded;
+        match *varint::take(input, 1)?.first()? {
+            TAG_DOC => Some(Some(Seq(varint::read(input)?))),
+            TAG_LOCAL | TAG_REMOVED => Some(None),
+            _ => None,
+        }
+    }
+
     pub fn skip(input: &mut &[u8]) -> Option<()> {
         match *varint::take(input, 1)?.first()? {
             TAG_DOC => {

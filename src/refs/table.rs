@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 use super::Entry;
 use crate::error::{Error, Result};
+use crate::id::Seq;
 use crate::object::varint;
 
 pub const REFS_MAGIC: [u8; 4] = *b"SREF";
@@ -86,6 +87,13 @@ fn key_prefix(id: &[u8]) -> [u8; KEY_PREFIX] {
 pub struct Cursor {
     at: usize,
     id: Vec<u8>,
+}
+
+impl Cursor {
+    /// The id of the entry last stepped over.
+    pub fn id(&self) -> &[u8] {
+        &self.id
+    }
 }
 
 /// A sorted refs table.
@@ -214,6 +222,22 @@ impl RefsTable {
     fn step(&self, cursor: &mut Cursor, decode: bool) -> Result<Option<Entry>> {
         let at = cursor.at;
         let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
+        let mut rest = self.step_id(cursor)?;
+        let entry = if decode {
+            Some(Entry::decode(&mut rest).flatten().ok_or_else(bad)?)
+        } else {
+            Entry::skip(&mut rest).ok_or_else(bad)?;
+            None
+        };
+        cursor.at = self.offsets_at - rest.len();
+        Ok(entry)
+    }
+
+    /// Rebuild the id of the entry under `cursor` into `cursor.id`; returns the bytes from
+    /// the entry's encoding to the end of the entries.
+    fn step_id(&self, cursor: &mut Cursor) -> Result<&[u8]> {
+        let at = cursor.at;
+        let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
         let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
         let shared = varint::read(&mut rest).ok_or_else(bad)? as usize;
         let suffix_len = varint::read(&mut rest).ok_or_else(bad)? as usize;
@@ -223,14 +247,26 @@ impl RefsTable {
         }
         cursor.id.truncate(shared);
         cursor.id.extend_from_slice(suffix);
-        let entry = if decode {
-            Some(Entry::decode(&mut rest).flatten().ok_or_else(bad)?)
-        } else {
+        Ok(rest)
+    }
+
+    /// The entry under `cursor` as its stored encoding (its id is then `cursor.id()`),
+    /// advancing the cursor; `None` at the end. For copying entries into a new table
+    /// without decoding them.
+    pub fn next_raw(&self, cursor: &mut Cursor) -> Option<Result<&[u8]>> {
+        if cursor.at >= self.offsets_at {
+            return None;
+        }
+        let at = cursor.at;
+        let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
+        Some((|| {
+            let entry = self.step_id(cursor)?;
+            let mut rest = entry;
             Entry::skip(&mut rest).ok_or_else(bad)?;
-            None
-        };
-        cursor.at = self.offsets_at - rest.len();
-        Ok(entry)
+            let encoded = entry.get(..entry.len() - rest.len()).ok_or_else(bad)?;
+            cursor.at = self.offsets_at - rest.len();
+            Ok(encoded)
+        })())
     }
 
     /// The entry under `cursor` with its id, advancing the cursor; `None` at the end.
@@ -445,13 +481,39 @@ impl TableWriter {
     }
 
     pub fn push(&mut self, id: &str, entry: &Entry) -> Result<()> {
+        let seq = match entry {
+            Entry::Doc(d) => Some(d.seq),
+            _ => None,
+        };
+        let mut buf = self.start_entry(id.as_bytes(), seq);
+        entry.encode(&mut buf);
+        self.put(&buf)?;
+        self.scratch = buf;
+        Ok(())
+    }
+
+    /// Append an entry given as its stored encoding (from [`RefsTable::next_raw`]); its
+    /// sequence, if it is a document, is read from the encoding.
+    pub fn push_raw(&mut self, id: &[u8], encoded: &[u8]) -> Result<()> {
+        let seq = Entry::peek_seq(encoded)
+            .ok_or_else(|| Error::corrupt(&self.refs_path, self.written, "malformed refs entry to copy"))?;
+        let mut buf = self.start_entry(id, seq);
+        buf.extend_from_slice(encoded);
+        self.put(&buf)?;
+        self.scratch = buf;
+        Ok(())
+    }
+
+    /// Account for one more entry (a document one if `seq` is given) and return the scratch
+    /// buffer holding its id's encoding, for the caller to append the entry to.
+    fn start_entry(&mut self, id: &[u8], seq: Option<Seq>) -> Vec<u8> {
         let at = self.written;
         if self.entries % GROUP as u64 == 0 {
             self.offsets.push(at);
         }
         self.entries += 1;
-        if let Entry::Doc(d) = entry {
-            self.changes.push((d.seq.0, at));
+        if let Some(seq) = seq {
+            self.changes.push((seq.0, at));
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
@@ -459,17 +521,14 @@ impl TableWriter {
         let shared = if (self.entries - 1) % GROUP as u64 == 0 {
             0
         } else {
-            self.previous.iter().zip(id.as_bytes()).take_while(|(a, b)| a == b).count()
+            self.previous.iter().zip(id).take_while(|(a, b)| a == b).count()
         };
         varint::write(&mut buf, shared as u64);
         varint::write(&mut buf, (id.len() - shared) as u64);
-        buf.extend_from_slice(id.as_bytes().get(shared..).unwrap_or_default());
+        buf.extend_from_slice(id.get(shared..).unwrap_or_default());
         self.previous.clear();
-        self.previous.extend_from_slice(id.as_bytes());
-        entry.encode(&mut buf);
-        self.put(&buf)?;
-        self.scratch = buf;
-        Ok(())
+        self.previous.extend_from_slice(id);
+        buf
     }
 
     /// Finish both files; both are fsynced on return. Returns the number of doc entries.

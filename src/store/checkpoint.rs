@@ -21,6 +21,7 @@ use crate::manifest::ActiveIndex;
 use crate::odb::ObjectDb;
 use crate::pack::{self, index, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
+use crate::refs::Entry;
 
 /// The overlay size below which no checkpoint is forced.
 pub const MIN_CHECKPOINT_ENTRIES: u64 = 1 << 18;
@@ -94,10 +95,7 @@ impl Store {
             }
         }
         let mut tables = TableWriter::create(&self.root.join(next.refs_name()))?;
-        for entry in self.entries_from("") {
-            let (id, entry) = entry?;
-            tables.push(&id, &entry)?;
-        }
+        self.merge_into(&mut tables)?;
         next.table_docs = tables.finish(&self.root.join(next.changes_name()))?;
         next.table_seq = self.last_seq;
         journal::create(&self.root.join(next.journal_name()), next.generation)?;
@@ -119,14 +117,40 @@ impl Store {
         self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
         let committed = if new_pack.is_some() { pack::HEADER_LEN as u64 } else { committed };
         self.odb = ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?;
-        self.overlay.clear();
-        self.overlay_changes.clear();
         let journal = journal::Writer::open(&self.root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
+        self.clear_overlay();
         if let Some(w) = self.writer.as_mut() {
             w.journal = journal;
             if let Some(p) = new_pack {
                 w.pack = p;
             }
+        }
+        Ok(())
+    }
+
+    /// Write the refs table with the overlay applied into `tables`: overlay entries are
+    /// encoded, the table's other entries are copied as they are stored, undecoded.
+    fn merge_into(&self, tables: &mut TableWriter) -> Result<()> {
+        let mut pending: Vec<(&str, &Option<Entry>)> = self.overlay.iter().map(|(k, v)| (&**k, v)).collect();
+        pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut pending = pending.into_iter().peekable();
+        let put = |tables: &mut TableWriter, id: &str, entry: &Option<Entry>| match entry {
+            Some(e) => tables.push(id, e),
+            None => Ok(()),
+        };
+        let mut cursor = self.refs.lower_bound("")?;
+        while let Some(encoded) = self.refs.next_raw(&mut cursor).transpose()? {
+            let id = cursor.id();
+            while let Some((k, v)) = pending.next_if(|(k, _)| k.as_bytes() < id) {
+                put(tables, k, v)?;
+            }
+            match pending.next_if(|(k, _)| k.as_bytes() == id) {
+                Some((k, v)) => put(tables, k, v)?,
+                None => tables.push_raw(id, encoded)?,
+            }
+        }
+        for (k, v) in pending {
+            put(tables, k, v)?;
         }
         Ok(())
     }

@@ -4,8 +4,6 @@
 //! Invariant: the tables hold everything up to `manifest.table_seq`; overlay entries are newer
 //! and replace the table's row for the same id.
 
-use std::collections::BTreeMap;
-
 use super::Store;
 use crate::error::Result;
 use crate::id::{DocId, Seq};
@@ -59,8 +57,8 @@ impl Store {
             Ok(i) => (i, None),
             Err(e) => (self.changes.len(), Some(e)),
         };
-        let mut overlay =
-            self.overlay_changes.range((std::ops::Bound::Excluded(since), std::ops::Bound::Unbounded));
+        let first = self.overlay_changes.partition_point(|(seq, _)| *seq <= since);
+        let mut overlay = self.overlay_changes.get(first..).unwrap_or_default().iter();
         let check_overlay = !self.overlay.is_empty();
         std::iter::from_fn(move || {
             if let Some(e) = fail.take() {
@@ -72,7 +70,7 @@ impl Store {
                 match row {
                     Err(e) => return Some(Err(e)),
                     Ok((id, Entry::Doc(doc))) => {
-                        if check_overlay && self.overlay.contains_key(&id) {
+                        if check_overlay && self.overlay.contains_key(id.as_str()) {
                             continue;
                         }
                         return Some(Ok(Change { seq: doc.seq, id: DocId::from_stored(&id), doc }));
@@ -81,8 +79,11 @@ impl Store {
                 }
             }
             for (seq, id) in overlay.by_ref() {
-                if let Some(Some(Entry::Doc(doc))) = self.overlay.get(id) {
-                    return Some(Ok(Change { seq: *seq, id: DocId::from_stored(id), doc: doc.clone() }));
+                match self.overlay.get(id) {
+                    Some(Some(Entry::Doc(doc))) if doc.seq == *seq => {
+                        return Some(Ok(Change { seq: *seq, id: DocId::from_stored(id), doc: doc.clone() }));
+                    }
+                    _ => continue,
                 }
             }
             None
@@ -91,8 +92,9 @@ impl Store {
 
     /// Every entry (documents and `_local` ids) with id `>= start`, in id order.
     pub fn entries_from(&self, start: &str) -> impl Iterator<Item = Result<(String, Entry)>> + '_ {
-        let pending: BTreeMap<&String, &Option<Entry>> =
-            self.overlay.iter().filter(|(k, _)| k.as_str() >= start).collect();
+        let mut pending: Vec<(&str, &Option<Entry>)> =
+            self.overlay.iter().map(|(k, v)| (&**k, v)).filter(|(k, _)| *k >= start).collect();
+        pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut pending = pending.into_iter().peekable();
         let (mut cursor, mut fail) = match self.refs.lower_bound(start) {
             Ok(c) => (Some(c), None),
@@ -117,7 +119,7 @@ impl Store {
                 (None, None) => return None,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (Some((k, _)), Some((t, _))) => k.as_str() <= t.as_str(),
+                (Some((k, _)), Some((t, _))) => *k <= t.as_str(),
             };
             if take_overlay {
                 let (k, v) = pending.next()?;
@@ -125,7 +127,7 @@ impl Store {
                     table_next = None;
                 }
                 if let Some(e) = v {
-                    return Some(Ok((k.clone(), e.clone())));
+                    return Some(Ok((k.to_string(), e.clone())));
                 }
                 continue;
             }

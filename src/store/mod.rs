@@ -23,7 +23,7 @@ mod stats;
 mod verify;
 mod write;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::hash::FastMap;
 use std::path::{Path, PathBuf};
@@ -81,9 +81,11 @@ pub struct Store {
     refs: RefsTable,
     changes: ChangesTable,
     /// Ref entries changed since the tables were written (`None`: removed).
-    overlay: FastMap<String, Option<Entry>>,
-    /// The latest sequence of every document in the overlay.
-    overlay_changes: BTreeMap<Seq, String>,
+    overlay: FastMap<Arc<str>, Option<Entry>>,
+    /// Every sequence given since the tables were written with its document (sharing the
+    /// overlay's key), in sequence order. A row is stale once its document has a later
+    /// sequence; stale rows are skipped, and dropped when they outnumber the live ones.
+    overlay_changes: Vec<(Seq, Arc<str>)>,
     last_seq: Seq,
     writer: Option<WriteState>,
 }
@@ -174,7 +176,7 @@ impl Store {
             refs,
             changes,
             overlay: FastMap::default(),
-            overlay_changes: BTreeMap::new(),
+            overlay_changes: Vec::new(),
             writer: None,
         };
         for record in &replay.records {
@@ -234,15 +236,35 @@ impl Store {
 
     fn apply_ref_changes(&mut self, changes: impl IntoIterator<Item = (String, Option<Entry>)>) {
         for (id, entry) in changes {
-            if let Some(Some(Entry::Doc(old))) = self.overlay.get(&id) {
-                self.overlay_changes.remove(&old.seq);
-            }
+            let id: Arc<str> = Arc::from(id);
             if let Some(Entry::Doc(d)) = &entry {
-                self.overlay_changes.insert(d.seq, id.clone());
+                // Sequences are given in increasing order; insert in place otherwise.
+                let at = match self.overlay_changes.last() {
+                    Some((last, _)) if *last >= d.seq => {
+                        self.overlay_changes.partition_point(|(s, _)| *s < d.seq)
+                    }
+                    _ => self.overlay_changes.len(),
+                };
+                self.overlay_changes.insert(at, (d.seq, id.clone()));
                 self.last_seq = self.last_seq.max(d.seq);
             }
             self.overlay.insert(id, entry);
         }
+        if self.overlay_changes.len() > 2 * self.overlay.len() + 1024 {
+            let overlay = &self.overlay;
+            self.overlay_changes.retain(|(seq, id)| Self::is_current(overlay, *seq, id));
+        }
+    }
+
+    /// True if `seq` is still the latest sequence of overlay document `id`.
+    fn is_current(overlay: &FastMap<Arc<str>, Option<Entry>>, seq: Seq, id: &str) -> bool {
+        matches!(overlay.get(id), Some(Some(Entry::Doc(d))) if d.seq == seq)
+    }
+
+    /// Forget the overlay once the tables hold it, returning its memory.
+    fn clear_overlay(&mut self) {
+        self.overlay = FastMap::default();
+        self.overlay_changes = Vec::new();
     }
 
     /// The `.settee` directory.
@@ -324,8 +346,7 @@ impl Store {
         self.refs = refs;
         self.changes = changes;
         self.odb = odb;
-        self.overlay.clear();
-        self.overlay_changes.clear();
+        self.clear_overlay();
         if let Some(w) = self.writer.as_mut() {
             w.journal = journal;
             w.pack = pack;
