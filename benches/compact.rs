@@ -4,6 +4,10 @@
 //! extra disk the compaction needed. `cargo bench -p settee-cli --bench compact`
 //! (SETTEE_BENCH_DOCS changes the document count).
 
+/// The allocator the `settee` binary uses, so library figures match the command's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use serde_json::json;

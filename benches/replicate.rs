@@ -3,6 +3,10 @@
 //! Reports documents per second and peak memory. `cargo bench -p settee-cli --bench
 //! replicate` (SETTEE_BENCH_DOCS changes the document count).
 
+/// The allocator the `settee` binary uses, so library figures match the command's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use serde_json::json;

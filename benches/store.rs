@@ -4,6 +4,10 @@
 //! default 1,000,000). Documents are package-registry-like records of 100 to 200 bytes.
 //! Prints a table and writes the figures as JSON to `target/bench-store.json`.
 
+/// The allocator the `settee` binary uses, so library figures match the command's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
