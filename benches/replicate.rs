@@ -1,17 +1,18 @@
 //! Replication benchmark: a store of 1,000,000 documents (about 200 bytes each) replicated
 //! to an empty store, then again (a no-op); and 100,000 documents with 10 revisions each.
-//! Reports documents per second and peak memory. `cargo bench -p settee-cli --bench
-//! replicate` (SETTEE_BENCH_DOCS changes the document count).
+//! The source is built in this process; each replication is `settee fetch` run as a child
+//! process, so its peak memory is the command's own. Reports documents per second and peak
+//! memory. `cargo bench -p settee-cli --bench replicate` (SETTEE_BENCH_DOCS changes the
+//! document count).
 
 /// The allocator the `settee` binary uses, so library figures match the command's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::process::Command;
 use std::time::Instant;
 
 use serde_json::json;
-use settee::replicate::{replicate, Options};
-use settee::transport::local::LocalStore;
 #[path = "support/history.rs"]
 mod history;
 
@@ -30,51 +31,76 @@ fn body(i: u64, round: u64) -> Body {
     }
 }
 
-fn max_rss_mib() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
-    unsafe {
+/// Run `settee fetch SOURCE` in `dir` with `--json`; returns the seconds it took, the
+/// summary it printed and its peak RSS in MiB.
+fn fetch(dir: &std::path::Path, source: &std::path::Path) -> (f64, serde_json::Value, f64) {
+    use std::io::Read;
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_settee"))
+        .args(["--json", "fetch", "--batch-size", "2000"])
+        .arg(source)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    // wait4 rather than Child::wait: it reports this child's own resource usage.
+    let (status, usage) = unsafe {
+        // SAFETY: wait4 writes the status and the zeroed rusage we pass, for our own child.
+        let mut status = 0;
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage.ru_maxrss as f64 / 1024.0
-    }
+        assert_eq!(libc::wait4(child.id() as i32, &mut status, 0, &mut usage), child.id() as i32);
+        (status, usage)
+    };
+    let secs = t.elapsed().as_secs_f64();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "settee fetch failed");
+    (secs, serde_json::from_slice(&stdout).unwrap(), usage.ru_maxrss as f64 / 1024.0)
 }
 
-fn build(root: &std::path::Path, docs: u64, rounds: u64) -> Store {
-    let mut store = Store::init(root).unwrap();
-    history::write_history(&mut store, docs, rounds, &body);
-    store
+/// Build the source store in a child process (this benchmark run again with
+/// `SETTEE_BENCH_BUILD`): a child's peak RSS starts from its parent's at the fork, so the
+/// parent stays small for the fetch's figure to be its own.
+fn build_source(source: &std::path::Path, docs: u64, rounds: u64) {
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env("SETTEE_BENCH_BUILD", format!("{docs} {rounds} {}", source.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 fn run(label: &str, docs: u64, rounds: u64) {
     let work = tempfile::tempdir().unwrap();
-    let mut source = build(&work.path().join("src/.settee"), docs, rounds);
-    let mut target = Store::init(&work.path().join("dst/.settee")).unwrap();
-    let options = Options { batch_size: 2000, ..Options::default() };
-    let t = Instant::now();
-    let first =
-        replicate(&mut LocalStore::new(&mut source), &mut LocalStore::new(&mut target), &options, &mut ())
-            .unwrap();
-    target.checkpoint().unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let again =
-        replicate(&mut LocalStore::new(&mut source), &mut LocalStore::new(&mut target), &options, &mut ())
-            .unwrap();
-    let noop = t.elapsed().as_secs_f64();
-    assert_eq!(again.revisions_written, 0);
+    let source = work.path().join("src/.settee");
+    build_source(&source, docs, rounds);
+    let target = work.path().join("dst");
+    std::fs::create_dir_all(&target).unwrap();
+    let init = Command::new(env!("CARGO_BIN_EXE_settee")).arg("init").current_dir(&target).output().unwrap();
+    assert!(init.status.success());
+    let (secs, first, peak) = fetch(&target, &source);
+    let (noop, again, _) = fetch(&target, &source);
+    assert_eq!(again["revisions_written"], 0, "{again}");
     println!("{label}");
     println!(
         "  {:<36} {:>12.0} docs/s ({} revisions written in {secs:.2} s)",
-        "first replication",
+        "first replication (settee fetch)",
         docs as f64 / secs,
-        first.revisions_written
+        first["revisions_written"]
     );
     println!("  {:<36} {:>12.3} s", "no-op re-run", noop);
-    println!("  {:<36} {:>12.1} MiB", "peak memory (whole process)", max_rss_mib());
+    println!("  {:<36} {:>12.1} MiB", "peak memory of settee fetch", peak);
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    if let Ok(job) = std::env::var("SETTEE_BENCH_BUILD") {
+        let mut parts = job.splitn(3, ' ');
+        let docs: u64 = parts.next().unwrap().parse().unwrap();
+        let rounds: u64 = parts.next().unwrap().parse().unwrap();
+        let mut store = Store::init(std::path::Path::new(parts.next().unwrap())).unwrap();
+        history::write_history(&mut store, docs, rounds, &body);
         return;
     }
     let n: u64 = std::env::var("SETTEE_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
