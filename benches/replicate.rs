@@ -33,6 +33,7 @@ fn body(i: u64, round: u64) -> Body {
 
 /// Run `settee fetch SOURCE` in `dir` with `--json`; returns the seconds it took, the
 /// summary it printed and its peak RSS in MiB.
+#[allow(clippy::zombie_processes, reason = "the child is reaped by wait4 below")]
 fn fetch(dir: &std::path::Path, source: &std::path::Path) -> (f64, serde_json::Value, f64) {
     use std::io::Read;
     let t = Instant::now();
