@@ -11,6 +11,7 @@
 //!
 //! Spec: format-spec/pack.md (pack format 1).
 
+pub mod compressor;
 pub mod frame;
 pub mod index;
 pub mod reader;

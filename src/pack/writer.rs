@@ -1,5 +1,6 @@
 //! Appending to the active pack: gather objects into raw blocks, compress each block into a
-//! frame, and make a batch of frames durable with one fsync.
+//! frame (on the compression thread, `compressor.rs`), and make a batch of frames durable
+//! with one fsync.
 //!
 //! Invariants:
 //! 1. Nothing is written before the committed end except by `commit`, which writes whole
@@ -11,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::compressor::BlockCompressor;
 use super::{frame, header, Loc, PackId, BLOCK_TARGET, HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::id::{Kind, ObjectId};
@@ -27,7 +29,8 @@ pub struct Writer {
     /// Frames built since the last commit, and the objects they hold.
     staged: Vec<u8>,
     staged_objects: Vec<(ObjectId, Loc)>,
-    compressor: zstd::bulk::Compressor<'static>,
+    /// Blocks sealed but not yet back from the compression thread come after `staged`.
+    compressor: BlockCompressor,
     /// Offset of the block holding the dictionary blocks are compressed with (0: none yet).
     dictionary: u32,
     /// The dictionary offset as of the last commit (what a rollback returns to).
@@ -42,6 +45,8 @@ pub struct Writer {
 pub const DICTIONARY_SAMPLE_BYTES: usize = 1 << 20;
 /// Size of a trained dictionary.
 pub const DICTIONARY_LEN: usize = 64 << 10;
+/// Blocks the compression thread may hold before the writer waits for the oldest.
+const MAX_IN_FLIGHT: usize = 256;
 
 impl Writer {
     /// Create a new, empty pack file (header only, fsynced).
@@ -79,8 +84,7 @@ impl Writer {
         let mut writer = Writer::new(id, path, file, committed)?;
         if dictionary != 0 {
             let bytes = writer.read_dictionary(dictionary)?;
-            writer.compressor = zstd::bulk::Compressor::with_dictionary(frame::LEVEL, &bytes)
-                .map_err(Error::io(&writer.path))?;
+            writer.compressor.set_dictionary(Some(bytes)).map_err(Error::io(&writer.path))?;
             writer.dictionary = dictionary;
             writer.committed_dictionary = dictionary;
             writer.training = false;
@@ -107,7 +111,7 @@ impl Writer {
     }
 
     fn new(id: PackId, path: PathBuf, file: File, committed: u64) -> Result<Writer> {
-        let compressor = zstd::bulk::Compressor::new(frame::LEVEL).map_err(Error::io(&path))?;
+        let compressor = BlockCompressor::new().map_err(Error::io(&path))?;
         Ok(Writer {
             id,
             path,
@@ -145,9 +149,10 @@ impl Writer {
     }
 
     /// Length the pack will have once the staged frames and the open block are committed
-    /// (an estimate for the open block: its raw size).
+    /// (an estimate for blocks still being compressed and the open one: a full block each).
     pub fn pending_len(&self) -> u64 {
-        self.committed + self.staged.len() as u64 + self.block.len() as u64
+        let uncompressed = self.compressor.in_flight() * BLOCK_TARGET + self.block.len();
+        self.committed + self.staged.len() as u64 + uncompressed as u64
     }
 
     /// Add an object; it becomes durable at the next `commit`.
@@ -187,38 +192,61 @@ impl Writer {
         let Ok(dictionary) = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_LEN) else {
             return Ok(());
         };
+        // The dictionary block's offset is where the blocks before it end: let them finish.
         self.seal_block()?;
-        let offset = self.committed + self.staged.len() as u64;
-        let offset = u32::try_from(offset)
-            .map_err(|_| Error::Invalid(format!("{} grew past 4 GiB", self.path.display())))?;
+        self.drain()?;
+        let offset = self.next_block_offset()?;
         let mut raw = Vec::with_capacity(dictionary.len() + 8);
         frame::push_entry(&mut raw, Kind::Dictionary, &dictionary);
-        frame::encode(&mut self.compressor, &raw, 0, &mut self.staged).map_err(Error::io(&self.path))?;
-        self.compressor = zstd::bulk::Compressor::with_dictionary(frame::LEVEL, &dictionary)
-            .map_err(Error::io(&self.path))?;
+        self.compressor.submit(raw, 0, Vec::new()).map_err(Error::io(&self.path))?;
+        self.drain()?;
+        self.compressor.set_dictionary(Some(dictionary)).map_err(Error::io(&self.path))?;
         self.dictionary = offset;
         Ok(())
     }
 
+    /// Where the next frame taken back from the compression thread will start.
+    fn next_block_offset(&self) -> Result<u32> {
+        let offset = self.committed + self.staged.len() as u64;
+        u32::try_from(offset).map_err(|_| Error::Invalid(format!("{} grew past 4 GiB", self.path.display())))
+    }
+
+    /// Hand the open block to the compression thread.
     fn seal_block(&mut self) -> Result<()> {
         if self.block.is_empty() {
             return Ok(());
         }
-        let offset = self.committed + self.staged.len() as u64;
-        let block = u32::try_from(offset)
-            .map_err(|_| Error::Invalid(format!("{} grew past 4 GiB", self.path.display())))?;
-        frame::encode(&mut self.compressor, &self.block, self.dictionary, &mut self.staged)
-            .map_err(Error::io(&self.path))?;
-        for (id, inner) in self.block_objects.drain(..) {
-            self.staged_objects.push((id, Loc { block, inner }));
+        let raw = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_TARGET * 2));
+        let objects = std::mem::take(&mut self.block_objects);
+        self.compressor.submit(raw, self.dictionary, objects).map_err(Error::io(&self.path))?;
+        if self.compressor.in_flight() > MAX_IN_FLIGHT {
+            self.take_back()?;
         }
-        self.block.clear();
+        Ok(())
+    }
+
+    /// Append the oldest compressed block to the staged frames and place its objects.
+    fn take_back(&mut self) -> Result<()> {
+        let block = self.next_block_offset()?;
+        let compressed = self.compressor.take_oldest().map_err(Error::io(&self.path))?;
+        self.staged.extend_from_slice(&compressed.frame);
+        self.staged_objects
+            .extend(compressed.objects.into_iter().map(|(id, inner)| (id, Loc { block, inner })));
+        Ok(())
+    }
+
+    /// Take back every block the compression thread holds.
+    fn drain(&mut self) -> Result<()> {
+        while self.compressor.in_flight() > 0 {
+            self.take_back()?;
+        }
         Ok(())
     }
 
     /// Write and fsync everything added since the last commit; return where each object went.
     pub fn commit(&mut self) -> Result<Vec<(ObjectId, Loc)>> {
         self.seal_block()?;
+        self.drain()?;
         if self.staged.is_empty() {
             return Ok(Vec::new());
         }
@@ -238,6 +266,9 @@ impl Writer {
 
     /// Forget everything added since the last commit (after a failed batch).
     pub fn rollback(&mut self) {
+        while self.compressor.in_flight() > 0 {
+            let _ = self.compressor.take_oldest();
+        }
         self.block.clear();
         self.block_objects.clear();
         self.staged.clear();
@@ -247,8 +278,11 @@ impl Writer {
             // again on what comes next.
             self.dictionary = 0;
             self.training = true;
-            if let Ok(c) = zstd::bulk::Compressor::new(frame::LEVEL) {
-                self.compressor = c;
+            if self.compressor.set_dictionary(None).is_err() {
+                // The thread is gone; a fresh one compresses plainly.
+                if let Ok(c) = BlockCompressor::new() {
+                    self.compressor = c;
+                }
             }
         }
         if self.training {

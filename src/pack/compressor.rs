@@ -1,0 +1,161 @@
+//! Compressing a pack's blocks on a thread of their own, so that the thread filling blocks
+//! (parsing, hashing, updating refs) does not wait for zstd.
+//!
+//! Owns: one worker thread per pack writer, holding the zstd compressor (with or without
+//! the pack's dictionary), and the queue of blocks between them.
+//! Invariants:
+//! 1. Jobs are done in the order they were sent and results come back in that order, so a
+//!    dictionary change applies exactly to the blocks sent after it.
+//! 2. A frame is the same bytes `frame::encode` gives on the caller's thread: where a block
+//!    is compressed changes nothing on disk.
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::frame;
+use crate::id::ObjectId;
+
+/// A block's objects: id and offset of each entry inside the raw block.
+pub type BlockObjects = Vec<(ObjectId, u32)>;
+
+enum Job {
+    Block {
+        raw: Vec<u8>,
+        dictionary: u32,
+        objects: BlockObjects,
+    },
+    /// Compress later blocks with this dictionary (`None`: without one).
+    Dictionary(Option<Vec<u8>>),
+}
+
+/// A compressed block: its whole frame and the objects it holds.
+pub struct Compressed {
+    pub frame: Vec<u8>,
+    pub objects: BlockObjects,
+}
+
+pub struct BlockCompressor {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<std::io::Result<Compressed>>,
+    in_flight: usize,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl BlockCompressor {
+    pub fn new() -> std::io::Result<BlockCompressor> {
+        let mut compressor = zstd::bulk::Compressor::new(frame::LEVEL)?;
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let (done, results) = crossbeam_channel::unbounded();
+        let worker = std::thread::Builder::new().name("settee-compress".into()).spawn(move || {
+            for job in queue {
+                match job {
+                    Job::Block { raw, dictionary, objects } => {
+                        let mut out = Vec::with_capacity(raw.len() / 2 + frame::HEADER_LEN);
+                        let result = frame::encode(&mut compressor, &raw, dictionary, &mut out)
+                            .map(|()| Compressed { frame: out, objects });
+                        if done.send(result).is_err() {
+                            return;
+                        }
+                    }
+                    Job::Dictionary(dictionary) => {
+                        let next = match &dictionary {
+                            Some(d) => zstd::bulk::Compressor::with_dictionary(frame::LEVEL, d),
+                            None => zstd::bulk::Compressor::new(frame::LEVEL),
+                        };
+                        // A compressor that cannot be built fails the next block instead.
+                        match next {
+                            Ok(c) => compressor = c,
+                            Err(e) => {
+                                let _ = done.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(BlockCompressor { jobs: Some(jobs), results, in_flight: 0, worker: Some(worker) })
+    }
+
+    /// Queue a raw block, to be framed naming the dictionary block at `dictionary`.
+    pub fn submit(&mut self, raw: Vec<u8>, dictionary: u32, objects: BlockObjects) -> std::io::Result<()> {
+        self.send(Job::Block { raw, dictionary, objects })?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Compress the blocks submitted from now on with `dictionary` (`None`: without one).
+    pub fn set_dictionary(&mut self, dictionary: Option<Vec<u8>>) -> std::io::Result<()> {
+        self.send(Job::Dictionary(dictionary))
+    }
+
+    /// Blocks submitted and not yet taken back.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The oldest block not yet taken back, waiting for it if need be.
+    pub fn take_oldest(&mut self) -> std::io::Result<Compressed> {
+        if self.in_flight == 0 {
+            return Err(std::io::Error::other("no block is being compressed"));
+        }
+        self.in_flight -= 1;
+        self.results.recv().map_err(|_| stopped())?
+    }
+
+    fn send(&self, job: Job) -> std::io::Result<()> {
+        self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("the block compression thread stopped")
+}
+
+impl Drop for BlockCompressor {
+    fn drop(&mut self) {
+        // Closing the queue ends the worker once it has done what was sent.
+        self.jobs = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{hash_object, Kind};
+
+    /// Frames come back in order and are the bytes `frame::encode` gives on this thread,
+    /// before and after a dictionary change.
+    #[test]
+    fn frames_match_compressing_in_place() {
+        let raw = |i: u32| format!("{{\"n\":{i},\"text\":\"block {i} of some repeated text\"}}").repeat(20);
+        let dictionary = raw(7).into_bytes();
+        let mut threaded = BlockCompressor::new().unwrap();
+        let mut plain = zstd::bulk::Compressor::new(frame::LEVEL).unwrap();
+        let mut with_dict = zstd::bulk::Compressor::with_dictionary(frame::LEVEL, &dictionary).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..40u32 {
+            if i == 20 {
+                threaded.set_dictionary(Some(dictionary.clone())).unwrap();
+            }
+            let (compressor, dict_at) = if i < 20 { (&mut plain, 0) } else { (&mut with_dict, 4096) };
+            let mut frame_bytes = Vec::new();
+            frame::encode(compressor, raw(i).as_bytes(), dict_at, &mut frame_bytes).unwrap();
+            let objects = vec![(hash_object(Kind::Body, &i.to_be_bytes()), i)];
+            expected.push((frame_bytes, objects.clone()));
+            threaded.submit(raw(i).into_bytes(), dict_at, objects).unwrap();
+        }
+        assert_eq!(threaded.in_flight(), 40);
+        for (frame_bytes, objects) in expected {
+            let got = threaded.take_oldest().unwrap();
+            assert_eq!(got.frame, frame_bytes);
+            assert_eq!(got.objects, objects);
+        }
+        assert_eq!(threaded.in_flight(), 0);
+        assert!(threaded.take_oldest().is_err(), "nothing left to take");
+    }
+}
