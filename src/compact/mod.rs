@@ -27,12 +27,15 @@
 
 pub mod plan;
 mod purge;
+mod revisions;
+
+use revisions::Revisions;
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::hash::{FastMap, FastSet};
+use crate::hash::FastSet;
 use crate::history::{self, NodeInfo};
 use crate::id::{DocId, Kind, ObjectId};
 use crate::journal;
@@ -142,8 +145,7 @@ impl Store {
         let limit = options.revs_limit.unwrap_or_else(|| self.revs_limit()).max(1);
         let revisions = self.load_revisions()?;
         let live = self.decide(&revisions, limit)?;
-        // Freeing a million small objects takes a while; let another thread do it.
-        std::thread::spawn(move || drop(revisions));
+        drop(revisions);
         let stats = self.pack_stats(&live.objects);
         let plan = plan::choose(&stats, options.full);
         let unchanged =
@@ -195,7 +197,7 @@ impl Store {
     }
 
     /// Pass 1: every revision object in the packs, by id.
-    fn load_revisions(&self) -> Result<FastMap<ObjectId, Revision>> {
+    fn load_revisions(&self) -> Result<Revisions> {
         let packs: Vec<PackId> =
             self.manifest().sealed.iter().copied().chain(self.manifest().active).collect();
         // Revisions are at most the objects the indexes list (plus the few committed since
@@ -204,18 +206,16 @@ impl Store {
         let listed = odb.sealed().map(|(_, index)| index.len()).sum::<usize>()
             + odb.active_index().map_or(0, |i| i.len())
             + odb.active_locations().map_or(0, |l| l.len());
-        let mut revisions = FastMap::with_capacity_and_hasher(listed / 2 + 1024, Default::default());
+        let mut parts = Vec::new();
         // Blocks are independent: both halves of every pack are read on their own thread,
         // into plain lists; only this thread hashes them into the map.
         for pack in packs {
             let blocks = odb.block_offsets(pack)?;
             let (first, second) = blocks.split_at(blocks.len() / 2);
-            let scan = |part: &[u32]| -> Result<Vec<(ObjectId, Revision)>> {
-                let mut found = Vec::new();
+            let scan = |part: &[u32]| -> Result<revisions::Found> {
+                let mut found = revisions::Found::default();
                 odb.scan(pack, part, Kind::Revision, &mut |oid, _, bytes| {
-                    let r = Revision::decode(bytes)
-                        .map_err(|e| Error::corrupt(odb.dir().join(pack.file_name()), 0, e.to_string()))?;
-                    found.push((oid, r));
+                    found.push(oid, bytes);
                     Ok(())
                 })?;
                 Ok(found)
@@ -228,22 +228,51 @@ impl Store {
                     other.join().unwrap_or_else(|_| Err(Error::Invalid("a scanning thread panicked".into()))),
                 )
             });
-            revisions.extend(a?);
-            revisions.extend(b?);
+            parts.push(a?);
+            parts.push(b?);
         }
-        Ok(revisions)
+        Ok(Revisions::gather(parts, listed / 2 + 1024, odb.dir().to_path_buf()))
     }
 
-    /// Decide every document's compacted leaves and the set of live objects.
-    pub(crate) fn decide(&self, revisions: &FastMap<ObjectId, Revision>, limit: usize) -> Result<Live> {
+    /// Decide every document's compacted leaves and the set of live objects: the ids below
+    /// the refs table's middle on this thread, the rest on another.
+    pub(crate) fn decide(&self, revisions: &Revisions, limit: usize) -> Result<Live> {
+        let Some(middle) = self.refs_middle_id() else {
+            return self.decide_range("", None, revisions, limit);
+        };
+        std::thread::scope(|s| {
+            let upper = s.spawn(|| self.decide_range(&middle, None, revisions, limit));
+            let lower = self.decide_range("", Some(&middle), revisions, limit);
+            let upper =
+                upper.join().unwrap_or_else(|_| Err(Error::Invalid("a compaction thread panicked".into())));
+            let (mut live, upper) = (lower?, upper?);
+            live.entries.extend(upper.entries);
+            live.objects.extend(upper.objects);
+            live.new_revisions.extend(upper.new_revisions);
+            live.documents_rewritten += upper.documents_rewritten;
+            Ok(live)
+        })
+    }
+
+    /// `decide` for the entries with ids in `[start, end)` (no end: to the last).
+    fn decide_range(
+        &self,
+        start: &str,
+        end: Option<&str>,
+        revisions: &Revisions,
+        limit: usize,
+    ) -> Result<Live> {
         let mut live = Live {
             entries: Vec::new(),
             objects: FastSet::default(),
             new_revisions: Vec::new(),
             documents_rewritten: 0,
         };
-        for entry in self.entries_from("") {
+        for entry in self.entries_from(start) {
             let (id, entry) = entry?;
+            if end.is_some_and(|end| id.as_str() >= end) {
+                break;
+            }
             match entry {
                 Entry::Local(l) => {
                     live.objects.insert(l.body);
@@ -266,7 +295,7 @@ impl Store {
         &self,
         id: &DocId,
         doc: &DocRef,
-        revisions: &FastMap<ObjectId, Revision>,
+        revisions: &Revisions,
         limit: usize,
         live: &mut Live,
     ) -> Result<DocRef> {
@@ -277,8 +306,13 @@ impl Store {
             let mut segment: &[crate::rev::RevHash] = &leaf.ancestry;
             let mut link = leaf.parent;
             let mut pos = leaf.rev.pos;
+            let mut current: Option<Revision>;
             while ancestry.len() + 1 < limit {
-                let next = link.and_then(|p| revisions.get(&p)).filter(|o| {
+                let next = match link {
+                    Some(p) => revisions.get(&p)?,
+                    None => None,
+                };
+                let next = next.filter(|o| {
                     o.rev.pos + segment.len() as u64 == pos
                         && Some(&o.rev.hash) == segment.last()
                         && &o.doc == id
@@ -286,9 +320,10 @@ impl Store {
                 match next {
                     Some(o) => {
                         ancestry.extend_from_slice(segment);
-                        segment = &o.ancestry;
                         link = o.parent;
                         pos = o.rev.pos;
+                        current = Some(o);
+                        segment = current.as_ref().map_or(&[], |o| o.ancestry.as_slice());
                     }
                     None => {
                         ancestry.extend_from_slice(segment);
@@ -301,8 +336,7 @@ impl Store {
             let compacted = Leaf { parent: None, ancestry, ..leaf.clone() };
             return Ok(DocRef { seq: doc.seq, leaves: vec![compacted] });
         }
-        let (mut tree, objects) =
-            history::rebuild(id, doc, limit, &mut |oid| Ok(revisions.get(oid).cloned()))?;
+        let (mut tree, objects) = history::rebuild(id, doc, limit, &mut |oid| revisions.get(oid))?;
         let keep = self.conflict_ancestor(&tree, doc);
         tree.for_each_value_mut(|rev, value, leaf| {
             if !leaf && Some(rev) != keep.as_ref() {

@@ -212,6 +212,14 @@ impl RefsTable {
         built.as_deref()
     }
 
+    /// The first id of the middle group, if there are at least two groups.
+    pub fn middle_id(&self) -> Option<String> {
+        if self.groups < 2 {
+            return None;
+        }
+        self.first_id(self.groups / 2).ok().and_then(|id| String::from_utf8(id.to_vec()).ok())
+    }
+
     /// A cursor at the start of group `g` (whose first id is stored whole).
     fn group_cursor(&self, g: usize) -> Result<Cursor> {
         Ok(Cursor { at: self.group_start(g)?, id: Vec::new() })

@@ -355,6 +355,12 @@ impl Store {
         }
     }
 
+    /// An id splitting the refs table into two halves of about the same size (for work
+    /// done on two threads), if the table has more than one group.
+    pub(crate) fn refs_middle_id(&self) -> Option<String> {
+        self.refs.middle_id()
+    }
+
     /// The ref entry of `id` (a document or a `_local` id), if any.
     pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
         if let Some(e) = self.overlay.get(id) {
