@@ -10,9 +10,10 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::Command;
-use std::time::Instant;
 
 use serde_json::json;
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/history.rs"]
 mod history;
 
@@ -33,30 +34,14 @@ fn body(i: u64, round: u64) -> Body {
 
 /// Run `settee fetch SOURCE` in `dir` with `--json`; returns the seconds it took, the
 /// summary it printed and its peak RSS in MiB.
-#[allow(clippy::zombie_processes, reason = "the child is reaped by wait4 below")]
 fn fetch(dir: &std::path::Path, source: &std::path::Path) -> (f64, serde_json::Value, f64) {
-    use std::io::Read;
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_settee"))
-        .args(["--json", "fetch", "--batch-size", "2000"])
-        .arg(source)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    // wait4 rather than Child::wait: it reports this child's own resource usage.
-    let (status, usage) = unsafe {
-        // SAFETY: wait4 writes the status and the zeroed rusage we pass, for our own child.
-        let mut status = 0;
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::wait4(child.id() as i32, &mut status, 0, &mut usage), child.id() as i32);
-        (status, usage)
-    };
-    let secs = t.elapsed().as_secs_f64();
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "settee fetch failed");
-    (secs, serde_json::from_slice(&stdout).unwrap(), usage.ru_maxrss as f64 / 1024.0)
+    let run = child::measure(
+        Command::new(env!("CARGO_BIN_EXE_settee"))
+            .args(["--json", "fetch", "--batch-size", "2000"])
+            .arg(source)
+            .current_dir(dir),
+    );
+    (run.seconds, serde_json::from_slice(&run.stdout).unwrap(), run.peak_rss_mib)
 }
 
 /// Build the source store in a child process (this benchmark run again with

@@ -2,7 +2,9 @@
 //!
 //! `cargo bench -p settee-cli --bench store` (SETTEE_BENCH_DOCS sets the document count,
 //! default 1,000,000). Documents are package-registry-like records of 100 to 200 bytes.
-//! Prints a table and writes the figures as JSON to `target/bench-store.json`.
+//! Prints a table and writes the figures as JSON to `target/bench-store.json`. The commands
+//! (`settee import`, `settee export`) run as child processes, measured with their own peak
+//! memory; the library figures are taken in this process.
 
 /// The allocator the `settee` binary uses, so library figures match the command's.
 #[global_allocator]
@@ -16,6 +18,8 @@ use std::time::Instant;
 use settee::store::OpenOptions;
 use settee::{Body, DocId, Incoming, Op, Store};
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "../tests/support/rng.rs"]
 mod rng;
 use rng::Rng;
@@ -50,15 +54,6 @@ fn dir_size(path: &Path) -> u64 {
     total
 }
 
-fn max_rss_kib(who: i32) -> i64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut usage);
-        usage.ru_maxrss
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -67,12 +62,13 @@ fn main() {
     let bin = env!("CARGO_BIN_EXE_settee");
     let work = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x5EED);
-    let lines: Vec<String> = (0..n).map(|i| doc_line(i, &mut rng)).collect();
+    // The input is streamed to a file, so that this process is still small when it starts the
+    // commands below (a child's peak RSS starts from its parent's).
     let input = work.path().join("docs.ndjson");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for l in &lines {
-            writeln!(f, "{l}").unwrap();
+        for i in 0..n {
+            writeln!(f, "{}", doc_line(i, &mut rng)).unwrap();
         }
     }
     let input_bytes = std::fs::metadata(&input).unwrap().len();
@@ -83,7 +79,35 @@ fn main() {
         results.insert(name.to_string(), serde_json::json!({"value": value, "unit": unit}));
     };
 
-    // 1. Library import: parse each line, write in batches of 10,000, one commit per batch.
+    // 1. settee import of the file, then settee export of everything.
+    let cli_dir = work.path().join("cli");
+    std::fs::create_dir_all(&cli_dir).unwrap();
+    assert!(Command::new(bin).arg("init").current_dir(&cli_dir).output().unwrap().status.success());
+    let import =
+        child::measure(Command::new(bin).args(["--json", "import"]).arg(&input).current_dir(&cli_dir));
+    let summary = String::from_utf8_lossy(&import.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("settee import printed a summary");
+    assert_eq!(summary["data"]["written"], n, "settee import wrote every document");
+    report("import (settee import), docs/s", n as f64 / import.seconds, "docs/s");
+    report("settee import peak RSS", import.peak_rss_mib, "MiB");
+    let export_file = work.path().join("export.ndjson");
+    let export =
+        child::measure(Command::new(bin).args(["--json", "export"]).arg(&export_file).current_dir(&cli_dir));
+    report("export (settee export)", n as f64 / export.seconds, "docs/s");
+    report("settee export peak RSS", export.peak_rss_mib, "MiB");
+    std::fs::remove_file(&export_file).unwrap();
+
+    // 2. Size on disk, everything included.
+    let root = cli_dir.join(".settee");
+    let size = dir_size(&root);
+    report("bytes on disk per document", size as f64 / n as f64, "B/doc");
+
+    // 3. Library import: parse each line, write in batches of 10,000, one commit per batch.
+    let text = std::fs::read_to_string(&input).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
     let lib_root = work.path().join("lib/.settee");
     let t = Instant::now();
     let mut store = Store::init(&lib_root).unwrap();
@@ -108,22 +132,8 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     report("import (library), docs/s", n as f64 / secs, "docs/s");
     drop(store);
-
-    // 2. CLI import of the same file.
-    let cli_dir = work.path().join("cli");
-    std::fs::create_dir_all(&cli_dir).unwrap();
-    assert!(Command::new(bin).arg("init").current_dir(&cli_dir).output().unwrap().status.success());
-    let t = Instant::now();
-    let out = Command::new(bin).arg("import").arg(&input).current_dir(&cli_dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let secs = t.elapsed().as_secs_f64();
-    report("import (settee import), docs/s", n as f64 / secs, "docs/s");
-    report("settee import peak RSS", max_rss_kib(libc::RUSAGE_CHILDREN) as f64 / 1024.0, "MiB");
-
-    // 3. Size on disk, everything included.
-    let root = cli_dir.join(".settee");
-    let size = dir_size(&root);
-    report("bytes on disk per document", size as f64 / n as f64, "B/doc");
+    drop(lines);
+    drop(text);
 
     // 4. Open time (median of 11).
     let mut opens: Vec<f64> = (0..11)
@@ -155,14 +165,6 @@ fn main() {
     assert_eq!(count, n);
     report("changes feed", n as f64 / t.elapsed().as_secs_f64(), "docs/s");
     drop(store);
-
-    // 7. settee export of everything.
-    let export = work.path().join("export.ndjson");
-    let t = Instant::now();
-    let out = Command::new(bin).arg("export").arg(&export).current_dir(&cli_dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    report("export (settee export)", n as f64 / t.elapsed().as_secs_f64(), "docs/s");
-    report("bench process peak RSS", max_rss_kib(libc::RUSAGE_SELF) as f64 / 1024.0, "MiB");
 
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-store.json");
     let _ = std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::Value::Object(results)).unwrap());
