@@ -1,8 +1,9 @@
 //! Compaction's pass 1 result: every revision object in the packs, by id, kept as its
-//! encoded bytes in one arena and decoded when a document's history asks for it.
+//! encoded bytes in the buffers the scans filled, and decoded when a document's history
+//! asks for it.
 //!
-//! Owns: the arena and the id map over it. A million revisions cost one contiguous buffer
-//! and a map of small fixed-size values, instead of a million decoded structs with two heap
+//! Owns: those buffers and the id map over them. A million revisions cost a few large
+//! buffers and a map of small fixed-size values, instead of a million decoded structs with two heap
 //! allocations each (which took longer to build and to free than to use).
 //! Invariant: `get` decodes exactly the bytes the pack stored under that id; a revision that
 //! fails to decode is reported as corruption naming it.
@@ -20,6 +21,11 @@ pub struct Found {
 }
 
 impl Found {
+    /// An empty list expecting about `bytes` of encoded revisions.
+    pub fn with_capacity(bytes: usize) -> Found {
+        Found { bytes: Vec::with_capacity(bytes), spans: Vec::with_capacity(bytes / 64) }
+    }
+
     pub fn push(&mut self, id: ObjectId, encoded: &[u8]) {
         self.spans.push((id, self.bytes.len() as u64, encoded.len() as u32));
         self.bytes.extend_from_slice(encoded);
@@ -27,9 +33,10 @@ impl Found {
 }
 
 pub struct Revisions {
-    bytes: Vec<u8>,
-    /// Where each revision's encoding lies in `bytes`: offset and length.
-    spans: FastMap<ObjectId, (u64, u32)>,
+    /// What each scan found, kept as it was filled (gathering them would copy it all).
+    parts: Vec<Vec<u8>>,
+    /// Where each revision's encoding lies: part, offset and length.
+    spans: FastMap<ObjectId, (u32, u64, u32)>,
     /// Reported in errors.
     origin: std::path::PathBuf,
 }
@@ -37,23 +44,22 @@ pub struct Revisions {
 impl Revisions {
     /// Gather what scans found; `expected` sizes the map up front.
     pub fn gather(parts: Vec<Found>, expected: usize, origin: std::path::PathBuf) -> Revisions {
-        let total: usize = parts.iter().map(|p| p.bytes.len()).sum();
-        let mut bytes = Vec::with_capacity(total);
         let mut spans = FastMap::with_capacity_and_hasher(expected, Default::default());
-        for part in parts {
-            let base = bytes.len() as u64;
-            bytes.extend_from_slice(&part.bytes);
-            spans.extend(part.spans.into_iter().map(|(id, at, len)| (id, (base + at, len))));
+        let mut kept = Vec::with_capacity(parts.len());
+        for (number, part) in parts.into_iter().enumerate() {
+            let number = number as u32;
+            spans.extend(part.spans.into_iter().map(|(id, at, len)| (id, (number, at, len))));
+            kept.push(part.bytes);
         }
-        Revisions { bytes, spans, origin }
+        Revisions { parts: kept, spans, origin }
     }
 
     /// The revision stored under `id`, decoded, or `None` if no pack holds it.
     pub fn get(&self, id: &ObjectId) -> Result<Option<Revision>> {
-        let Some(&(at, len)) = self.spans.get(id) else { return Ok(None) };
+        let Some(&(part, at, len)) = self.spans.get(id) else { return Ok(None) };
         let encoded = usize::try_from(at)
             .ok()
-            .and_then(|at| self.bytes.get(at..at + len as usize))
+            .and_then(|at| self.parts.get(part as usize)?.get(at..at + len as usize))
             .ok_or_else(|| Error::corrupt(&self.origin, 0, format!("revision {id}: span out of range")))?;
         Revision::decode(encoded)
             .map(Some)
