@@ -306,30 +306,31 @@ impl Store {
             // One leaf: its compacted object keeps no link, only the hashes of its stemmed
             // history (what `rebuild` + `canonical` give for a single path, without a tree).
             let mut ancestry = Vec::new();
-            let mut segment: &[crate::rev::RevHash] = &leaf.ancestry;
+            // The hashes from the object reached last up to the one it links to, and the
+            // buffer the next object's are decoded into.
+            let mut segment = leaf.ancestry.clone();
+            let mut next_segment = Vec::new();
             let mut link = leaf.parent;
             let mut pos = leaf.rev.pos;
-            let mut current: Option<Revision>;
             while ancestry.len() + 1 < limit {
                 let next = match link {
-                    Some(p) => revisions.get(&p)?,
+                    Some(p) => revisions.head(&p, &mut next_segment)?,
                     None => None,
                 };
                 let next = next.filter(|o| {
                     o.rev.pos + segment.len() as u64 == pos
                         && Some(&o.rev.hash) == segment.last()
-                        && &o.doc == id
+                        && o.doc == id.as_str()
                 });
                 match next {
                     Some(o) => {
-                        ancestry.extend_from_slice(segment);
+                        ancestry.extend_from_slice(&segment);
                         link = o.parent;
                         pos = o.rev.pos;
-                        current = Some(o);
-                        segment = current.as_ref().map_or(&[], |o| o.ancestry.as_slice());
+                        std::mem::swap(&mut segment, &mut next_segment);
                     }
                     None => {
-                        ancestry.extend_from_slice(segment);
+                        ancestry.extend_from_slice(&segment);
                         break;
                     }
                 }

@@ -11,7 +11,9 @@
 use crate::error::{Error, Result};
 use crate::hash::FastMap;
 use crate::id::ObjectId;
+use crate::object::revision::Head;
 use crate::object::Revision;
+use crate::rev::RevHash;
 
 /// Revision objects found by a scan, in the order found.
 #[derive(Default)]
@@ -56,13 +58,27 @@ impl Revisions {
 
     /// The revision stored under `id`, decoded, or `None` if no pack holds it.
     pub fn get(&self, id: &ObjectId) -> Result<Option<Revision>> {
+        let Some(encoded) = self.encoded(id)? else { return Ok(None) };
+        Revision::decode(encoded).map(Some).map_err(|e| self.malformed(id, e))
+    }
+
+    /// The revision stored under `id` without allocating: its head, and its ancestry
+    /// written into `ancestry`.
+    pub fn head(&self, id: &ObjectId, ancestry: &mut Vec<RevHash>) -> Result<Option<Head<'_>>> {
+        let Some(encoded) = self.encoded(id)? else { return Ok(None) };
+        Revision::decode_head(encoded, ancestry).map(Some).map_err(|e| self.malformed(id, e))
+    }
+
+    fn encoded(&self, id: &ObjectId) -> Result<Option<&[u8]>> {
         let Some(&(part, at, len)) = self.spans.get(id) else { return Ok(None) };
-        let encoded = usize::try_from(at)
+        usize::try_from(at)
             .ok()
             .and_then(|at| self.parts.get(part as usize)?.get(at..at + len as usize))
-            .ok_or_else(|| Error::corrupt(&self.origin, 0, format!("revision {id}: span out of range")))?;
-        Revision::decode(encoded)
             .map(Some)
-            .map_err(|e| Error::corrupt(&self.origin, 0, format!("revision {id}: {e}")))
+            .ok_or_else(|| Error::corrupt(&self.origin, 0, format!("revision {id}: span out of range")))
+    }
+
+    fn malformed(&self, id: &ObjectId, e: impl std::fmt::Display) -> Error {
+        Error::corrupt(&self.origin, 0, format!("revision {id}: {e}"))
     }
 }

@@ -69,7 +69,26 @@ impl Revision {
         out
     }
 
-    pub fn decode(mut input: &[u8]) -> Result<Revision, DecodeError> {
+    pub fn decode(input: &[u8]) -> Result<Revision, DecodeError> {
+        let mut ancestry = Vec::new();
+        let head = Revision::decode_head(input, &mut ancestry)?;
+        Ok(Revision {
+            doc: DocId::from_stored(head.doc),
+            rev: head.rev,
+            deleted: head.deleted,
+            body: head.body,
+            parent: head.parent,
+            ancestry,
+        })
+    }
+
+    /// Decode everything but the document id and the ancestry into a [`Head`] borrowing the
+    /// id from `input`, and the ancestry into `ancestry` (cleared first): for walking many
+    /// revisions without allocating for each.
+    pub fn decode_head<'a>(
+        mut input: &'a [u8],
+        ancestry: &mut Vec<RevHash>,
+    ) -> Result<Head<'a>, DecodeError> {
         let bad = DecodeError;
         let input = &mut input;
         let version = varint::take(input, 1).ok_or(bad("empty"))?;
@@ -100,22 +119,26 @@ impl Revision {
         if parent.is_some() && n == 0 {
             return Err(bad("a parent link without the hashes up to it"));
         }
-        let mut ancestry = Vec::with_capacity(n.min(4096) as usize);
+        ancestry.clear();
+        ancestry.reserve(n.min(4096) as usize);
         for _ in 0..n {
             ancestry.push(read_hash(input)?);
         }
         if !input.is_empty() {
             return Err(bad("trailing bytes"));
         }
-        Ok(Revision {
-            doc: DocId::from_stored(id),
-            rev: RevId { pos, hash },
-            deleted: flags & FLAG_DELETED != 0,
-            body,
-            parent,
-            ancestry,
-        })
+        Ok(Head { doc: id, rev: RevId { pos, hash }, deleted: flags & FLAG_DELETED != 0, body, parent })
     }
+}
+
+/// A decoded revision object without its ancestry, its document id borrowed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Head<'a> {
+    pub doc: &'a str,
+    pub rev: RevId,
+    pub deleted: bool,
+    pub body: ObjectId,
+    pub parent: Option<ObjectId>,
 }
 
 /// Append a revision hash: tag 0 + 16 bytes, or tag 1 + varint length + text.
