@@ -151,6 +151,16 @@ impl Store {
         revs: &[RevId],
     ) -> Result<Vec<crate::transport::Revision>> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(Vec::new()) };
+        self.revisions_of_ref(id, &doc, revs)
+    }
+
+    /// `revisions_with_history` for a caller that holds `id`'s current ref.
+    pub fn revisions_of_ref(
+        &self,
+        id: &DocId,
+        doc: &DocRef,
+        revs: &[RevId],
+    ) -> Result<Vec<crate::transport::Revision>> {
         if let [leaf] = doc.leaves.as_slice() {
             if leaf.parent.is_none() && revs.contains(&leaf.rev) {
                 // One leaf whose object holds its whole (stemmed) history: no tree needed.
@@ -166,7 +176,7 @@ impl Store {
                 }]);
             }
         }
-        let tree = self.load_tree(id, &doc)?;
+        let tree = self.load_tree(id, doc)?;
         crate::transport::revisions_of(id, &tree, revs, &mut |oid| self.odb.read_body(oid))
     }
 

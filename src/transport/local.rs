@@ -7,17 +7,27 @@ use serde_json::{Map, Value};
 
 use super::{ChangeRow, ChangesPage, Filter, Missing, PeerInfo, Revision, Transport, WriteFailure};
 use crate::error::{Error, Result};
+use crate::hash::FastMap;
 use crate::id::{DocId, Seq};
+use crate::refs::DocRef;
 use crate::rev::RevId;
 use crate::store::{Op, Store};
 
 pub struct LocalStore<'a> {
     store: &'a mut Store,
+    /// The refs of the documents the latest change pages listed, valid while the store's
+    /// last sequence is `recent_seq`: `bulk_get` usually asks for just those, and need not
+    /// look them up again.
+    recent: FastMap<DocId, DocRef>,
+    recent_seq: Seq,
 }
+
+/// Refs kept from change pages; past this many, the older pages' are forgotten.
+const RECENT_REFS: usize = 1 << 16;
 
 impl<'a> LocalStore<'a> {
     pub fn new(store: &'a mut Store) -> LocalStore<'a> {
-        LocalStore { store }
+        LocalStore { store, recent: FastMap::default(), recent_seq: Seq(0) }
     }
 }
 
@@ -40,6 +50,10 @@ impl Transport for LocalStore<'_> {
     fn changes(&mut self, since: &str, limit: usize, filter: &Filter) -> Result<ChangesPage> {
         let since = parse_seq(since)?;
         let mut page = ChangesPage { rows: Vec::new(), last_seq: since.0.to_string() };
+        if self.recent_seq != self.store.last_seq() || self.recent.len() > RECENT_REFS {
+            self.recent.clear();
+            self.recent_seq = self.store.last_seq();
+        }
         for change in self.store.changes(since) {
             let change = change?;
             page.last_seq = change.seq.0.to_string();
@@ -65,6 +79,7 @@ impl Transport for LocalStore<'_> {
                     revs,
                     deleted: change.deleted(),
                 });
+                self.recent.insert(change.id, change.doc);
                 if page.rows.len() >= limit {
                     break;
                 }
@@ -94,8 +109,12 @@ impl Transport for LocalStore<'_> {
 
     fn bulk_get(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Revision>> {
         let mut out = Vec::new();
+        let recent = if self.recent_seq == self.store.last_seq() { Some(&self.recent) } else { None };
         for (id, revs) in wanted {
-            out.extend(self.store.revisions_with_history(id, revs)?);
+            match recent.and_then(|r| r.get(id)) {
+                Some(doc) => out.extend(self.store.revisions_of_ref(id, doc, revs)?),
+                None => out.extend(self.store.revisions_with_history(id, revs)?),
+            }
         }
         Ok(out)
     }

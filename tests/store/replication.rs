@@ -273,3 +273,29 @@ fn a_selector_carries_matching_winners_and_can_start_over_with_another() {
     assert_eq!((out.start_seq.as_str(), out.revisions_written), ("0", 1));
     assert!(!leaves(&b.store, "c2").is_empty());
 }
+
+/// A peer's `bulk_get` answers from the store as it is now: after a write through the same
+/// transport, a revision listed by an earlier change page gives the leaf below it.
+#[test]
+fn bulk_get_after_a_write_answers_from_the_current_tree() {
+    use settee::transport::{Revision, Transport};
+    let mut t = TestStore::new();
+    let r1 = put(&mut t.store, "a", None, json!({"v": 1})).unwrap();
+    let mut peer = LocalStore::new(&mut t.store);
+    let page = peer.changes("", 10, &Filter::All).unwrap();
+    assert_eq!(page.rows[0].revs, vec![r1.clone()]);
+    let b = body(json!({"v": 2}));
+    let r2 = RevId::for_edit(Some(&r1), false, &b.id);
+    let failures = peer
+        .bulk_docs(vec![Revision {
+            id: id("a"),
+            rev: r2.clone(),
+            ancestry: vec![r1.hash.clone()],
+            deleted: false,
+            body: b,
+        }])
+        .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    let got = peer.bulk_get(&[(id("a"), vec![r1])]).unwrap();
+    assert_eq!(got.iter().map(|r| r.rev.clone()).collect::<Vec<_>>(), vec![r2]);
+}
