@@ -383,8 +383,17 @@ impl Store {
         self.odb()
             .sealed()
             .map(|(reader, index)| {
-                let wanted: Vec<(ObjectId, pack::Loc)> =
-                    index.iter().filter(|(id, _)| live.contains(id)).collect();
+                // Both halves of the index on their own thread.
+                let half = index.len() / 2;
+                let pick = |range: std::ops::Range<usize>| -> Vec<(ObjectId, pack::Loc)> {
+                    index.iter_range(range).filter(|(id, _)| live.contains(id)).collect()
+                };
+                let wanted = std::thread::scope(|s| {
+                    let upper = s.spawn(|| pick(half..index.len()));
+                    let mut wanted = pick(0..half);
+                    wanted.extend(upper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+                    wanted
+                });
                 let stat = plan::PackStat {
                     id: reader.id(),
                     bytes: reader.len(),

@@ -132,7 +132,12 @@ impl<T: AsRef<[u8]>> Index<T> {
 
     /// Every entry, in id order (for fsck, compaction and bundles).
     pub fn iter(&self) -> impl Iterator<Item = (ObjectId, Loc)> + '_ {
-        (0..self.count).filter_map(move |i| {
+        self.iter_range(0..self.count)
+    }
+
+    /// The entries at positions `range` (clamped to the index), in id order.
+    pub fn iter_range(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = (ObjectId, Loc)> + '_ {
+        (range.start..range.end.min(self.count)).filter_map(move |i| {
             let id = ObjectId::try_from(self.id_at(i)?).ok()?;
             Some((id, self.loc_at(i)?))
         })
