@@ -597,3 +597,22 @@ fn a_damaged_index_never_makes_a_stored_document_look_not_found() {
         }
     }
 }
+
+/// Export renders chunks of documents on worker threads: a damaged block early in a large
+/// store stops it with one clean error while later chunks are still in flight, not a hang.
+#[test]
+fn export_of_a_large_store_with_an_early_damaged_block_fails_cleanly() {
+    let env = TestEnv::new();
+    let lines: String = (0..60_000).map(|i| format!("{{\"_id\":\"d{i:06}\",\"n\":{i}}}\n")).collect();
+    env.write_file("docs.ndjson", &lines);
+    env.settee(["import", "docs.ndjson"]).ok();
+    let (pack, _) = indexed_pack(&env);
+    let mut bytes = std::fs::read(&pack).expect("reading the pack");
+    let compressed_len = u32::from_be_bytes(bytes[16..20].try_into().expect("4 bytes")) as usize;
+    bytes[28 + compressed_len / 2] ^= 0x5a;
+    std::fs::write(&pack, &bytes).expect("writing the pack");
+    let out = env.settee(["export", "out.ndjson"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    crate::assert_no_panic(&out);
+    assert!(out.stderr.starts_with("error: ") && out.stderr.lines().count() == 1, "{}", out.stderr);
+}

@@ -105,10 +105,13 @@ fn export_winners(store: &Store, sink: &mut impl Write) -> Result<u64> {
             });
         }
         drop((chunks_rx, lines_tx));
+        // Moved in here so that an early return drops it: the workers' sends then fail, they
+        // stop, and so does the walker, instead of all waiting on full channels.
+        let lines_rx = lines_rx;
         // Write chunks in order, holding the few that arrive early.
         let mut early = std::collections::BTreeMap::new();
         let (mut next, mut count) = (0, 0u64);
-        for (number, rendered) in lines_rx.iter() {
+        for (number, rendered) in lines_rx {
             early.insert(number, rendered);
             while let Some(rendered) = early.remove(&next) {
                 let (text, lines) = rendered?;
