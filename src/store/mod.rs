@@ -238,14 +238,17 @@ impl Store {
         for (id, entry) in changes {
             let id: Arc<str> = Arc::from(id);
             if let Some(Entry::Doc(d)) = &entry {
-                // Sequences are given in increasing order; insert in place otherwise.
-                let at = match self.overlay_changes.last() {
-                    Some((last, _)) if *last >= d.seq => {
-                        self.overlay_changes.partition_point(|(s, _)| *s < d.seq)
-                    }
-                    _ => self.overlay_changes.len(),
-                };
-                self.overlay_changes.insert(at, (d.seq, id.clone()));
+                // An entry rewritten at the sequence it already has keeps its one row.
+                if !Self::is_current(&self.overlay, d.seq, &id) {
+                    // Sequences are given in increasing order; insert in place otherwise.
+                    let at = match self.overlay_changes.last() {
+                        Some((last, _)) if *last >= d.seq => {
+                            self.overlay_changes.partition_point(|(s, _)| *s < d.seq)
+                        }
+                        _ => self.overlay_changes.len(),
+                    };
+                    self.overlay_changes.insert(at, (d.seq, id.clone()));
+                }
                 self.last_seq = self.last_seq.max(d.seq);
             }
             self.overlay.insert(id, entry);
