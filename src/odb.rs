@@ -21,6 +21,9 @@ use crate::id::{hash_object, Kind, ObjectId};
 use crate::object::Revision;
 use crate::pack::{frame, index::Index, reader::Reader, Loc, PackId};
 
+/// How many frames from the start of a pack `dictionary_bytes` looks through.
+const DICTIONARY_SEARCH_FRAMES: usize = 4096;
+
 /// Decompressed blocks kept for reuse; at 1 KiB a block this is about 2 MiB.
 const CACHE_BLOCKS: usize = 2048;
 
@@ -320,6 +323,27 @@ impl ObjectDb {
             cache.insert(key, dictionary.clone());
         }
         Ok(dictionary)
+    }
+
+    /// The zstd dictionary `pack`'s blocks are compressed with, if one is named by one of
+    /// its first `DICTIONARY_SEARCH_FRAMES` frames (writers train theirs after 1 MiB of
+    /// objects, about a thousand blocks in). `None` also when something there is damaged:
+    /// this is only a head start for a new pack, and reading the pack reports damage.
+    pub fn dictionary_bytes(&self, pack: PackId) -> Option<Vec<u8>> {
+        let reader = self.reader(pack)?;
+        let at = reader
+            .frames()
+            .take(DICTIONARY_SEARCH_FRAMES)
+            .map_while(|(_, header)| header.ok())
+            .find(|h| h.dictionary != 0)?
+            .dictionary;
+        let bytes = reader.frame(u64::from(at)).ok()?;
+        let (header, payload) = frame::check(&bytes).ok()?;
+        let raw = decompress(payload, header.raw_len as usize, None).ok()?;
+        match frame::entry_at(&raw, 0) {
+            Some((Kind::Dictionary, dictionary, _)) if header.dictionary == 0 => Some(dictionary.to_vec()),
+            _ => None,
+        }
     }
 
     /// Read and verify the object stored at `found`.

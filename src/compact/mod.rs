@@ -429,7 +429,8 @@ impl Store {
         for (_, index) in self.odb().sealed().filter(|(r, _)| plan.keep.contains(&r.id())) {
             done.extend(index.iter().map(|(id, _)| id).filter(|id| live.objects.contains(id)));
         }
-        let mut output = Output::new(&packs_dir, &mut next)?;
+        let dictionary = plan.rewrite.iter().find_map(|p| self.odb().dictionary_bytes(*p));
+        let mut output = Output::new(&packs_dir, &mut next, dictionary)?;
         for pack in &plan.rewrite {
             // `wanted` is in the order of `stats`, which is that of the sealed packs.
             let Some(at) = stats.iter().position(|s| s.id == *pack) else { continue };
@@ -533,11 +534,18 @@ struct Output<'a> {
     manifest: &'a mut Manifest,
     current: Option<pack::writer::Writer>,
     done: Vec<NewPack>,
+    /// A dictionary from a rewritten pack, for new packs to start with instead of training
+    /// their own on the same kind of objects.
+    dictionary: Option<Vec<u8>>,
 }
 
 impl<'a> Output<'a> {
-    fn new(dir: &std::path::Path, manifest: &'a mut Manifest) -> Result<Output<'a>> {
-        Ok(Output { dir: dir.into(), manifest, current: None, done: Vec::new() })
+    fn new(
+        dir: &std::path::Path,
+        manifest: &'a mut Manifest,
+        dictionary: Option<Vec<u8>>,
+    ) -> Result<Output<'a>> {
+        Ok(Output { dir: dir.into(), manifest, current: None, done: Vec::new(), dictionary })
     }
 
     fn add(&mut self, oid: ObjectId, kind: Kind, bytes: &[u8]) -> Result<()> {
@@ -547,7 +555,11 @@ impl<'a> Output<'a> {
         if self.current.is_none() {
             let id = PackId(self.manifest.next_pack);
             self.manifest.next_pack += 1;
-            self.current = Some(pack::writer::Writer::create(&self.dir, id)?);
+            let mut writer = pack::writer::Writer::create(&self.dir, id)?;
+            if let Some(dictionary) = &self.dictionary {
+                writer.use_dictionary(dictionary.clone())?;
+            }
+            self.current = Some(writer);
         }
         match self.current.as_mut() {
             Some(w) => w.add(oid, kind, bytes),

@@ -192,6 +192,24 @@ impl Writer {
         let Ok(dictionary) = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_LEN) else {
             return Ok(());
         };
+        self.install_dictionary(dictionary)
+    }
+
+    /// Compress with `dictionary` from the next block on instead of training one (for a
+    /// pack whose objects come from packs that already have a good one: compaction). Does
+    /// nothing once the pack has a dictionary.
+    pub fn use_dictionary(&mut self, dictionary: Vec<u8>) -> Result<()> {
+        if !self.training {
+            return Ok(());
+        }
+        self.training = false;
+        self.samples = Vec::new();
+        self.sample_sizes = Vec::new();
+        self.install_dictionary(dictionary)
+    }
+
+    /// Store `dictionary` in a block of its own and compress every later block with it.
+    fn install_dictionary(&mut self, dictionary: Vec<u8>) -> Result<()> {
         // The dictionary block's offset is where the blocks before it end: let them finish.
         self.seal_block()?;
         self.drain()?;
