@@ -98,6 +98,22 @@ fn decompress(
     })
 }
 
+/// The dictionary held by the block at `at` of `reader`'s pack: a plain block whose only
+/// entry is of kind dictionary.
+fn dictionary_block(reader: &Reader, at: u32) -> Result<Vec<u8>> {
+    let corrupt = |e: frame::FrameError| Error::corrupt(reader.path(), u64::from(at), e.to_string());
+    let bytes = reader.frame(u64::from(at))?;
+    let (header, payload) = frame::check(&bytes).map_err(corrupt)?;
+    if header.dictionary != 0 {
+        return Err(corrupt(frame::FrameError::BadDictionary));
+    }
+    let raw = decompress(payload, header.raw_len as usize, None).map_err(corrupt)?;
+    match frame::entry_at(&raw, 0) {
+        Some((Kind::Dictionary, dictionary, _)) => Ok(dictionary.to_vec()),
+        _ => Err(corrupt(frame::FrameError::BadDictionary)),
+    }
+}
+
 /// Which pack an object was found in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -308,17 +324,7 @@ impl ObjectDb {
         if let Some(d) = self.dictionaries.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(d);
         }
-        let corrupt = |e: frame::FrameError| Error::corrupt(reader.path(), u64::from(at), e.to_string());
-        let bytes = reader.frame(u64::from(at))?;
-        let (header, payload) = frame::check(&bytes).map_err(corrupt)?;
-        if header.dictionary != 0 {
-            return Err(corrupt(frame::FrameError::BadDictionary));
-        }
-        let raw = decompress(payload, header.raw_len as usize, None).map_err(corrupt)?;
-        let dictionary = match frame::entry_at(&raw, 0) {
-            Some((Kind::Dictionary, bytes, _)) => Arc::new(zstd::zstd_safe::DDict::create(bytes)),
-            _ => return Err(corrupt(frame::FrameError::BadDictionary)),
-        };
+        let dictionary = Arc::new(zstd::zstd_safe::DDict::create(&dictionary_block(reader, at)?));
         if let Ok(mut cache) = self.dictionaries.lock() {
             cache.insert(key, dictionary.clone());
         }
@@ -337,13 +343,7 @@ impl ObjectDb {
             .map_while(|(_, header)| header.ok())
             .find(|h| h.dictionary != 0)?
             .dictionary;
-        let bytes = reader.frame(u64::from(at)).ok()?;
-        let (header, payload) = frame::check(&bytes).ok()?;
-        let raw = decompress(payload, header.raw_len as usize, None).ok()?;
-        match frame::entry_at(&raw, 0) {
-            Some((Kind::Dictionary, dictionary, _)) if header.dictionary == 0 => Some(dictionary.to_vec()),
-            _ => None,
-        }
+        dictionary_block(reader, at).ok()
     }
 
     /// Read and verify the object stored at `found`.

@@ -16,7 +16,6 @@ use crate::object::Revision;
 use crate::rev::RevHash;
 
 /// Revision objects found by a scan, in the order found.
-#[derive(Default)]
 pub struct Found {
     bytes: Vec<u8>,
     spans: Vec<(ObjectId, u64, u32)>,

@@ -131,9 +131,7 @@ impl Store {
     /// Write the refs table with the overlay applied into `tables`: overlay entries are
     /// encoded, the table's other entries are copied as they are stored, undecoded.
     fn merge_into(&self, tables: &mut TableWriter) -> Result<()> {
-        let mut pending: Vec<(&str, &Option<Entry>)> = self.overlay.iter().map(|(k, v)| (&**k, v)).collect();
-        pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut pending = pending.into_iter().peekable();
+        let mut pending = self.overlay_from("").into_iter().peekable();
         let put = |tables: &mut TableWriter, id: &str, entry: &Option<Entry>| match entry {
             Some(e) => tables.push(id, e),
             None => Ok(()),

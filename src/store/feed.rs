@@ -90,12 +90,17 @@ impl Store {
         })
     }
 
-    /// Every entry (documents and `_local` ids) with id `>= start`, in id order.
-    pub fn entries_from(&self, start: &str) -> impl Iterator<Item = Result<(String, Entry)>> + '_ {
+    /// The overlay's entries with id `>= start`, in id order (`None`: removed).
+    pub(super) fn overlay_from(&self, start: &str) -> Vec<(&str, &Option<Entry>)> {
         let mut pending: Vec<(&str, &Option<Entry>)> =
             self.overlay.iter().map(|(k, v)| (&**k, v)).filter(|(k, _)| *k >= start).collect();
         pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut pending = pending.into_iter().peekable();
+        pending
+    }
+
+    /// Every entry (documents and `_local` ids) with id `>= start`, in id order.
+    pub fn entries_from(&self, start: &str) -> impl Iterator<Item = Result<(String, Entry)>> + '_ {
+        let mut pending = self.overlay_from(start).into_iter().peekable();
         let (mut cursor, mut fail) = match self.refs.lower_bound(start) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),

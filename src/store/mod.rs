@@ -237,21 +237,23 @@ impl Store {
     fn apply_ref_changes(&mut self, changes: impl IntoIterator<Item = (String, Option<Entry>)>) {
         for (id, entry) in changes {
             let id: Arc<str> = Arc::from(id);
-            if let Some(Entry::Doc(d)) = &entry {
-                // An entry rewritten at the sequence it already has keeps its one row.
-                if !Self::is_current(&self.overlay, d.seq, &id) {
-                    // Sequences are given in increasing order; insert in place otherwise.
-                    let at = match self.overlay_changes.last() {
-                        Some((last, _)) if *last >= d.seq => {
-                            self.overlay_changes.partition_point(|(s, _)| *s < d.seq)
-                        }
-                        _ => self.overlay_changes.len(),
-                    };
-                    self.overlay_changes.insert(at, (d.seq, id.clone()));
-                }
-                self.last_seq = self.last_seq.max(d.seq);
+            let seq = match &entry {
+                Some(Entry::Doc(d)) => Some(d.seq),
+                _ => None,
+            };
+            let old = self.overlay.insert(id.clone(), entry);
+            let Some(seq) = seq else { continue };
+            self.last_seq = self.last_seq.max(seq);
+            // An entry rewritten at the sequence it already has keeps its one row.
+            if matches!(old, Some(Some(Entry::Doc(o))) if o.seq == seq) {
+                continue;
             }
-            self.overlay.insert(id, entry);
+            // Sequences are given in increasing order; insert in place otherwise.
+            let at = match self.overlay_changes.last() {
+                Some((last, _)) if *last >= seq => self.overlay_changes.partition_point(|(s, _)| *s < seq),
+                _ => self.overlay_changes.len(),
+            };
+            self.overlay_changes.insert(at, (seq, id));
         }
         if self.overlay_changes.len() > 2 * self.overlay.len() + 1024 {
             let overlay = &self.overlay;

@@ -86,8 +86,14 @@ impl Store {
     /// A leaf's body is never dropped, so its absence is corruption; an older revision's
     /// body may have been compacted away.
     fn body_of(&self, id: &DocId, rev: &RevId, body: &ObjectId, leaf: bool) -> Result<Map<String, Value>> {
+        Body::parse(&self.body_bytes_of(id, rev, body, leaf)?)
+    }
+
+    /// The stored bytes of `body`; a missing leaf body is corruption, a missing inner one
+    /// was compacted.
+    fn body_bytes_of(&self, id: &DocId, rev: &RevId, body: &ObjectId, leaf: bool) -> Result<Vec<u8>> {
         match self.odb.read_body(body)? {
-            Some(bytes) => Body::parse(&bytes),
+            Some(bytes) => Ok(bytes),
             None if leaf => Err(Error::corrupt(
                 self.root.join(super::PACKS_DIR),
                 0,
@@ -113,14 +119,7 @@ impl Store {
     /// if the winner is deleted.
     pub fn write_winner_json(&self, id: &DocId, doc: &DocRef, out: &mut Vec<u8>) -> Result<bool> {
         let Some(w) = doc.winner().filter(|w| !w.deleted) else { return Ok(false) };
-        let missing = || {
-            Error::corrupt(
-                self.root.join(super::PACKS_DIR),
-                0,
-                format!("body {} of leaf {} of {id} is missing", w.body, w.rev),
-            )
-        };
-        let body = self.odb.read_body(&w.body)?.ok_or_else(missing)?;
+        let body = self.body_bytes_of(id, &w.rev, &w.body, true)?;
         let members = match body.as_slice() {
             [b'{', inner @ .., b'}'] => inner,
             _ => return Err(Error::Invalid(format!("body {} of {id} is not a JSON object", w.body))),
