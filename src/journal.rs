@@ -19,6 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -45,7 +46,7 @@ pub struct Record {
     pub dictionary: u64,
     pub objects: Vec<(ObjectId, Loc)>,
     /// Ref changes: `None` removes the id's entry.
-    pub refs: Vec<(String, Option<Entry>)>,
+    pub refs: Vec<(Arc<str>, Option<Entry>)>,
 }
 
 impl Record {
@@ -85,7 +86,7 @@ impl Record {
         let n = varint::read(input)?;
         let mut refs = Vec::with_capacity(n.min(1 << 20) as usize);
         for _ in 0..n {
-            let id = read_id(input)?.to_string();
+            let id = Arc::from(read_id(input)?);
             let entry = Entry::decode(input)?;
             refs.push((id, entry));
         }
@@ -241,7 +242,7 @@ mod tests {
             objects: vec![(oid, Loc { block: 16, inner: n })],
             refs: vec![
                 (
-                    format!("doc{n}"),
+                    format!("doc{n}").into(),
                     Some(Entry::Doc(DocRef {
                         seq: Seq(u64::from(n)),
                         leaves: vec![Leaf {

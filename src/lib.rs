@@ -23,6 +23,7 @@ pub mod compact;
 pub mod config;
 pub mod doc;
 pub mod error;
+mod filter;
 mod fsutil;
 pub mod hash;
 pub mod history;

@@ -187,11 +187,22 @@ impl ObjectDb {
         self.active.as_ref().map(|a| &a.locations)
     }
 
-    /// Every object of the active pack: its prefix index's entries and the newer ones.
+    /// Every object of the active pack, its prefix index's entries and the newer ones, in id
+    /// order (the index is sorted already: only the newer ones are sorted, then merged in).
     pub fn active_entries(&self) -> Vec<(ObjectId, Loc)> {
         let Some(a) = &self.active else { return Vec::new() };
-        let mut out: Vec<(ObjectId, Loc)> = a.index.iter().flat_map(|i| i.iter()).collect();
-        out.extend(a.locations.iter().map(|(k, v)| (*k, *v)));
+        let mut newer: Vec<(ObjectId, Loc)> = a.locations.iter().map(|(k, v)| (*k, *v)).collect();
+        newer.sort_unstable_by_key(|e| e.0);
+        let Some(index) = &a.index else { return newer };
+        let mut out = Vec::with_capacity(index.len() + newer.len());
+        let mut newer = newer.into_iter().peekable();
+        for (id, loc) in index.iter() {
+            while let Some(n) = newer.next_if(|n| n.0 < id) {
+                out.push(n);
+            }
+            out.push((id, loc));
+        }
+        out.extend(newer);
         out
     }
 

@@ -6,6 +6,8 @@
 //! they never replicate, and a peer that still has the revisions can bring them back. The
 //! purged bodies stay in the packs until compaction finds them unreachable.
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::id::{DocId, Seq};
 use crate::refs::{DocRef, Entry, Leaf};
@@ -39,7 +41,7 @@ impl Store {
             }
         }
         if remaining.is_empty() {
-            self.commit(vec![(id.to_string(), None)])?;
+            self.commit(vec![(Arc::from(id.as_str()), None)])?;
             return Ok(Purged { revs: purged, seq: None });
         }
         let leaf_objects = match self.persist_tree(id, &mut remaining, &objects) {
@@ -57,7 +59,7 @@ impl Store {
         let seq = Seq(self.last_seq().0 + 1);
         let mut doc = DocRef { seq, leaves };
         doc.sort_leaves();
-        self.commit(vec![(id.to_string(), Some(Entry::Doc(doc)))])?;
+        self.commit(vec![(Arc::from(id.as_str()), Some(Entry::Doc(doc)))])?;
         Ok(Purged { revs: purged, seq: Some(seq) })
     }
 }

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 use super::Entry;
 use crate::error::{Error, Result};
+use crate::filter;
 use crate::id::Seq;
 use crate::object::varint;
 
@@ -110,6 +111,8 @@ pub struct RefsTable {
     /// cache lines instead of two random pages of the file per step. `None` if building it
     /// met a malformed entry (lookups then bisect the file and report it).
     directory: OnceLock<Option<Vec<[u8; KEY_PREFIX]>>>,
+    /// Ids this table holds, once it has answered enough lookups with "absent".
+    absent: filter::Lazy,
 }
 
 impl RefsTable {
@@ -122,6 +125,7 @@ impl RefsTable {
             groups: 0,
             lookups: AtomicUsize::new(0),
             directory: OnceLock::new(),
+            absent: filter::Lazy::default(),
         }
     }
 
@@ -158,6 +162,7 @@ impl RefsTable {
             groups,
             lookups: AtomicUsize::new(0),
             directory: OnceLock::new(),
+            absent: filter::Lazy::default(),
         })
     }
 
@@ -354,12 +359,33 @@ impl RefsTable {
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Entry>> {
-        let mut cursor = self.lower_bound(key)?;
-        match self.next(&mut cursor) {
-            Some(Ok((id, entry))) if id == key => Ok(Some(entry)),
-            Some(Err(e)) => Err(e),
-            _ => Ok(None),
+        let hash = filter::hash_bytes(key.as_bytes());
+        if self.absent.get().is_some_and(|f| !f.may_contain(hash)) {
+            return Ok(None);
         }
+        let mut cursor = self.lower_bound(key)?;
+        if cursor.at < self.offsets_at {
+            // Rebuild the id first: an entry is decoded only if it is the one asked for.
+            let at = cursor.at;
+            let mut rest = self.step_id(&mut cursor)?;
+            if cursor.id == key.as_bytes() {
+                let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
+                return Entry::decode(&mut rest).flatten().ok_or_else(bad).map(Some);
+            }
+        }
+        self.absent.note_miss(|| self.every_id_filter());
+        Ok(None)
+    }
+
+    /// A filter of every id in the table; `None` if an entry is malformed.
+    fn every_id_filter(&self) -> Option<filter::Filter> {
+        let mut built = filter::Filter::with_capacity(self.count);
+        let mut cursor = Cursor { at: HEADER_LEN, id: Vec::with_capacity(64) };
+        while let Some(entry) = self.next_raw(&mut cursor) {
+            entry.ok()?;
+            built.insert(filter::hash_bytes(cursor.id()));
+        }
+        Some(built)
     }
 
     /// Verify the trailer checksum (fsck).
@@ -691,5 +717,32 @@ mod tests {
             }
         }
         assert!(t.directory.get().is_some_and(Option::is_some), "the directory was built");
+    }
+
+    /// After enough misses the table answers from its absence filter: still every present id
+    /// (including the last of a group and of the table) and no absent one.
+    #[test]
+    fn lookups_agree_once_the_absence_filter_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
+        let keys: Vec<String> = (0..5_000).map(|i| format!("pkg-{:08}", 2 * i)).collect();
+        let mut w = TableWriter::create(&refs).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            w.push(k, &entry(i)).unwrap();
+        }
+        w.finish(&changes).unwrap();
+        let t = RefsTable::open(&refs).unwrap();
+        for i in 0..crate::filter::Lazy::AFTER_MISSES {
+            assert_eq!(t.get(&format!("pkg-{:08}", 2 * i + 1)).unwrap(), None);
+        }
+        assert!(t.absent.get().is_some(), "the filter was built");
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.get(k).unwrap(), Some(entry(i)), "{k}");
+        }
+        for i in 0..5_000 {
+            assert_eq!(t.get(&format!("pkg-{:08}", 2 * i + 1)).unwrap(), None);
+        }
+        assert_eq!(t.get("pkg-99999999").unwrap(), None);
+        assert_eq!(t.get("").unwrap(), None);
     }
 }

@@ -61,6 +61,9 @@ impl Store {
         let mut next = self.manifest.clone();
         next.generation += 1;
         let mut new_pack = None;
+        // The active pack's index to write, if any; it is written on a thread of its own
+        // while this one writes the tables.
+        let mut index_to_write = None;
         if new_objects || seal {
             let active = self.manifest.active.ok_or_else(|| Error::Invalid("no active pack".into()))?;
             if seal {
@@ -74,10 +77,7 @@ impl Store {
                         std::fs::hard_link(packs.join(&name), packs.join(active.index_name()))
                             .map_err(Error::io(packs.join(active.index_name())))?
                     }
-                    None => {
-                        let mut entries = self.odb.active_entries();
-                        index::write(&packs.join(active.index_name()), active, &mut entries)?;
-                    }
+                    None => index_to_write = Some((packs.join(active.index_name()), active)),
                 }
                 next.sealed.push(active);
                 let id = PackId(next.next_pack);
@@ -88,15 +88,24 @@ impl Store {
                 new_pack = Some(pack::writer::Writer::create(&packs, id)?);
             } else {
                 // Index the committed prefix under a new name; the pack keeps growing.
-                let mut entries = self.odb.active_entries();
-                index::write(&packs.join(active.partial_index_name(next.generation)), active, &mut entries)?;
+                index_to_write = Some((packs.join(active.partial_index_name(next.generation)), active));
                 next.active_index = Some(ActiveIndex { generation: next.generation, covered: committed });
                 next.active_dictionary = self.writer.as_ref().map_or(0, |w| u64::from(w.pack.dictionary()));
             }
         }
-        let mut tables = TableWriter::create(&self.root.join(next.refs_name()))?;
-        self.merge_into(&mut tables)?;
-        next.table_docs = tables.finish(&self.root.join(next.changes_name()))?;
+        let this = &*self;
+        next.table_docs = std::thread::scope(|scope| -> Result<u64> {
+            let indexing = index_to_write.map(|(path, pack)| {
+                scope.spawn(move || index::write(&path, pack, &mut this.odb.active_entries()))
+            });
+            let mut tables = TableWriter::create(&this.root.join(next.refs_name()))?;
+            this.merge_into(&mut tables)?;
+            let docs = tables.finish(&this.root.join(next.changes_name()))?;
+            if let Some(indexing) = indexing {
+                indexing.join().map_err(|_| Error::Invalid("the indexing thread panicked".into()))??;
+            }
+            Ok(docs)
+        })?;
         next.table_seq = self.last_seq;
         journal::create(&self.root.join(next.journal_name()), next.generation)?;
         crate::fsutil::sync_dir(&packs)?;

@@ -1,6 +1,8 @@
 //! `_local` documents: per store, never replicated, no history. Their revision is `0-N`,
 //! counting writes; like CouchDB, a write does not check the revision it is given.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::Store;
@@ -19,7 +21,7 @@ impl Store {
         };
         let body = Body::from_map(body);
         self.put_object(body.id, Kind::Body, &body.bytes)?;
-        self.commit(vec![(id.to_string(), Some(Entry::Local(LocalRef { rev, body: body.id })))])?;
+        self.commit(vec![(Arc::from(id.as_str()), Some(Entry::Local(LocalRef { rev, body: body.id })))])?;
         Ok(format!("0-{rev}"))
     }
 
@@ -43,7 +45,7 @@ impl Store {
         if !matches!(self.entry(id.as_str())?, Some(Entry::Local(_))) {
             return Ok(false);
         }
-        self.commit(vec![(id.to_string(), None)])?;
+        self.commit(vec![(Arc::from(id.as_str()), None)])?;
         Ok(true)
     }
 }

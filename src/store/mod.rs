@@ -234,9 +234,8 @@ impl Store {
         Ok(())
     }
 
-    fn apply_ref_changes(&mut self, changes: impl IntoIterator<Item = (String, Option<Entry>)>) {
+    fn apply_ref_changes(&mut self, changes: impl IntoIterator<Item = (Arc<str>, Option<Entry>)>) {
         for (id, entry) in changes {
-            let id: Arc<str> = Arc::from(id);
             let seq = match &entry {
                 Some(Entry::Doc(d)) => Some(d.seq),
                 _ => None,

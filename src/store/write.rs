@@ -9,6 +9,7 @@
 //! 3. A replicated write that does not change the tree assigns no sequence number.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::hash::FastMap;
 
@@ -51,16 +52,29 @@ pub struct Written {
 }
 
 /// Ref changes and sequence numbers of the batch being built.
+#[derive(Default)]
 struct Batch {
-    refs: FastMap<String, Option<Entry>>,
-    order: Vec<String>,
+    /// Each id the batch changed with its new entry, in the order first changed; one id
+    /// string per document, shared with the overlay once committed.
+    refs: Vec<(Arc<str>, Option<Entry>)>,
+    /// Where each id is in `refs`.
+    slots: FastMap<Arc<str>, usize>,
     next_seq: u64,
 }
 
 impl Batch {
+    fn get(&self, id: &DocId) -> Option<&Option<Entry>> {
+        self.slots.get(id.as_str()).and_then(|&i| self.refs.get(i)).map(|(_, entry)| entry)
+    }
+
     fn set(&mut self, id: &DocId, entry: Entry) {
-        if self.refs.insert(id.as_str().to_string(), Some(entry)).is_none() {
-            self.order.push(id.as_str().to_string());
+        match self.slots.get(id.as_str()).and_then(|&i| self.refs.get_mut(i)) {
+            Some((_, slot)) => *slot = Some(entry),
+            None => {
+                let id: Arc<str> = Arc::from(id.as_str());
+                self.slots.insert(id.clone(), self.refs.len());
+                self.refs.push((id, Some(entry)));
+            }
         }
     }
     fn seq(&mut self) -> Seq {
@@ -74,7 +88,7 @@ impl Store {
     /// inner ones are per document (conflicts, not found) and leave the others unaffected.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         self.require_writer()?;
-        let mut batch = Batch { refs: FastMap::default(), order: Vec::new(), next_seq: self.last_seq.0 };
+        let mut batch = Batch { next_seq: self.last_seq.0, ..Batch::default() };
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let result = match op {
@@ -91,17 +105,13 @@ impl Store {
                 other => results.push(other),
             }
         }
-        let refs = batch.order.into_iter().map(|id| {
-            let entry = batch.refs.remove(&id).flatten();
-            (id, entry)
-        });
-        self.commit(refs.collect())?;
+        self.commit(batch.refs)?;
         self.maybe_checkpoint()?;
         Ok(results)
     }
 
     /// Make staged objects and `refs` durable as one journal record.
-    pub(crate) fn commit(&mut self, refs: Vec<(String, Option<Entry>)>) -> Result<()> {
+    pub(crate) fn commit(&mut self, refs: Vec<(Arc<str>, Option<Entry>)>) -> Result<()> {
         let Some(w) = self.writer.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()));
         };
@@ -141,7 +151,7 @@ impl Store {
 
     /// The ref of `id` as the batch sees it.
     fn batch_ref(&self, batch: &Batch, id: &DocId) -> Result<Option<DocRef>> {
-        match batch.refs.get(id.as_str()) {
+        match batch.get(id) {
             Some(Some(Entry::Doc(d))) => Ok(Some(d.clone())),
             Some(_) => Ok(None),
             None => self.doc_ref(id),

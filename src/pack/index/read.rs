@@ -10,12 +10,19 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::pack::{Loc, PackId};
 
+/// The filter hash of an object id: its first 8 bytes (ids are uniformly distributed).
+fn filter_hash(id: &[u8]) -> Option<u64> {
+    crate::bytes::be64(id, 0)
+}
+
 /// An open index over bytes `T` (an mmap in the store, a `Vec<u8>` in tests).
 pub struct Index<T: AsRef<[u8]> = memmap2::Mmap> {
     bytes: T,
     path: PathBuf,
     pack: PackId,
     count: usize,
+    /// Ids this index holds, once it has answered enough lookups with "absent".
+    absent: crate::filter::Lazy,
 }
 
 use crate::bytes::be32;
@@ -60,7 +67,13 @@ impl<T: AsRef<[u8]>> Index<T> {
         if last as usize != count {
             return Err(corrupt(FANOUT_OFFSET, "fanout does not match the object count"));
         }
-        Ok(Index { bytes, path: path.into(), pack: PackId((u64::from(hi) << 32) | u64::from(lo)), count })
+        Ok(Index {
+            bytes,
+            path: path.into(),
+            pack: PackId((u64::from(hi) << 32) | u64::from(lo)),
+            count,
+            absent: crate::filter::Lazy::default(),
+        })
     }
 
     pub fn pack(&self) -> PackId {
@@ -93,6 +106,24 @@ impl<T: AsRef<[u8]>> Index<T> {
 
     /// The location of `id`, if this index holds it.
     pub fn find(&self, id: &ObjectId) -> Option<Loc> {
+        let hash = filter_hash(id.as_bytes())?;
+        if self.absent.get().is_some_and(|f| !f.may_contain(hash)) {
+            return None;
+        }
+        let found = self.search(id);
+        if found.is_none() {
+            self.absent.note_miss(|| {
+                let mut built = crate::filter::Filter::with_capacity(self.count);
+                for i in 0..self.count {
+                    built.insert(filter_hash(self.id_at(i)?)?);
+                }
+                Some(built)
+            });
+        }
+        found
+    }
+
+    fn search(&self, id: &ObjectId) -> Option<Loc> {
         let key = id.as_bytes();
         let first = *key.first()? as usize;
         let b = self.bytes.as_ref();
@@ -238,5 +269,26 @@ mod tests {
         for i in 60_000..70_000u32 {
             assert_eq!(index.find(&hash_object(Kind::Body, &i.to_be_bytes())), None);
         }
+    }
+
+    /// After enough misses the index answers from its absence filter: still every present id
+    /// and no absent one.
+    #[test]
+    fn lookups_agree_once_the_absence_filter_is_built() {
+        let mut entries: Vec<(ObjectId, Loc)> = (0..20_000u32)
+            .map(|i| (hash_object(Kind::Body, &i.to_be_bytes()), Loc { block: i, inner: 0 }))
+            .collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        let bytes = crate::pack::index::write::encode(PackId(3), &entries);
+        let index = Index::from_bytes(bytes, Path::new("t.idx")).unwrap();
+        let absent = |i: u32| hash_object(Kind::Body, &(i + 1_000_000).to_be_bytes());
+        for i in 0..crate::filter::Lazy::AFTER_MISSES as u32 {
+            assert_eq!(index.find(&absent(i)), None);
+        }
+        assert!(index.absent.get().is_some(), "the filter was built");
+        for (id, loc) in &entries {
+            assert_eq!(index.find(id), Some(*loc), "{id}");
+        }
+        assert!((0..20_000).all(|i| index.find(&absent(i)).is_none()));
     }
 }

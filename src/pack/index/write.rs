@@ -9,8 +9,11 @@ use crate::id::ObjectId;
 use crate::pack::{Loc, PackId};
 
 /// Write the index of `pack` holding `entries` (any order, no duplicates) to `path`, fsynced.
+/// Entries already in order cost one pass to check.
 pub fn write(path: &Path, pack: PackId, entries: &mut [(ObjectId, Loc)]) -> Result<()> {
-    entries.sort_unstable_by_key(|e| e.0);
+    if !entries.is_sorted_by_key(|e| e.0) {
+        entries.sort_unstable_by_key(|e| e.0);
+    }
     let bytes = encode(pack, entries);
     let mut file = std::fs::File::create(path).map_err(Error::io(path))?;
     file.write_all(&bytes).map_err(Error::io(path))?;
