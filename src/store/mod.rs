@@ -17,6 +17,7 @@ mod checkpoint;
 mod feed;
 mod local;
 pub mod lock;
+mod overlay;
 mod read;
 mod resolve;
 mod stats;
@@ -25,7 +26,6 @@ mod write;
 
 use std::sync::Arc;
 
-use crate::hash::FastMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::history::NodeInfo;
@@ -45,6 +45,7 @@ use crate::odb::ObjectDb;
 use crate::pack::{self, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
 use crate::refs::{DocRef, Entry};
+use overlay::Overlay;
 
 /// The name of the store directory inside a work tree.
 pub const DIR_NAME: &str = ".settee";
@@ -81,7 +82,7 @@ pub struct Store {
     refs: RefsTable,
     changes: ChangesTable,
     /// Ref entries changed since the tables were written (`None`: removed).
-    overlay: FastMap<Arc<str>, Option<Entry>>,
+    overlay: Overlay,
     /// Every sequence given since the tables were written with its document (sharing the
     /// overlay's key), in sequence order. A row is stale once its document has a later
     /// sequence; stale rows are skipped, and dropped when they outnumber the live ones.
@@ -175,7 +176,7 @@ impl Store {
             odb,
             refs,
             changes,
-            overlay: FastMap::default(),
+            overlay: Overlay::default(),
             overlay_changes: Vec::new(),
             writer: None,
         };
@@ -261,7 +262,7 @@ impl Store {
     }
 
     /// True if `seq` is still the latest sequence of overlay document `id`.
-    fn is_current(overlay: &FastMap<Arc<str>, Option<Entry>>, seq: Seq, id: &str) -> bool {
+    fn is_current(overlay: &Overlay, seq: Seq, id: &str) -> bool {
         matches!(overlay.get(id), Some(Some(Entry::Doc(d))) if d.seq == seq)
     }
 

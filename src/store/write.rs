@@ -11,8 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::hash::FastMap;
-
+use super::overlay::Overlay;
 use super::Store;
 use crate::doc::Body;
 use crate::error::{Error, Result};
@@ -56,26 +55,17 @@ pub struct Written {
 struct Batch {
     /// Each id the batch changed with its new entry, in the order first changed; one id
     /// string per document, shared with the overlay once committed.
-    refs: Vec<(Arc<str>, Option<Entry>)>,
-    /// Where each id is in `refs`.
-    slots: FastMap<Arc<str>, usize>,
+    refs: Overlay,
     next_seq: u64,
 }
 
 impl Batch {
     fn get(&self, id: &DocId) -> Option<&Option<Entry>> {
-        self.slots.get(id.as_str()).and_then(|&i| self.refs.get(i)).map(|(_, entry)| entry)
+        self.refs.get(id.as_str())
     }
 
     fn set(&mut self, id: &DocId, entry: Entry) {
-        match self.slots.get(id.as_str()).and_then(|&i| self.refs.get_mut(i)) {
-            Some((_, slot)) => *slot = Some(entry),
-            None => {
-                let id: Arc<str> = Arc::from(id.as_str());
-                self.slots.insert(id.clone(), self.refs.len());
-                self.refs.push((id, Some(entry)));
-            }
-        }
+        self.refs.insert(Arc::from(id.as_str()), Some(entry));
     }
     fn seq(&mut self) -> Seq {
         self.next_seq += 1;
@@ -105,7 +95,7 @@ impl Store {
                 other => results.push(other),
             }
         }
-        self.commit(batch.refs)?;
+        self.commit(batch.refs.into_entries())?;
         self.maybe_checkpoint()?;
         Ok(results)
     }
