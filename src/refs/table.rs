@@ -72,14 +72,15 @@ const KEY_PREFIX: usize = 16;
 /// one-shot command does not pay for it, a busy reader does once.
 const DIRECTORY_AFTER: usize = 256;
 
-/// The first `KEY_PREFIX` bytes of an id, zero-padded. For two ids `a` and `b`,
-/// `key_prefix(a) < key_prefix(b)` implies `a < b`; equal prefixes decide nothing.
-fn key_prefix(id: &[u8]) -> [u8; KEY_PREFIX] {
+/// The first `KEY_PREFIX` bytes of an id, zero-padded, as a big-endian integer (compared
+/// in one instruction). For two ids `a` and `b`, `key_prefix(a) < key_prefix(b)` implies
+/// `a < b`; equal prefixes decide nothing.
+fn key_prefix(id: &[u8]) -> u128 {
     let mut out = [0u8; KEY_PREFIX];
     for (slot, byte) in out.iter_mut().zip(id) {
         *slot = *byte;
     }
-    out
+    u128::from_be_bytes(out)
 }
 
 /// A position in a refs table: the next entry's offset and the id before it (from which
@@ -110,7 +111,7 @@ pub struct RefsTable {
     /// Every group's first-id prefix, in memory: bisecting it touches a few contiguous
     /// cache lines instead of two random pages of the file per step. `None` if building it
     /// met a malformed entry (lookups then bisect the file and report it).
-    directory: OnceLock<Option<Vec<[u8; KEY_PREFIX]>>>,
+    directory: OnceLock<Option<Vec<u128>>>,
     /// Ids this table holds, once it has answered enough lookups with "absent".
     absent: filter::Lazy,
 }
@@ -204,7 +205,7 @@ impl RefsTable {
     }
 
     /// The in-memory directory, once this table has served `DIRECTORY_AFTER` lookups.
-    fn directory(&self) -> Option<&[[u8; KEY_PREFIX]]> {
+    fn directory(&self) -> Option<&[u128]> {
         if let Some(built) = self.directory.get() {
             return built.as_deref();
         }
@@ -318,18 +319,18 @@ impl RefsTable {
         self.next(&mut cursor).ok_or_else(bad)?
     }
 
-    /// A cursor at the first entry whose id is `>= key` (at the end if there is none).
-    pub fn lower_bound(&self, key: &str) -> Result<Cursor> {
-        // The last group whose first id is <= key.
+    /// The number of groups whose first id is `<= key` (the last of them is the only group
+    /// that can hold `key`).
+    fn groups_up_to(&self, key: &[u8]) -> Result<usize> {
         let (mut lo, mut hi) = (0, self.groups);
         let directory = self.directory();
-        let wanted = key_prefix(key.as_bytes());
+        let wanted = key_prefix(key);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let at_or_before = match directory.and_then(|d| d.get(mid)).map(|p| p.cmp(&wanted)) {
                 Some(std::cmp::Ordering::Less) => true,
                 Some(std::cmp::Ordering::Greater) => false,
-                _ => self.first_id(mid)? <= key.as_bytes(),
+                _ => self.first_id(mid)? <= key,
             };
             if at_or_before {
                 lo = mid + 1;
@@ -337,6 +338,12 @@ impl RefsTable {
                 hi = mid;
             }
         }
+        Ok(lo)
+    }
+
+    /// A cursor at the first entry whose id is `>= key` (at the end if there is none).
+    pub fn lower_bound(&self, key: &str) -> Result<Cursor> {
+        let lo = self.groups_up_to(key.as_bytes())?;
         if lo == 0 {
             return match self.groups {
                 0 => Ok(Cursor { at: self.offsets_at, id: Vec::new() }),
@@ -363,14 +370,24 @@ impl RefsTable {
         if self.absent.get().is_some_and(|f| !f.may_contain(hash)) {
             return Ok(None);
         }
-        let mut cursor = self.lower_bound(key)?;
-        if cursor.at < self.offsets_at {
-            // Rebuild the id first: an entry is decoded only if it is the one asked for.
-            let at = cursor.at;
-            let mut rest = self.step_id(&mut cursor)?;
-            if cursor.id == key.as_bytes() {
+        // Along the one group that can hold `key`, rebuilding each id in place: entries
+        // before it are stepped over, only the one asked for is decoded.
+        if let Some(group) = self.groups_up_to(key.as_bytes())?.checked_sub(1) {
+            let mut cursor = Cursor { at: self.group_start(group)?, id: Vec::with_capacity(64) };
+            while cursor.at < self.offsets_at {
+                let at = cursor.at;
                 let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
-                return Entry::decode(&mut rest).flatten().ok_or_else(bad).map(Some);
+                let mut rest = self.step_id(&mut cursor)?;
+                match cursor.id.as_slice().cmp(key.as_bytes()) {
+                    std::cmp::Ordering::Less => {
+                        Entry::skip(&mut rest).ok_or_else(bad)?;
+                        cursor.at = self.offsets_at - rest.len();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        return Entry::decode(&mut rest).flatten().ok_or_else(bad).map(Some)
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
             }
         }
         self.absent.note_miss(|| self.every_id_filter());
