@@ -54,7 +54,7 @@ pub struct Incoming {
 impl Incoming {
     /// Split a parsed JSON value. `what` names the document in errors (an id or a line).
     pub fn from_value(value: Value, what: &str) -> Result<Incoming> {
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             return Err(Error::InvalidDoc {
                 id: what.into(),
                 why: "document body must be a JSON object".into(),
@@ -62,11 +62,11 @@ impl Incoming {
         };
         let bad = |why: String| Error::InvalidDoc { id: what.into(), why };
         let mut out = Incoming { id: None, rev: None, deleted: false, revisions: None, body: Map::new() };
-        for (key, value) in map {
-            if !key.starts_with('_') {
-                out.body.insert(key, value);
-                continue;
-            }
+        // The special members are taken out in document order (the first bad one is the
+        // one reported); the rest of the map, in its order, is the body.
+        let specials: Vec<String> = map.keys().filter(|k| k.starts_with('_')).cloned().collect();
+        for key in specials {
+            let Some(value) = map.shift_remove(&key) else { continue };
             match key.as_str() {
                 "_id" => match value {
                     Value::String(s) => out.id = Some(s),
@@ -86,6 +86,7 @@ impl Incoming {
                 other => return Err(bad(format!("bad special document member {other}"))),
             }
         }
+        out.body = map;
         Ok(out)
     }
 

@@ -28,6 +28,7 @@ mod fsutil;
 pub mod hash;
 pub mod history;
 pub mod id;
+pub mod import;
 pub mod journal;
 pub mod manifest;
 pub mod merge;

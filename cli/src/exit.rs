@@ -50,3 +50,23 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// The error and its causes on one line, `outer: inner: ...`, leaving out a cause whose
+/// text the message before it already ends with (errors that print their source, as
+/// `std::io` ones wrapped with a path do).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut last = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if last.ends_with(&message) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&message);
+        last = message;
+    }
+    line
+}

@@ -17,6 +17,11 @@ use clap::Parser;
 /// A store holds millions of small, long-lived allocations (ids, refs, revisions) while it
 /// churns through short-lived ones (bodies, batches); glibc's allocator fragments under that
 /// and spends a sixth of an import in `malloc`. mimalloc's size-class pages do not.
+///
+/// It is built without transparent huge pages (`no_thp`): asked for them, it marks its
+/// arenas `MADV_HUGEPAGE`, and then every page it frees and reuses costs the kernel a 2 MiB
+/// fault, zeroing and sometimes compaction. That was half an import's system time, and
+/// most of its run-to-run variance.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
             if exit::is_broken_pipe(&err) {
                 return ExitCode::from(exit::OK);
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", exit::one_line(&err));
             if let Some(hint) = exit::hint(&err) {
                 eprintln!("hint: {hint}");
             }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{assert_text, h, pos, replicated, TestEnv, CONFLICT, ERROR, NOT_FOUND, OK};
+use crate::{assert_no_panic, assert_text, h, pos, replicated, TestEnv, CONFLICT, ERROR, NOT_FOUND, OK};
 
 /// Revision `pos-hhhh…` with a repeated digit, as used by the replicated fixtures.
 fn r(pos: u32, c: char) -> String {
@@ -499,6 +499,19 @@ fn import_reports_every_invalid_line_as_error_line_n() {
         assert!(line.starts_with(&prefix), "{line:?} should start with {prefix:?}");
         assert!(!line.contains(&format!("on line {n}")), "{line:?} names the line once");
     }
+}
+
+#[test]
+fn import_of_an_unreadable_input_names_it_on_one_line() {
+    let env = TestEnv::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = env.settee(["import", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    let line = out.stderr.trim_end();
+    assert!(line.starts_with(&format!("error: {}: ", dir.path().display())), "{line}");
+    assert_eq!(line.matches("os error").count(), 1, "the cause is said once: {line}");
+    assert_no_panic(&out);
 }
 
 #[test]

@@ -1,0 +1,244 @@
+//! Turning newline-delimited JSON into writes for a bulk load, on several threads.
+//!
+//! Parsing a document (JSON, validation, canonical body bytes and their SHA-1) costs about
+//! as much as writing it, so a load that parsed on the writing thread would run at half
+//! speed. [`parse_lines`] starts one thread that reads the input in chunks of lines and
+//! workers that turn each line into an [`Op`]; the returned iterator hands the chunks back
+//! in input order, ready for one `Store::write` (one commit) each.
+//!
+//! Invariants:
+//! 1. Chunks come back in input order; lines are numbered from 1, blank lines are skipped.
+//! 2. A line that is not a valid document becomes an error naming its line; the lines
+//!    around it are unaffected.
+//! 3. Dropping the iterator early stops the threads at their next hand-over.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use crossbeam_channel::{bounded, Receiver};
+
+use crate::doc::{Body, Incoming};
+use crate::error::{Error, Result};
+use crate::rev::RevId;
+use crate::store::Op;
+
+/// How to parse.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Lines are replicated history (`new_edits=false`): each carries `_rev` and
+    /// `_revisions` and becomes an `Op::Replicate`; otherwise each becomes an `Op::Edit`.
+    pub replicated: bool,
+    /// Lines per chunk (per commit, when each chunk is written as one batch).
+    pub chunk_lines: usize,
+    /// Parsing threads.
+    pub workers: usize,
+    /// What errors reading the input call it (a file name, `-` for standard input).
+    pub input_name: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            replicated: false,
+            chunk_lines: 10_000,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8),
+            input_name: PathBuf::from("input"),
+        }
+    }
+}
+
+/// A run of consecutive input lines, parsed.
+#[derive(Debug)]
+pub struct Chunk {
+    /// The number of the chunk's last line (blank ones included).
+    pub last_line: u64,
+    /// Each non-blank line's number and its write, or why it is not a document
+    /// (`line N: ...`).
+    pub lines: Vec<(u64, std::result::Result<Op, String>)>,
+}
+
+/// Raw lines as read: one buffer, with the end of each line.
+struct RawChunk {
+    number: u64,
+    first_line: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// The parsed chunks of an input, in order (see [`parse_lines`]).
+pub struct ParsedLines {
+    parsed: Receiver<Result<(u64, Chunk)>>,
+    /// Chunks that arrived before the one due next.
+    early: BTreeMap<u64, Chunk>,
+    next: u64,
+}
+
+/// Read `input` on a thread of its own and parse its lines on `options.workers` more;
+/// `on_read(n)` is called from the reading thread as each `n` bytes are read (for progress).
+pub fn parse_lines(
+    input: Box<dyn Read + Send>,
+    options: &Options,
+    on_read: impl Fn(u64) + Send + 'static,
+) -> ParsedLines {
+    let workers = options.workers.max(1);
+    let chunk_lines = options.chunk_lines.max(1);
+    let replicated = options.replicated;
+    let input_name = options.input_name.clone();
+    let (raw_tx, raw_rx) = bounded::<RawChunk>(workers * 2);
+    let (parsed_tx, parsed_rx) = bounded::<Result<(u64, Chunk)>>(workers * 2);
+    let errors = parsed_tx.clone();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(1 << 20, input);
+        let mut line_no = 0;
+        for number in 0.. {
+            let mut chunk = RawChunk {
+                number,
+                first_line: line_no + 1,
+                bytes: Vec::with_capacity(chunk_lines * 160),
+                ends: Vec::with_capacity(chunk_lines),
+            };
+            while chunk.ends.len() < chunk_lines {
+                match reader.read_until(b'\n', &mut chunk.bytes) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        line_no += 1;
+                        on_read(n as u64);
+                        chunk.ends.push(chunk.bytes.len());
+                    }
+                    Err(e) => {
+                        let _ = errors.send(Err(Error::Io { path: input_name, source: e }));
+                        return;
+                    }
+                }
+            }
+            if chunk.ends.is_empty() || raw_tx.send(chunk).is_err() {
+                return;
+            }
+        }
+    });
+    for _ in 0..workers {
+        let raw = raw_rx.clone();
+        let parsed = parsed_tx.clone();
+        std::thread::spawn(move || {
+            for chunk in raw {
+                let mut start = 0;
+                let mut lines = Vec::with_capacity(chunk.ends.len());
+                for (i, &end) in chunk.ends.iter().enumerate() {
+                    let line = chunk.bytes.get(start..end).unwrap_or_default();
+                    start = end;
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let n = chunk.first_line + i as u64;
+                    lines.push((n, parse_line(line, n, replicated)));
+                }
+                let last_line = chunk.first_line + chunk.ends.len() as u64 - 1;
+                if parsed.send(Ok((chunk.number, Chunk { last_line, lines }))).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    ParsedLines { parsed: parsed_rx, early: BTreeMap::new(), next: 0 }
+}
+
+impl Iterator for ParsedLines {
+    type Item = Result<Chunk>;
+
+    fn next(&mut self) -> Option<Result<Chunk>> {
+        loop {
+            if let Some(chunk) = self.early.remove(&self.next) {
+                self.next += 1;
+                return Some(Ok(chunk));
+            }
+            match self.parsed.recv() {
+                Ok(Ok((number, chunk))) => {
+                    self.early.insert(number, chunk);
+                }
+                Ok(Err(e)) => return Some(Err(e)),
+                // Every thread is done: the input is exhausted.
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// Parse one input line into a write; errors read `line N: <what is wrong>`.
+pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<Op, String> {
+    let fail = |e: Error| match e {
+        Error::InvalidDoc { why, .. } => format!("line {n}: {why}"),
+        other => format!("line {n}: {other}"),
+    };
+    let doc = Incoming::from_slice(line, "").map_err(fail)?;
+    let id = doc.doc_id("").map_err(fail)?;
+    let body = Body::from_map(&doc.body);
+    if replicated {
+        let (rev, ancestry) = doc.replicated_rev(id.as_str()).map_err(fail)?;
+        Ok(Op::Replicate { id, rev, ancestry, deleted: doc.deleted, body })
+    } else {
+        let base = match &doc.rev {
+            Some(r) => Some(RevId::parse(r).map_err(|e| fail(e.into()))?),
+            None => None,
+        };
+        Ok(Op::Edit { id, base, deleted: doc.deleted, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(text: &str, chunk_lines: usize) -> Vec<Chunk> {
+        let options = Options { chunk_lines, workers: 3, ..Options::default() };
+        let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+        parse_lines(input, &options, |_| {}).collect::<Result<Vec<_>>>().unwrap()
+    }
+
+    #[test]
+    fn chunks_come_back_in_input_order_with_line_numbers() {
+        let text: String = (1..=1000).map(|i| format!("{{\"_id\":\"d{i}\",\"n\":{i}}}\n")).collect();
+        let chunks = parse_all(&text, 7);
+        assert_eq!(chunks.len(), 143);
+        let lines: Vec<(u64, String)> = chunks
+            .iter()
+            .flat_map(|c| c.lines.iter())
+            .map(|(n, op)| (*n, op.as_ref().unwrap().id().to_string()))
+            .collect();
+        assert_eq!(lines, (1..=1000).map(|i| (i, format!("d{i}"))).collect::<Vec<_>>());
+        assert_eq!(chunks.last().unwrap().last_line, 1000);
+    }
+
+    #[test]
+    fn bad_and_blank_lines_keep_their_numbers() {
+        let chunks = parse_all("{\"_id\":\"a\"}\n\n   \nnot json\n{\"x\":1}\n{\"_id\":\"b\"}", 2);
+        let lines: Vec<(u64, std::result::Result<String, String>)> = chunks
+            .into_iter()
+            .flat_map(|c| c.lines)
+            .map(|(n, op)| (n, op.map(|o| o.id().to_string())))
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0], (1, Ok("a".to_string())));
+        assert!(lines[1].0 == 4 && lines[1].1.as_ref().unwrap_err().starts_with("line 4: invalid JSON"));
+        assert!(lines[2].0 == 5 && lines[2].1.as_ref().unwrap_err().starts_with("line 5: "));
+        assert_eq!(lines[3], (6, Ok("b".to_string())));
+    }
+
+    #[test]
+    fn an_empty_input_has_no_chunks() {
+        assert!(parse_all("", 10).is_empty());
+    }
+
+    #[test]
+    fn a_read_error_is_reported() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        let mut lines = parse_lines(Box::new(Failing), &Options::default(), |_| {});
+        let err = lines.next().unwrap().unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+}
