@@ -182,6 +182,18 @@ impl ObjectDb {
         self.staged.clear();
     }
 
+    /// Take over `old`'s map of recent locations, emptied, when this database replaces it
+    /// at a checkpoint: a writer that filled it is likely to fill it again, and reusing it
+    /// spares growing (rehashing) it from nothing.
+    pub fn recycle(&mut self, old: ObjectDb) {
+        if let (Some(active), Some(mut recycled)) = (self.active.as_mut(), old.active) {
+            if active.locations.is_empty() {
+                recycled.locations.clear();
+                active.locations = recycled.locations;
+            }
+        }
+    }
+
     /// Objects committed to the active pack since its prefix index was written.
     pub fn active_locations(&self) -> Option<&FastMap<ObjectId, Loc>> {
         self.active.as_ref().map(|a| &a.locations)

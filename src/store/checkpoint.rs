@@ -125,7 +125,9 @@ impl Store {
         self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
         self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
         let committed = if new_pack.is_some() { pack::HEADER_LEN as u64 } else { committed };
-        self.odb = ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?;
+        let old =
+            std::mem::replace(&mut self.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
+        self.odb.recycle(old);
         let journal = journal::Writer::open(&self.root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
         self.clear_overlay();
         if let Some(w) = self.writer.as_mut() {
