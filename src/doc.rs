@@ -33,10 +33,7 @@ impl Body {
 
     /// Parse stored bytes back into a JSON object.
     pub fn parse(bytes: &[u8]) -> Result<Map<String, Value>> {
-        match serde_json::from_slice(bytes) {
-            Ok(Value::Object(map)) => Ok(map),
-            _ => Err(Error::Invalid("stored body is not a JSON object".into())),
-        }
+        serde_json::from_slice(bytes).map_err(|_| Error::Invalid("stored body is not a JSON object".into()))
     }
 }
 

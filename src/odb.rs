@@ -10,7 +10,6 @@
 //!    naming the pack and block.
 //! 2. Staged objects are visible to the writer's own reads only, and vanish on rollback.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::hash::FastMap;
@@ -34,7 +33,7 @@ type StagedBytes = (Kind, Arc<[u8]>);
 pub type Visit<'a> = dyn FnMut(ObjectId, Kind, &[u8]) -> Result<()> + 'a;
 
 /// Decompressed blocks by (pack, block offset).
-type BlockCache = HashMap<(PackId, u32), Arc<Vec<u8>>>;
+type BlockCache = FastMap<(PackId, u32), Arc<Vec<u8>>>;
 
 struct Sealed {
     reader: Reader,
@@ -155,7 +154,7 @@ impl ObjectDb {
             sealed: packs,
             active,
             staged: FastMap::default(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(FastMap::default()),
             dictionaries: Mutex::new(FastMap::default()),
         })
     }
