@@ -10,7 +10,9 @@
 //! 1. Chunks come back in input order; lines are numbered from 1, blank lines are skipped.
 //! 2. A line that is not a valid document becomes an error naming its line; the lines
 //!    around it are unaffected.
-//! 3. Dropping the iterator early stops the threads at their next hand-over.
+//! 3. An error reading the input comes after every chunk read whole before it (the lines
+//!    of the chunk it interrupted are not returned), and ends the iteration.
+//! 4. Dropping the iterator early stops the threads at their next hand-over.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -68,9 +70,10 @@ struct RawChunk {
 
 /// The parsed chunks of an input, in order (see [`parse_lines`]).
 pub struct ParsedLines {
-    parsed: Receiver<Result<(u64, Chunk)>>,
+    /// Chunks by number; a read error takes the number of the chunk it interrupted.
+    parsed: Receiver<(u64, Result<Chunk>)>,
     /// Chunks that arrived before the one due next.
-    early: BTreeMap<u64, Chunk>,
+    early: BTreeMap<u64, Result<Chunk>>,
     next: u64,
 }
 
@@ -86,7 +89,7 @@ pub fn parse_lines(
     let replicated = options.replicated;
     let input_name = options.input_name.clone();
     let (raw_tx, raw_rx) = bounded::<RawChunk>(workers * 2);
-    let (parsed_tx, parsed_rx) = bounded::<Result<(u64, Chunk)>>(workers * 2);
+    let (parsed_tx, parsed_rx) = bounded::<(u64, Result<Chunk>)>(workers * 2);
     let errors = parsed_tx.clone();
     std::thread::spawn(move || {
         let mut reader = BufReader::with_capacity(1 << 20, input);
@@ -107,7 +110,7 @@ pub fn parse_lines(
                         chunk.ends.push(chunk.bytes.len());
                     }
                     Err(e) => {
-                        let _ = errors.send(Err(Error::Io { path: input_name, source: e }));
+                        let _ = errors.send((number, Err(Error::Io { path: input_name, source: e })));
                         return;
                     }
                 }
@@ -134,7 +137,7 @@ pub fn parse_lines(
                     lines.push((n, parse_line(line, n, replicated)));
                 }
                 let last_line = chunk.first_line + chunk.ends.len() as u64 - 1;
-                if parsed.send(Ok((chunk.number, Chunk { last_line, lines }))).is_err() {
+                if parsed.send((chunk.number, Ok(Chunk { last_line, lines }))).is_err() {
                     return;
                 }
             }
@@ -150,13 +153,12 @@ impl Iterator for ParsedLines {
         loop {
             if let Some(chunk) = self.early.remove(&self.next) {
                 self.next += 1;
-                return Some(Ok(chunk));
+                return Some(chunk);
             }
             match self.parsed.recv() {
-                Ok(Ok((number, chunk))) => {
+                Ok((number, chunk)) => {
                     self.early.insert(number, chunk);
                 }
-                Ok(Err(e)) => return Some(Err(e)),
                 // Every thread is done: the input is exhausted.
                 Err(_) => return None,
             }
@@ -240,5 +242,29 @@ mod tests {
         let mut lines = parse_lines(Box::new(Failing), &Options::default(), |_| {});
         let err = lines.next().unwrap().unwrap_err();
         assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(lines.next().is_none());
+    }
+
+    /// Chunks read before a read error all come first, in order, however the workers race.
+    #[test]
+    fn a_read_error_comes_after_the_chunks_read_before_it() {
+        struct FailingAfter(std::io::Cursor<Vec<u8>>);
+        impl Read for FailingAfter {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(std::io::Error::other("cable pulled")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let text: String = (1..=20).map(|i| format!("{{\"_id\":\"d{i}\"}}\n")).collect();
+        let options = Options { chunk_lines: 3, workers: 4, ..Options::default() };
+        let input = FailingAfter(std::io::Cursor::new(text.into_bytes()));
+        let results: Vec<Result<Chunk>> = parse_lines(Box::new(input), &options, |_| {}).collect();
+        let (last, chunks) = results.split_last().unwrap();
+        assert!(last.as_ref().is_err_and(|e| e.to_string().contains("cable pulled")));
+        let lines: Vec<u64> =
+            chunks.iter().flat_map(|c| c.as_ref().unwrap().lines.iter().map(|(n, _)| *n)).collect();
+        assert_eq!(lines, (1..=18).collect::<Vec<_>>(), "six whole chunks, then the error");
     }
 }
