@@ -44,7 +44,7 @@ pub struct BlockCompressor {
 
 impl BlockCompressor {
     pub fn new() -> std::io::Result<BlockCompressor> {
-        let mut compressor = zstd::bulk::Compressor::new(frame::LEVEL)?;
+        let mut compressor = frame::compressor(None)?;
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         let (done, results) = crossbeam_channel::unbounded();
         let worker = std::thread::Builder::new().name("settee-compress".into()).spawn(move || {
@@ -59,10 +59,7 @@ impl BlockCompressor {
                         }
                     }
                     Job::Dictionary(dictionary) => {
-                        let next = match &dictionary {
-                            Some(d) => zstd::bulk::Compressor::with_dictionary(frame::LEVEL, d),
-                            None => zstd::bulk::Compressor::new(frame::LEVEL),
-                        };
+                        let next = frame::compressor(dictionary.as_deref());
                         // A compressor that cannot be built fails the next block instead.
                         match next {
                             Ok(c) => compressor = c,
@@ -135,8 +132,8 @@ mod tests {
         let raw = |i: u32| format!("{{\"n\":{i},\"text\":\"block {i} of some repeated text\"}}").repeat(20);
         let dictionary = raw(7).into_bytes();
         let mut threaded = BlockCompressor::new().unwrap();
-        let mut plain = zstd::bulk::Compressor::new(frame::LEVEL).unwrap();
-        let mut with_dict = zstd::bulk::Compressor::with_dictionary(frame::LEVEL, &dictionary).unwrap();
+        let mut plain = frame::compressor(None).unwrap();
+        let mut with_dict = frame::compressor(Some(&dictionary)).unwrap();
         let mut expected = Vec::new();
         for i in 0..40u32 {
             if i == 20 {

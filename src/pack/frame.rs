@@ -27,6 +27,21 @@ pub const MAX_RAW_LEN: u32 = 256 << 20;
 /// zstd level for blocks.
 pub const LEVEL: i32 = 3;
 
+/// A block compressor at `LEVEL`, with `dictionary` if given. Its frames leave out what the
+/// frame header already holds: the content size (`raw_len`) and the dictionary's id (the
+/// `dictionary` offset names it). They carry no zstd checksum either (the CRC covers them).
+pub fn compressor(dictionary: Option<&[u8]>) -> std::io::Result<zstd::bulk::Compressor<'static>> {
+    use zstd::zstd_safe::CParameter;
+    let mut c = match dictionary {
+        Some(d) => zstd::bulk::Compressor::with_dictionary(LEVEL, d)?,
+        None => zstd::bulk::Compressor::new(LEVEL)?,
+    };
+    c.set_parameter(CParameter::ContentSizeFlag(false))?;
+    c.set_parameter(CParameter::DictIdFlag(false))?;
+    c.set_parameter(CParameter::ChecksumFlag(false))?;
+    Ok(c)
+}
+
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -139,7 +154,7 @@ mod tests {
     use super::*;
 
     fn frame(raw: &[u8]) -> Vec<u8> {
-        let mut c = zstd::bulk::Compressor::new(LEVEL).unwrap();
+        let mut c = compressor(None).unwrap();
         let mut out = Vec::new();
         encode(&mut c, raw, 0, &mut out).unwrap();
         out
@@ -152,6 +167,27 @@ mod tests {
             return Err(FrameError::Decompress);
         }
         Ok(raw)
+    }
+
+    /// Block frames leave out the content size and the dictionary id (the frame header has
+    /// both) and still decompress, with the dictionary, to the block.
+    #[test]
+    fn frames_leave_out_what_the_header_holds() {
+        let samples: Vec<Vec<u8>> = (0..2000)
+            .map(|i| format!("{{\"name\":\"package-{i}\",\"version\":\"1.{}.0\"}}", i % 13).into_bytes())
+            .collect();
+        let dictionary = zstd::dict::from_samples(&samples, 4096).unwrap();
+        assert!(zstd::zstd_safe::get_dict_id(&dictionary).is_some(), "a trained dictionary has an id");
+        let raw: Vec<u8> = samples.iter().take(12).flatten().copied().collect();
+        let lean = compressor(Some(&dictionary)).unwrap().compress(&raw).unwrap();
+        let full =
+            zstd::bulk::Compressor::with_dictionary(LEVEL, &dictionary).unwrap().compress(&raw).unwrap();
+        assert!(matches!(zstd::zstd_safe::get_frame_content_size(&lean), Ok(None)));
+        assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&lean), None);
+        assert!(lean.len() + 4 <= full.len(), "{} vs {} bytes", lean.len(), full.len());
+        let back =
+            zstd::bulk::Decompressor::with_dictionary(&dictionary).unwrap().decompress(&lean, raw.len());
+        assert_eq!(back.unwrap(), raw);
     }
 
     #[test]
