@@ -95,11 +95,13 @@ pub fn parse_lines(
         let mut reader = BufReader::with_capacity(1 << 20, input);
         let mut line_no = 0;
         for number in 0.. {
+            // Room for typical lines of a typical chunk; a huge chunk size grows as it reads.
+            let expected_lines = chunk_lines.min(1 << 16);
             let mut chunk = RawChunk {
                 number,
                 first_line: line_no + 1,
-                bytes: Vec::with_capacity(chunk_lines * 160),
-                ends: Vec::with_capacity(chunk_lines),
+                bytes: Vec::with_capacity(expected_lines * 160),
+                ends: Vec::with_capacity(expected_lines),
             };
             while chunk.ends.len() < chunk_lines {
                 match reader.read_until(b'\n', &mut chunk.bytes) {

@@ -366,8 +366,7 @@ impl RefsTable {
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Entry>> {
-        let hash = filter::hash_bytes(key.as_bytes());
-        if self.absent.get().is_some_and(|f| !f.may_contain(hash)) {
+        if self.absent.get().is_some_and(|f| !f.may_contain(filter::hash_bytes(key.as_bytes()))) {
             return Ok(None);
         }
         // Along the one group that can hold `key`, rebuilding each id in place: entries

@@ -106,8 +106,7 @@ impl<T: AsRef<[u8]>> Index<T> {
 
     /// The location of `id`, if this index holds it.
     pub fn find(&self, id: &ObjectId) -> Option<Loc> {
-        let hash = filter_hash(id.as_bytes())?;
-        if self.absent.get().is_some_and(|f| !f.may_contain(hash)) {
+        if self.absent.get().is_some_and(|f| filter_hash(id.as_bytes()).is_some_and(|h| !f.may_contain(h))) {
             return None;
         }
         let found = self.search(id);
