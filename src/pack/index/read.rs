@@ -128,24 +128,24 @@ impl<T: AsRef<[u8]>> Index<T> {
         let b = self.bytes.as_ref();
         let mut lo = if first == 0 { 0 } else { be32(b, FANOUT_OFFSET + (first - 1) * 4)? as usize };
         let mut hi = (be32(b, FANOUT_OFFSET + first * 4)? as usize).min(self.count);
-        // Object ids are uniformly distributed: interpolate on the bytes after the first,
-        // probing the guess and narrowing to the side holding the key, a few rounds at most
-        // (each round lands about sqrt(range) from the key), then bisect what is left.
+        // Object ids are uniformly distributed: interpolate on the 8 bytes after the first,
+        // between bounds on the values held by [lo, hi): at first the whole range of the
+        // fanout bucket, then the values of the ids probed. Each round reads one id (one
+        // cache miss) and lands about sqrt(range) from the key; a few rounds at most, then
+        // bisect what is left.
         let value = |id: &[u8]| id.get(1..9).map(|v| v.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x)));
-        let want = value(key)?;
+        let want = u128::from(value(key)?);
+        let (mut low, mut high) = (0u128, 1u128 << 64);
         for _ in 0..INTERPOLATION_ROUNDS {
-            if hi - lo <= 16 {
+            if hi - lo <= 16 || !(low <= want && want < high) {
                 break;
             }
-            let (low, high) = (value(self.id_at(lo)?)?, value(self.id_at(hi - 1)?)?);
-            if !(low < want && want < high) {
-                break;
-            }
-            let span = (hi - 1 - lo) as u128;
-            let guess = lo + ((u128::from(want - low) * span) / u128::from(high - low)) as usize;
-            match compare_ids(self.id_at(guess)?, key) {
-                std::cmp::Ordering::Less => lo = guess + 1,
-                std::cmp::Ordering::Greater => hi = guess,
+            let offset = (want - low) * (hi - lo) as u128 / (high - low);
+            let guess = lo + (offset as usize).min(hi - lo - 1);
+            let probed = self.id_at(guess)?;
+            match compare_ids(probed, key) {
+                std::cmp::Ordering::Less => (lo, low) = (guess + 1, u128::from(value(probed)?)),
+                std::cmp::Ordering::Greater => (hi, high) = (guess, u128::from(value(probed)?) + 1),
                 std::cmp::Ordering::Equal => return self.loc_at(guess),
             }
         }
