@@ -3,8 +3,9 @@
 //!
 //! Refs table: header, entries (`id`, `Entry`) sorted by id, the byte offset of every
 //! `GROUP`-th entry (u64), a CRC-32 trailer. Changes table: header, the byte offset of each
-//! document's refs entry (u64) in the order of the entries' sequence numbers, a CRC-32
-//! trailer: one row per replicated document, at its latest sequence.
+//! document's refs entry in the order of the entries' sequence numbers (4 bytes each while
+//! the refs table is under 4 GiB, else 8; the header says which), a CRC-32 trailer: one row
+//! per replicated document, at its latest sequence.
 //!
 //! Invariant: both files are written whole and fsynced before the manifest names them, and
 //! never change afterwards. Reads check every offset against the file before using it.
@@ -22,15 +23,22 @@ use crate::object::varint;
 
 pub const REFS_MAGIC: [u8; 4] = *b"SREF";
 pub const CHANGES_MAGIC: [u8; 4] = *b"SCHG";
+/// Refs table format version.
 pub const VERSION: u32 = 1;
+/// Changes table format version written. Version 1 (8-byte rows, reserved header field) is
+/// still read.
+pub const CHANGES_VERSION: u32 = 2;
 pub const MAGIC_OFFSET: usize = 0;
 pub const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;
 pub const COUNT_OFFSET: usize = VERSION_OFFSET + size_of::<u32>();
-/// Refs table: where the group offsets start. Changes table: reserved, zero.
+/// Refs table: where the group offsets start. Changes table: the row length (version 2;
+/// reserved in version 1, whose rows are 8 bytes).
 pub const ARRAY_OFFSET: usize = COUNT_OFFSET + size_of::<u64>();
 pub const HEADER_LEN: usize = ARRAY_OFFSET + size_of::<u64>();
 pub const TRAILER_LEN: usize = 4;
-pub const CHANGE_ROW_LEN: usize = 8;
+/// Changes table row lengths: offsets that fit in 32 bits, and the rest.
+pub const CHANGE_ROW_SHORT: usize = 4;
+pub const CHANGE_ROW_LONG: usize = 8;
 
 use crate::bytes::{be32, be64};
 
@@ -428,11 +436,13 @@ pub struct ChangesTable {
     bytes: Bytes,
     path: PathBuf,
     count: usize,
+    /// `CHANGE_ROW_SHORT` or `CHANGE_ROW_LONG`.
+    row_len: usize,
 }
 
 impl ChangesTable {
     pub fn empty() -> ChangesTable {
-        ChangesTable { bytes: Bytes::Empty, path: PathBuf::new(), count: 0 }
+        ChangesTable { bytes: Bytes::Empty, path: PathBuf::new(), count: 0, row_len: CHANGE_ROW_SHORT }
     }
 
     pub fn open(path: &Path) -> Result<ChangesTable> {
@@ -442,22 +452,28 @@ impl ChangesTable {
         if b.get(..4) != Some(&CHANGES_MAGIC[..]) {
             return Err(corrupt(0, "not a changes table (bad magic)"));
         }
-        let version = be32(b, VERSION_OFFSET);
-        if version != Some(VERSION) {
-            return Err(Error::UnsupportedVersion {
-                path: path.into(),
-                what: "changes table",
-                found: version.unwrap_or(0),
-                max: VERSION,
-            });
-        }
+        let row_len = match be32(b, VERSION_OFFSET) {
+            Some(1) => CHANGE_ROW_LONG,
+            Some(CHANGES_VERSION) => match be64(b, ARRAY_OFFSET) {
+                Some(4) => CHANGE_ROW_SHORT,
+                Some(8) => CHANGE_ROW_LONG,
+                Some(_) => return Err(corrupt(ARRAY_OFFSET, "changes table row length is not 4 or 8")),
+                None => return Err(corrupt(ARRAY_OFFSET, "truncated header")),
+            },
+            version => {
+                return Err(Error::UnsupportedVersion {
+                    path: path.into(),
+                    what: "changes table",
+                    found: version.unwrap_or(0),
+                    max: CHANGES_VERSION,
+                })
+            }
+        };
         let count = be64(b, COUNT_OFFSET).ok_or_else(|| corrupt(COUNT_OFFSET, "truncated header"))? as usize;
-        if count.checked_mul(CHANGE_ROW_LEN).and_then(|n| n.checked_add(HEADER_LEN + TRAILER_LEN))
-            != Some(b.len())
-        {
+        if count.checked_mul(row_len).and_then(|n| n.checked_add(HEADER_LEN + TRAILER_LEN)) != Some(b.len()) {
             return Err(corrupt(b.len(), "changes table size does not match its header"));
         }
-        Ok(ChangesTable { bytes, path: path.into(), count })
+        Ok(ChangesTable { bytes, path: path.into(), count, row_len })
     }
 
     pub fn len(&self) -> usize {
@@ -470,10 +486,10 @@ impl ChangesTable {
 
     /// Row `i`: the byte offset of a refs entry.
     pub fn row(&self, i: usize) -> Result<usize> {
-        let at = HEADER_LEN + i * CHANGE_ROW_LEN;
-        be64(self.bytes.as_ref(), at)
-            .map(|o| o as usize)
-            .ok_or_else(|| Error::corrupt(&self.path, at as u64, "truncated changes row"))
+        let at = HEADER_LEN + i * self.row_len;
+        let b = self.bytes.as_ref();
+        let row = if self.row_len == CHANGE_ROW_SHORT { be32(b, at).map(u64::from) } else { be64(b, at) };
+        row.map(|o| o as usize).ok_or_else(|| Error::corrupt(&self.path, at as u64, "truncated changes row"))
     }
 
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
@@ -604,13 +620,19 @@ impl TableWriter {
         file.sync_all().map_err(Error::io(&path))?;
 
         self.changes.sort_unstable();
-        let mut out = Vec::with_capacity(HEADER_LEN + self.changes.len() * CHANGE_ROW_LEN + TRAILER_LEN);
+        // Every row is an offset below `offsets_at`: 4-byte rows when that fits in 32 bits.
+        let short = u32::try_from(offsets_at).is_ok();
+        let row_len = if short { CHANGE_ROW_SHORT } else { CHANGE_ROW_LONG };
+        let mut out = Vec::with_capacity(HEADER_LEN + self.changes.len() * row_len + TRAILER_LEN);
         out.extend_from_slice(&CHANGES_MAGIC);
-        out.extend_from_slice(&VERSION.to_be_bytes());
+        out.extend_from_slice(&CHANGES_VERSION.to_be_bytes());
         out.extend_from_slice(&(self.changes.len() as u64).to_be_bytes());
-        out.extend_from_slice(&0u64.to_be_bytes());
-        for (_, at) in &self.changes {
-            out.extend_from_slice(&at.to_be_bytes());
+        out.extend_from_slice(&(row_len as u64).to_be_bytes());
+        for &(_, at) in &self.changes {
+            match u32::try_from(at) {
+                Ok(short_at) if short => out.extend_from_slice(&short_at.to_be_bytes()),
+                _ => out.extend_from_slice(&at.to_be_bytes()),
+            }
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -701,6 +723,53 @@ mod tests {
                 .collect();
             assert!(seqs.windows(2).all(|w| w[0] <= w[1]), "changes rows in seq order");
         }
+    }
+
+    /// A changes table is written with 4-byte rows, and one with 8-byte rows (version 1, or
+    /// version 2 with row length 8) reads the same; any other row length is corruption.
+    #[test]
+    fn changes_rows_of_either_length_name_the_same_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
+        let mut w = TableWriter::create(&refs).unwrap();
+        for i in 0..40 {
+            w.push(&format!("k{i:03}"), &entry(i)).unwrap();
+        }
+        let docs = w.finish(&changes).unwrap() as usize;
+        let short = std::fs::read(&changes).unwrap();
+        assert_eq!(be32(&short, VERSION_OFFSET), Some(CHANGES_VERSION));
+        assert_eq!(be64(&short, ARRAY_OFFSET), Some(CHANGE_ROW_SHORT as u64));
+        assert_eq!(short.len(), HEADER_LEN + docs * CHANGE_ROW_SHORT + TRAILER_LEN);
+        let rows = |path: &Path| {
+            let c = ChangesTable::open(path).unwrap();
+            assert!(c.verify().is_ok());
+            (0..c.len()).map(|r| c.row(r).unwrap()).collect::<Vec<_>>()
+        };
+        let want = rows(&changes);
+        assert_eq!(want.len(), docs);
+        // The same rows as 8-byte offsets, under each header that announces them.
+        for (version, field) in [(1u32, 0u64), (CHANGES_VERSION, CHANGE_ROW_LONG as u64)] {
+            let mut long = CHANGES_MAGIC.to_vec();
+            long.extend_from_slice(&version.to_be_bytes());
+            long.extend_from_slice(&(docs as u64).to_be_bytes());
+            long.extend_from_slice(&field.to_be_bytes());
+            for at in &want {
+                long.extend_from_slice(&(*at as u64).to_be_bytes());
+            }
+            let crc = crc32fast::hash(&long);
+            long.extend_from_slice(&crc.to_be_bytes());
+            std::fs::write(&changes, &long).unwrap();
+            assert_eq!(rows(&changes), want, "version {version}");
+        }
+        let mut odd = short.clone();
+        odd.splice(ARRAY_OFFSET..HEADER_LEN, 6u64.to_be_bytes());
+        std::fs::write(&changes, &odd).unwrap();
+        let err = ChangesTable::open(&changes).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("row length is not 4 or 8"), "{err}");
+        let mut newer = short;
+        newer.splice(VERSION_OFFSET..COUNT_OFFSET, 3u32.to_be_bytes());
+        std::fs::write(&changes, &newer).unwrap();
+        assert!(matches!(ChangesTable::open(&changes), Err(Error::UnsupportedVersion { found: 3, .. })));
     }
 
     /// Lookups agree before and after the in-memory directory is built, with ids whose
