@@ -77,17 +77,44 @@ pub fn sha1(bytes: &[u8]) -> ObjectId {
 /// The id of an object of `kind` whose canonical bytes are `bytes`.
 pub fn hash_object(kind: Kind, bytes: &[u8]) -> ObjectId {
     let mut hasher = gix_hash::hasher(gix_hash::Kind::Sha1);
-    let header = format!("{} {}\0", kind.name(), bytes.len());
-    hasher.update(header.as_bytes());
+    let mut buf = [0u8; 40];
+    let header = object_header(kind, bytes.len(), &mut buf);
+    hasher.update(header);
     hasher.update(bytes);
     match hasher.try_finalize() {
         Ok(id) => id,
         Err(_) => {
-            let mut all = header.into_bytes();
+            let mut all = header.to_vec();
             all.extend_from_slice(bytes);
             sha1(&all)
         }
     }
+}
+
+/// `"<kind> <len>\0"` written into `buf` (every object is hashed, so no allocation).
+fn object_header(kind: Kind, len: usize, buf: &mut [u8; 40]) -> &[u8] {
+    let name = kind.name().as_bytes();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = len;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut written = 0;
+    for &byte in name.iter().chain(b" ").chain(digits.get(at..).unwrap_or_default()).chain(b"\0") {
+        if let Some(slot) = buf.get_mut(written) {
+            *slot = byte;
+        }
+        written += 1;
+    }
+    buf.get(..written).unwrap_or_default()
 }
 
 /// A validated document id.
@@ -187,6 +214,17 @@ impl fmt::Display for Seq {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn object_headers_are_kind_space_decimal_length_nul() {
+        for kind in [super::Kind::Body, super::Kind::Revision, super::Kind::Dictionary] {
+            for len in [0usize, 1, 9, 10, 99, 100, 125, 65_535, 1 << 26, usize::MAX] {
+                let mut buf = [0u8; 40];
+                let want = format!("{} {len}\0", kind.name());
+                assert_eq!(super::object_header(kind, len, &mut buf), want.as_bytes());
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

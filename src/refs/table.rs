@@ -377,18 +377,40 @@ impl RefsTable {
         if self.absent.get().is_some_and(|f| !f.may_contain(filter::hash_bytes(key.as_bytes()))) {
             return Ok(None);
         }
-        // Along the one group that can hold `key`, rebuilding each id in place: entries
-        // before it are stepped over, only the one asked for is decoded.
-        if let Some(group) = self.groups_up_to(key.as_bytes())?.checked_sub(1) {
-            let mut cursor = Cursor { at: self.group_start(group)?, id: Vec::with_capacity(64) };
-            while cursor.at < self.offsets_at {
-                let at = cursor.at;
+        // Along the one group that can hold `key`, without rebuilding ids: each entry's id
+        // is the previous id's first `shared` bytes and then its suffix, and `shared` is
+        // the whole prefix the two have in common. With `matched` the prefix the previous
+        // id (which sorts before `key`) shares with `key`, an entry that keeps more than
+        // `matched` bytes still sorts before `key`, one that keeps fewer sorts after it,
+        // and only one that keeps exactly `matched` needs its suffix compared. Entries
+        // before `key` are stepped over; only the one asked for is decoded.
+        let key = key.as_bytes();
+        if let Some(group) = self.groups_up_to(key)?.checked_sub(1) {
+            let mut at = self.group_start(group)?;
+            let (mut matched, mut previous_len) = (0usize, 0usize);
+            while at < self.offsets_at {
                 let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
-                let mut rest = self.step_id(&mut cursor)?;
-                match cursor.id.as_slice().cmp(key.as_bytes()) {
+                let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
+                let shared = varint::read(&mut rest).ok_or_else(bad)? as usize;
+                let suffix_len = varint::read(&mut rest).ok_or_else(bad)? as usize;
+                let suffix = varint::take(&mut rest, suffix_len).ok_or_else(bad)?;
+                if shared > previous_len {
+                    return Err(bad());
+                }
+                previous_len = shared + suffix_len;
+                let order = match shared.cmp(&matched) {
+                    std::cmp::Ordering::Greater => std::cmp::Ordering::Less,
+                    std::cmp::Ordering::Less => std::cmp::Ordering::Greater,
+                    std::cmp::Ordering::Equal => {
+                        let wanted = key.get(matched..).unwrap_or_default();
+                        matched += suffix.iter().zip(wanted).take_while(|(a, b)| a == b).count();
+                        suffix.cmp(wanted)
+                    }
+                };
+                match order {
                     std::cmp::Ordering::Less => {
                         Entry::skip(&mut rest).ok_or_else(bad)?;
-                        cursor.at = self.offsets_at - rest.len();
+                        at = self.offsets_at - rest.len();
                     }
                     std::cmp::Ordering::Equal => {
                         return Entry::decode(&mut rest).flatten().ok_or_else(bad).map(Some)
@@ -789,8 +811,22 @@ mod tests {
         }
         w.finish(&changes).unwrap();
         let t = RefsTable::open(&refs).unwrap();
-        let absent: Vec<String> =
+        let mut absent: Vec<String> =
             (0..300).map(|i| format!("tenant-0000000000/doc-{:04}", 3 * i + 1)).collect();
+        // Near misses: each id cut short, grown by a byte, or with its last byte changed.
+        for k in &keys {
+            let mut near = vec![format!("{k}0"), format!("{k}\u{1}")];
+            if let Some(last) = k.chars().last() {
+                let stem = &k[..k.len() - last.len_utf8()];
+                near.extend([
+                    stem.to_string(),
+                    format!("{stem}1"),
+                    format!("{stem}/"),
+                    format!("{stem}\u{7f}"),
+                ]);
+            }
+            absent.extend(near.into_iter().filter(|n| !keys.contains(n)));
+        }
         for round in 0..2 {
             for (i, k) in keys.iter().enumerate() {
                 assert_eq!(t.get(k).unwrap(), Some(entry(i)), "round {round}, key {k:?}");
