@@ -214,18 +214,18 @@ impl fmt::Display for Seq {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn object_headers_are_kind_space_decimal_length_nul() {
-        for kind in [super::Kind::Body, super::Kind::Revision, super::Kind::Dictionary] {
+        for kind in [Kind::Body, Kind::Revision, Kind::Dictionary] {
             for len in [0usize, 1, 9, 10, 99, 100, 125, 65_535, 1 << 26, usize::MAX] {
                 let mut buf = [0u8; 40];
                 let want = format!("{} {len}\0", kind.name());
-                assert_eq!(super::object_header(kind, len, &mut buf), want.as_bytes());
+                assert_eq!(object_header(kind, len, &mut buf), want.as_bytes());
             }
         }
     }
-
-    use super::*;
 
     #[test]
     fn object_ids_follow_git_naming() {
