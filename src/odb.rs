@@ -23,7 +23,8 @@ use crate::pack::{frame, index::Index, reader::Reader, Loc, PackId};
 /// How many frames from the start of a pack `dictionary_bytes` looks through.
 const DICTIONARY_SEARCH_FRAMES: usize = 4096;
 
-/// Decompressed blocks kept for reuse; at 1 KiB a block this is about 2 MiB.
+/// Decompressed blocks kept for reuse; at `BLOCK_TARGET` (640 bytes) a block this is about
+/// 1.3 MiB.
 const CACHE_BLOCKS: usize = 2048;
 
 /// The kind and bytes of a staged object.

@@ -213,9 +213,9 @@ impl Store {
             let blocks = odb.block_offsets(pack)?;
             let (first, second) = blocks.split_at(blocks.len() / 2);
             let scan = |part: &[u32]| -> Result<revisions::Found> {
-                // A block holds about 1 KiB of raw objects, of which revisions are commonly a
-                // third to a half: reserving half of it spares regrowing (and copying) the
-                // buffer, and pages reserved but never written cost nothing.
+                // A block holds about `BLOCK_TARGET` bytes of raw objects, of which revisions
+                // are commonly a third to a half: reserving half of it spares regrowing (and
+                // copying) the buffer, and pages reserved but never written cost nothing.
                 let mut found = revisions::Found::with_capacity(part.len() * pack::BLOCK_TARGET / 2);
                 odb.scan(pack, part, Kind::Revision, &mut |oid, _, bytes| {
                     found.push(oid, bytes);
