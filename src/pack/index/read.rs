@@ -21,6 +21,8 @@ pub struct Index<T: AsRef<[u8]> = memmap2::Mmap> {
     path: PathBuf,
     pack: PackId,
     count: usize,
+    /// Bytes per location: `LOC_LEN_SHORT` (version 2) or `LOC_LEN_LONG` (version 1).
+    loc_len: usize,
     /// Ids this index holds, once it has answered enough lookups with "absent".
     absent: crate::filter::Lazy,
 }
@@ -48,18 +50,18 @@ impl<T: AsRef<[u8]>> Index<T> {
             return Err(corrupt(0, "not an index file (bad magic)"));
         }
         let version = be32(b, VERSION_OFFSET).ok_or_else(|| corrupt(VERSION_OFFSET, "truncated header"))?;
-        if version != VERSION {
+        let Some(loc_len) = loc_len(version) else {
             return Err(Error::UnsupportedVersion {
                 path: path.into(),
                 what: "index",
                 found: version,
                 max: VERSION,
             });
-        }
+        };
         let hi = be32(b, PACK_ID_OFFSET).ok_or_else(|| corrupt(PACK_ID_OFFSET, "truncated header"))?;
         let lo = be32(b, PACK_ID_OFFSET + 4).ok_or_else(|| corrupt(PACK_ID_OFFSET, "truncated header"))?;
         let count = be32(b, COUNT_OFFSET).ok_or_else(|| corrupt(COUNT_OFFSET, "truncated header"))? as usize;
-        if b.len() != file_len(count) {
+        if b.len() != file_len(count, loc_len) {
             return Err(corrupt(b.len(), "index size does not match its object count"));
         }
         let last =
@@ -72,6 +74,7 @@ impl<T: AsRef<[u8]>> Index<T> {
             path: path.into(),
             pack: PackId((u64::from(hi) << 32) | u64::from(lo)),
             count,
+            loc_len,
             absent: crate::filter::Lazy::default(),
         })
     }
@@ -99,9 +102,13 @@ impl<T: AsRef<[u8]>> Index<T> {
     }
 
     fn loc_at(&self, i: usize) -> Option<Loc> {
-        let at = IDS_OFFSET + self.count * ID_LEN + i * LOC_LEN;
+        let at = IDS_OFFSET + self.count * ID_LEN + i * self.loc_len;
         let b = self.bytes.as_ref();
-        Some(Loc { block: be32(b, at)?, inner: be32(b, at + 4)? })
+        let inner = match self.loc_len {
+            LOC_LEN_SHORT => u32::from(u16::from_be_bytes(b.get(at + 4..at + 6)?.try_into().ok()?)),
+            _ => be32(b, at + 4)?,
+        };
+        Some(Loc { block: be32(b, at)?, inner })
     }
 
     /// The location of `id`, if this index holds it.
@@ -267,6 +274,39 @@ mod tests {
         }
         for i in 60_000..70_000u32 {
             assert_eq!(index.find(&hash_object(Kind::Body, &i.to_be_bytes())), None);
+        }
+    }
+
+    /// Locations are 6 bytes (version 2) while every `inner` fits in 16 bits, and 8 bytes
+    /// (version 1) as soon as one does not; both read back exactly, and an unknown version
+    /// is refused by name.
+    #[test]
+    fn location_width_follows_the_largest_inner_offset() {
+        let entries = |largest: u32| {
+            let mut e: Vec<(ObjectId, Loc)> = (0..300u32)
+                .map(|i| (hash_object(Kind::Body, &i.to_be_bytes()), Loc { block: 16 + i * 700, inner: i }))
+                .collect();
+            e[7].1.inner = largest;
+            e.sort_unstable_by_key(|e| e.0);
+            e
+        };
+        for (largest, version, loc_len) in
+            [(65_535, VERSION, LOC_LEN_SHORT), (65_536, VERSION_LONG_LOCS, LOC_LEN_LONG), (u32::MAX, 1, 8)]
+        {
+            let entries = entries(largest);
+            let bytes = crate::pack::index::write::encode(PackId(5), &entries);
+            assert_eq!(bytes[VERSION_OFFSET..VERSION_OFFSET + 4], version.to_be_bytes());
+            assert_eq!(bytes.len(), file_len(entries.len(), loc_len));
+            let index = Index::from_bytes(bytes.clone(), Path::new("t.idx")).unwrap();
+            assert!(index.verify().is_ok());
+            for (id, loc) in &entries {
+                assert_eq!(index.find(id), Some(*loc));
+            }
+            assert_eq!(index.iter().collect::<Vec<_>>(), entries);
+            let mut other = bytes;
+            other[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&3u32.to_be_bytes());
+            let refused = Index::from_bytes(other, Path::new("t.idx")).err().unwrap();
+            assert!(refused.to_string().contains("version 3"), "{refused}");
         }
     }
 

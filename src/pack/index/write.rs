@@ -21,11 +21,15 @@ pub fn write(path: &Path, pack: PackId, entries: &mut [(ObjectId, Loc)]) -> Resu
     Ok(())
 }
 
-/// The bytes of an index over `sorted` entries.
+/// The bytes of an index over `sorted` entries: version 2 (6-byte locations) when every
+/// `inner` fits in 16 bits, which is always the case for blocks settee writes (an entry
+/// starts before `BLOCK_TARGET`); version 1 otherwise.
 pub fn encode(pack: PackId, sorted: &[(ObjectId, Loc)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(file_len(sorted.len()));
+    let short = sorted.iter().all(|(_, loc)| u16::try_from(loc.inner).is_ok());
+    let (version, loc_len) = if short { (VERSION, LOC_LEN_SHORT) } else { (VERSION_LONG_LOCS, LOC_LEN_LONG) };
+    let mut out = Vec::with_capacity(file_len(sorted.len(), loc_len));
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&pack.0.to_be_bytes());
     out.extend_from_slice(&(sorted.len() as u32).to_be_bytes());
     out.extend_from_slice(&0u32.to_be_bytes());
@@ -46,7 +50,10 @@ pub fn encode(pack: PackId, sorted: &[(ObjectId, Loc)]) -> Vec<u8> {
     }
     for (_, loc) in sorted {
         out.extend_from_slice(&loc.block.to_be_bytes());
-        out.extend_from_slice(&loc.inner.to_be_bytes());
+        match u16::try_from(loc.inner) {
+            Ok(inner) if short => out.extend_from_slice(&inner.to_be_bytes()),
+            _ => out.extend_from_slice(&loc.inner.to_be_bytes()),
+        }
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_be_bytes());
