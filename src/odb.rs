@@ -234,6 +234,11 @@ impl ObjectDb {
         self.sealed.iter().find_map(|s| s.index.find(id).map(|loc| Found { pack: s.reader.id(), loc }))
     }
 
+    /// True if `pack` is one of the packs this database reads.
+    pub fn holds_pack(&self, pack: PackId) -> bool {
+        self.reader(pack).is_some()
+    }
+
     /// True if `id` is committed or staged.
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.staged.contains_key(id) || self.find(id).is_some()
@@ -406,6 +411,17 @@ impl ObjectDb {
             }
             None => Ok(None),
         }
+    }
+
+    /// [`ObjectDb::read_body`], trying `hint` first: a hint that names no open pack, or
+    /// where no body with this id is found, only costs the attempt.
+    pub fn read_body_hinted(&self, id: &ObjectId, hint: Option<Found>) -> Result<Option<Vec<u8>>> {
+        if let Some(found) = hint.filter(|h| self.holds_pack(h.pack)) {
+            if let Ok((Kind::Body, bytes)) = self.read_at(id, found) {
+                return Ok(Some(bytes));
+            }
+        }
+        self.read_body(id)
     }
 
     pub fn read_body(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {

@@ -41,7 +41,7 @@ use crate::id::{DocId, Kind, ObjectId};
 use crate::journal;
 use crate::manifest::Manifest;
 use crate::object::Revision;
-use crate::odb::ObjectDb;
+use crate::odb::{Found, ObjectDb};
 use crate::pack::{self, index, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
 use crate::refs::{DocRef, Entry, Leaf};
@@ -450,10 +450,10 @@ impl Store {
                 outcome.objects_copied += 1;
             }
         }
-        let written = output.finish()?;
+        let mut written = output.finish()?;
         faults.pass()?;
-        for (id, mut entries) in written {
-            index::write(&packs_dir.join(id.index_name()), id, &mut entries)?;
+        for (id, entries) in &mut written {
+            index::write(&packs_dir.join(id.index_name()), *id, entries)?;
         }
         outcome.output_bytes = next
             .sealed
@@ -464,9 +464,25 @@ impl Store {
         faults.pass()?;
 
         next.sealed.retain(|p| !plan.rewrite.contains(p));
+        // Each entry's hint: where its shown body is now, in a new pack (whose entries
+        // the index writer left sorted by id) or in a kept one.
+        let locate = |body: &ObjectId| {
+            written
+                .iter()
+                .find_map(|(pack, entries)| {
+                    let at = entries.binary_search_by_key(body, |e| e.0).ok()?;
+                    entries.get(at).map(|&(_, loc)| Found { pack: *pack, loc })
+                })
+                .or_else(|| {
+                    self.odb()
+                        .sealed()
+                        .filter(|(r, _)| plan.keep.contains(&r.id()))
+                        .find_map(|(r, index)| index.find(body).map(|loc| Found { pack: r.id(), loc }))
+                })
+        };
         let mut tables = TableWriter::create(&self.root().join(next.refs_name()))?;
         for (id, entry) in &live.entries {
-            tables.push(id, entry)?;
+            tables.push(id, entry, entry.shown_body().and_then(locate))?;
         }
         next.table_docs = tables.finish(&self.root().join(next.changes_name()))?;
         faults.pass()?;

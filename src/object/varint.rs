@@ -13,8 +13,22 @@ pub fn write(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// Read a varint from the front of `input`, advancing it.
+/// Read a varint from the front of `input`, advancing it. Inlined for the one-byte case,
+/// which is most of them (lengths, counts and flags in refs and records).
+#[inline]
 pub fn read(input: &mut &[u8]) -> Option<u64> {
+    match input.split_first() {
+        Some((&byte, rest)) if byte < 0x80 => {
+            *input = rest;
+            Some(u64::from(byte))
+        }
+        _ => read_long(input),
+    }
+}
+
+/// [`read`] of an encoding longer than one byte (or of nothing).
+#[inline(never)]
+fn read_long(input: &mut &[u8]) -> Option<u64> {
     let mut value: u64 = 0;
     for shift in 0..10u32 {
         let (&byte, rest) = input.split_first()?;

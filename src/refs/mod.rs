@@ -8,10 +8,11 @@
 //!    cached winner.
 //! 2. Entries in a table are strictly sorted by id bytes.
 //!
-//! Spec: format-spec/refs.md (refs format 1).
+//! Spec: format-spec/refs.md (refs table format 2, ref entry encoding 1).
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
+pub mod hint;
 pub mod table;
 
 use crate::id::{hash_object, DocId, Kind, ObjectId, Seq};
@@ -205,6 +206,39 @@ impl Entry {
                 varint::take(input, 20).map(|_| ())
             }
             TAG_REMOVED => Some(()),
+            _ => None,
+        }
+    }
+
+    /// The body a reader of this entry shows: the winner's, or the `_local` document's.
+    pub fn shown_body(&self) -> Option<&ObjectId> {
+        match self {
+            Entry::Doc(d) => d.winner().map(|w| &w.body),
+            Entry::Local(l) => Some(&l.body),
+        }
+    }
+
+    /// [`Entry::shown_body`] of an encoded entry, read without decoding the rest (no hash
+    /// is derived); `None` for a removal marker or a malformed entry.
+    pub fn peek_shown_body(mut encoded: &[u8]) -> Option<ObjectId> {
+        let input = &mut encoded;
+        match *varint::take(input, 1)?.first()? {
+            TAG_DOC => {
+                varint::read(input)?;
+                if varint::read(input)? == 0 {
+                    return None;
+                }
+                varint::read(input)?;
+                let flags = *varint::take(input, 1)?.first()?;
+                if flags & LEAF_DERIVED == 0 {
+                    read_hash(input).ok()?;
+                }
+                read_oid(input).ok()
+            }
+            TAG_LOCAL => {
+                varint::read(input)?;
+                read_oid(input).ok()
+            }
             _ => None,
         }
     }

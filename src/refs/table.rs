@@ -1,8 +1,9 @@
 //! The refs table and the changes table: immutable, sorted files written at each checkpoint
 //! and mmap'd by readers.
 //!
-//! Refs table: header, entries (`id`, `Entry`) sorted by id, the byte offset of every
-//! `GROUP`-th entry (u64), a CRC-32 trailer. Changes table: header, the byte offset of each
+//! Refs table: header, records (`id`, `Entry`, body hint) sorted by id, the byte offset of
+//! every `GROUP`-th record (u64), a CRC-32 trailer. The hint (`hint`) says where the body the
+//! entry shows was stored; version 1 tables have none and are still read. Changes table: header, the byte offset of each
 //! document's refs entry in the order of the entries' sequence numbers (4 bytes each while
 //! the refs table is under 4 GiB, else 8; the header says which), a CRC-32 trailer: one row
 //! per replicated document, at its latest sequence.
@@ -15,16 +16,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::OnceLock;
 
-use super::Entry;
+use super::{hint, Entry};
 use crate::error::{Error, Result};
 use crate::filter;
 use crate::id::Seq;
 use crate::object::varint;
+use crate::odb::Found;
 
 pub const REFS_MAGIC: [u8; 4] = *b"SREF";
 pub const CHANGES_MAGIC: [u8; 4] = *b"SCHG";
-/// Refs table format version.
-pub const VERSION: u32 = 1;
+/// Refs table format version written: records end with a body hint.
+pub const VERSION: u32 = 2;
+/// The version without body hints, still read.
+pub const VERSION_NO_HINTS: u32 = 1;
 /// Changes table format version written. Version 1 (8-byte rows, reserved header field) is
 /// still read.
 pub const CHANGES_VERSION: u32 = 2;
@@ -91,15 +95,22 @@ fn key_prefix(id: &[u8]) -> u128 {
     u128::from_be_bytes(out)
 }
 
-/// A position in a refs table: the next entry's offset and the id before it (from which
-/// that entry's id is rebuilt).
+/// A position in a refs table: the next entry's offset, the id before it (from which that
+/// entry's id is rebuilt), its position among the entries and the hint before it (which
+/// its hint is relative to).
 #[derive(Clone, Debug)]
 pub struct Cursor {
     at: usize,
     id: Vec<u8>,
+    index: usize,
+    base: hint::Base,
 }
 
 impl Cursor {
+    fn new(at: usize, index: usize) -> Cursor {
+        Cursor { at, id: Vec::with_capacity(64), index, base: hint::Base::default() }
+    }
+
     /// The id of the entry last stepped over.
     pub fn id(&self) -> &[u8] {
         &self.id
@@ -114,6 +125,8 @@ pub struct RefsTable {
     /// Where the group offsets start (= end of the entries).
     offsets_at: usize,
     groups: usize,
+    /// Version 2: every record ends with a body hint.
+    hints: bool,
     /// Lookups served so far (until the directory is built).
     lookups: AtomicUsize,
     /// Every group's first-id prefix, in memory: bisecting it touches a few contiguous
@@ -132,6 +145,7 @@ impl RefsTable {
             count: 0,
             offsets_at: HEADER_LEN,
             groups: 0,
+            hints: true,
             lookups: AtomicUsize::new(0),
             directory: OnceLock::new(),
             absent: filter::Lazy::default(),
@@ -146,7 +160,7 @@ impl RefsTable {
             return Err(corrupt(0, "not a refs table (bad magic)"));
         }
         let version = be32(b, VERSION_OFFSET);
-        if version != Some(VERSION) {
+        if version != Some(VERSION) && version != Some(VERSION_NO_HINTS) {
             return Err(Error::UnsupportedVersion {
                 path: path.into(),
                 what: "refs table",
@@ -169,6 +183,7 @@ impl RefsTable {
             count,
             offsets_at,
             groups,
+            hints: version == Some(VERSION),
             lookups: AtomicUsize::new(0),
             directory: OnceLock::new(),
             absent: filter::Lazy::default(),
@@ -236,12 +251,25 @@ impl RefsTable {
 
     /// A cursor at the start of group `g` (whose first id is stored whole).
     fn group_cursor(&self, g: usize) -> Result<Cursor> {
-        Ok(Cursor { at: self.group_start(g)?, id: Vec::new() })
+        Ok(Cursor::new(self.group_start(g)?, g * GROUP))
     }
 
-    /// Read the entry under `cursor` (its id is rebuilt from the previous one) and move the
-    /// cursor past it; with `decode: false` the entry is stepped over, not decoded.
-    fn step(&self, cursor: &mut Cursor, decode: bool) -> Result<Option<Entry>> {
+    /// Read the body hint that ends record `index` (none in a version 1 table), relative to
+    /// `base`, which starts afresh with each group. `None` if it is malformed.
+    fn read_hint(&self, rest: &mut &[u8], index: usize, base: &mut hint::Base) -> Option<Option<Found>> {
+        if !self.hints {
+            return Some(None);
+        }
+        if index % GROUP == 0 {
+            *base = hint::Base::default();
+        }
+        hint::read(rest, base)
+    }
+
+    /// Read the entry under `cursor` (its id is rebuilt from the previous one) with its
+    /// hint, and move the cursor past it; with `decode: false` the entry is stepped over,
+    /// not decoded.
+    fn step(&self, cursor: &mut Cursor, decode: bool) -> Result<(Option<Entry>, Option<Found>)> {
         let at = cursor.at;
         let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
         let mut rest = self.step_id(cursor)?;
@@ -251,8 +279,10 @@ impl RefsTable {
             Entry::skip(&mut rest).ok_or_else(bad)?;
             None
         };
+        let found = self.read_hint(&mut rest, cursor.index, &mut cursor.base).ok_or_else(bad)?;
         cursor.at = self.offsets_at - rest.len();
-        Ok(entry)
+        cursor.index += 1;
+        Ok((entry, found))
     }
 
     /// Rebuild the id of the entry under `cursor` into `cursor.id`; returns the bytes from
@@ -272,10 +302,10 @@ impl RefsTable {
         Ok(rest)
     }
 
-    /// The entry under `cursor` as its stored encoding (its id is then `cursor.id()`),
-    /// advancing the cursor; `None` at the end. For copying entries into a new table
-    /// without decoding them.
-    pub fn next_raw(&self, cursor: &mut Cursor) -> Option<Result<&[u8]>> {
+    /// The entry under `cursor` as its stored encoding (its id is then `cursor.id()`), with
+    /// its body hint, advancing the cursor; `None` at the end. For copying entries into a
+    /// new table without decoding them.
+    pub fn next_raw(&self, cursor: &mut Cursor) -> Option<Result<(&[u8], Option<Found>)>> {
         if cursor.at >= self.offsets_at {
             return None;
         }
@@ -286,21 +316,28 @@ impl RefsTable {
             let mut rest = entry;
             Entry::skip(&mut rest).ok_or_else(bad)?;
             let encoded = entry.get(..entry.len() - rest.len()).ok_or_else(bad)?;
+            let found = self.read_hint(&mut rest, cursor.index, &mut cursor.base).ok_or_else(bad)?;
             cursor.at = self.offsets_at - rest.len();
-            Ok(encoded)
+            cursor.index += 1;
+            Ok((encoded, found))
         })())
     }
 
     /// The entry under `cursor` with its id, advancing the cursor; `None` at the end.
     pub fn next(&self, cursor: &mut Cursor) -> Option<Result<(String, Entry)>> {
+        self.next_hinted(cursor).map(|r| r.map(|(id, entry, _)| (id, entry)))
+    }
+
+    /// [`RefsTable::next`] with the entry's body hint.
+    pub fn next_hinted(&self, cursor: &mut Cursor) -> Option<Result<(String, Entry, Option<Found>)>> {
         if cursor.at >= self.offsets_at {
             return None;
         }
         let at = cursor.at;
         let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
-        Some(self.step(cursor, true).and_then(|entry| {
+        Some(self.step(cursor, true).and_then(|(entry, hint)| {
             let id = String::from_utf8(cursor.id.clone()).map_err(|_| bad())?;
-            entry.map(|e| (id, e)).ok_or_else(bad)
+            entry.map(|e| (id, e, hint)).ok_or_else(bad)
         }))
     }
 
@@ -354,14 +391,16 @@ impl RefsTable {
         let lo = self.groups_up_to(key.as_bytes())?;
         if lo == 0 {
             return match self.groups {
-                0 => Ok(Cursor { at: self.offsets_at, id: Vec::new() }),
+                0 => Ok(Cursor::new(self.offsets_at, 0)),
                 _ => self.group_cursor(0),
             };
         }
         let mut cursor = self.group_cursor(lo - 1)?;
-        let mut ahead = Cursor { at: 0, id: Vec::with_capacity(64) };
+        let mut ahead = Cursor::new(0, 0);
         while cursor.at < self.offsets_at {
             ahead.at = cursor.at;
+            ahead.index = cursor.index;
+            ahead.base = cursor.base;
             ahead.id.clear();
             ahead.id.extend_from_slice(&cursor.id);
             self.step(&mut ahead, false)?;
@@ -374,6 +413,11 @@ impl RefsTable {
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Entry>> {
+        Ok(self.get_hinted(key)?.map(|(entry, _)| entry))
+    }
+
+    /// The entry of `key` with its body hint, if the table has it.
+    pub fn get_hinted(&self, key: &str) -> Result<Option<(Entry, Option<Found>)>> {
         if self.absent.get().is_some_and(|f| !f.may_contain(filter::hash_bytes(key.as_bytes()))) {
             return Ok(None);
         }
@@ -388,6 +432,7 @@ impl RefsTable {
         if let Some(group) = self.groups_up_to(key)?.checked_sub(1) {
             let mut at = self.group_start(group)?;
             let (mut matched, mut previous_len) = (0usize, 0usize);
+            let (mut index, mut base) = (group * GROUP, hint::Base::default());
             while at < self.offsets_at {
                 let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
                 let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
@@ -410,10 +455,14 @@ impl RefsTable {
                 match order {
                     std::cmp::Ordering::Less => {
                         Entry::skip(&mut rest).ok_or_else(bad)?;
+                        self.read_hint(&mut rest, index, &mut base).ok_or_else(bad)?;
                         at = self.offsets_at - rest.len();
+                        index += 1;
                     }
                     std::cmp::Ordering::Equal => {
-                        return Entry::decode(&mut rest).flatten().ok_or_else(bad).map(Some)
+                        let entry = Entry::decode(&mut rest).flatten().ok_or_else(bad)?;
+                        let found = self.read_hint(&mut rest, index, &mut base).ok_or_else(bad)?;
+                        return Ok(Some((entry, found)));
                     }
                     std::cmp::Ordering::Greater => break,
                 }
@@ -426,7 +475,7 @@ impl RefsTable {
     /// A filter of every id in the table; `None` if an entry is malformed.
     fn every_id_filter(&self) -> Option<filter::Filter> {
         let mut built = filter::Filter::with_capacity(self.count);
-        let mut cursor = Cursor { at: HEADER_LEN, id: Vec::with_capacity(64) };
+        let mut cursor = Cursor::new(HEADER_LEN, 0);
         while let Some(entry) = self.next_raw(&mut cursor) {
             entry.ok()?;
             built.insert(filter::hash_bytes(cursor.id()));
@@ -534,6 +583,10 @@ pub struct TableWriter {
     entries: u64,
     /// The id of the entry pushed last.
     previous: Vec<u8>,
+    /// The hint pushed last in the current group.
+    hint_base: hint::Base,
+    /// The version written: `VERSION`, or `VERSION_NO_HINTS` in tests of older tables.
+    version: u32,
     changes: Vec<(u64, u64)>,
     scratch: Vec<u8>,
 }
@@ -554,6 +607,8 @@ impl TableWriter {
             offsets: Vec::new(),
             entries: 0,
             previous: Vec::new(),
+            hint_base: hint::Base::default(),
+            version: VERSION,
             changes: Vec::new(),
             scratch: Vec::with_capacity(256),
         };
@@ -568,25 +623,33 @@ impl TableWriter {
         Ok(())
     }
 
-    pub fn push(&mut self, id: &str, entry: &Entry) -> Result<()> {
+    /// Append `entry` with `hint`, where the body it shows ([`Entry::shown_body`]) is
+    /// stored, if known.
+    pub fn push(&mut self, id: &str, entry: &Entry, hint: Option<Found>) -> Result<()> {
         let seq = match entry {
             Entry::Doc(d) => Some(d.seq),
             _ => None,
         };
         let mut buf = self.start_entry(id.as_bytes(), seq);
         entry.encode(&mut buf);
-        self.put(&buf)?;
-        self.scratch = buf;
-        Ok(())
+        self.end_entry(buf, hint)
     }
 
-    /// Append an entry given as its stored encoding (from [`RefsTable::next_raw`]); its
-    /// sequence, if it is a document, is read from the encoding.
-    pub fn push_raw(&mut self, id: &[u8], encoded: &[u8]) -> Result<()> {
+    /// Append an entry given as its stored encoding (from [`RefsTable::next_raw`]), with
+    /// `hint`; its sequence, if it is a document, is read from the encoding.
+    pub fn push_raw(&mut self, id: &[u8], encoded: &[u8], hint: Option<Found>) -> Result<()> {
         let seq = Entry::peek_seq(encoded)
             .ok_or_else(|| Error::corrupt(&self.refs_path, self.written, "malformed refs entry to copy"))?;
         let mut buf = self.start_entry(id, seq);
         buf.extend_from_slice(encoded);
+        self.end_entry(buf, hint)
+    }
+
+    /// Append the hint to the record in `buf` (in a version 2 table) and write it.
+    fn end_entry(&mut self, mut buf: Vec<u8>, hint: Option<Found>) -> Result<()> {
+        if self.version == VERSION {
+            hint::write(&mut buf, hint, &mut self.hint_base);
+        }
         self.put(&buf)?;
         self.scratch = buf;
         Ok(())
@@ -598,6 +661,7 @@ impl TableWriter {
         let at = self.written;
         if self.entries % GROUP as u64 == 0 {
             self.offsets.push(at);
+            self.hint_base = hint::Base::default();
         }
         self.entries += 1;
         if let Some(seq) = seq {
@@ -632,7 +696,7 @@ impl TableWriter {
         // Write the real header, then compute the CRC over the whole file and append it.
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&REFS_MAGIC);
-        header.extend_from_slice(&VERSION.to_be_bytes());
+        header.extend_from_slice(&self.version.to_be_bytes());
         header.extend_from_slice(&self.entries.to_be_bytes());
         header.extend_from_slice(&offsets_at.to_be_bytes());
         use std::os::unix::fs::FileExt;
@@ -702,6 +766,71 @@ mod tests {
         })
     }
 
+    /// A body hint for entry `i`: none for every fifth, and blocks that go up, stay and go
+    /// down, in two packs.
+    fn hint(i: usize) -> Option<Found> {
+        let pack = crate::pack::PackId(if i % 11 == 10 { 9 } else { 2 });
+        let block = 1000 + (i as u32 / 3) * 611 - (i as u32 % 4) * 97;
+        (i % 5 != 4).then_some(Found { pack, loc: crate::pack::Loc { block, inner: (i as u32 * 131) % 640 } })
+    }
+
+    /// A version 1 table (no hints) reads the same entries, every one without a hint, and
+    /// its raw records copy without them.
+    #[test]
+    fn tables_without_hints_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
+        let mut w = TableWriter::create(&refs).unwrap();
+        w.version = VERSION_NO_HINTS;
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i:03}")).collect();
+        for (i, k) in keys.iter().enumerate() {
+            w.push(k, &entry(i), hint(i)).unwrap();
+        }
+        w.finish(&changes).unwrap();
+        let bytes = std::fs::read(&refs).unwrap();
+        assert_eq!(bytes[VERSION_OFFSET..VERSION_OFFSET + 4], VERSION_NO_HINTS.to_be_bytes());
+        let t = RefsTable::open(&refs).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.get_hinted(k).unwrap(), Some((entry(i), None)));
+        }
+        let mut cursor = t.lower_bound("").unwrap();
+        let mut n = 0;
+        while let Some(raw) = t.next_raw(&mut cursor) {
+            let (encoded, hint) = raw.unwrap();
+            let mut one = Vec::new();
+            entry(n).encode(&mut one);
+            assert_eq!((encoded, hint), (&one[..], None));
+            assert_eq!(Entry::peek_shown_body(encoded).as_ref(), entry(n).shown_body());
+            n += 1;
+        }
+        assert_eq!(n, keys.len());
+    }
+
+    /// `peek_shown_body` finds the winner's body past a stored (not derived) hash too.
+    #[test]
+    fn the_shown_body_is_read_without_decoding() {
+        let body = |i: u8| hash_object(Kind::Body, &[i]);
+        let leaf = |i: u8, hash: &str| Leaf {
+            rev: format!("3-{hash}").parse().unwrap(),
+            deleted: false,
+            body: body(i),
+            parent: None,
+            ancestry: vec![],
+        };
+        let doc = Entry::Doc(DocRef {
+            seq: Seq(9),
+            leaves: vec![
+                leaf(1, "ffffffffffffffffffffffffffffffff"),
+                leaf(2, "0000000000000000000000000000000a"),
+            ],
+        });
+        let mut encoded = Vec::new();
+        doc.encode(&mut encoded);
+        assert_eq!(Entry::peek_shown_body(&encoded), Some(body(1)));
+        assert_eq!(Entry::peek_shown_body(&[crate::refs::TAG_REMOVED]), None);
+        assert_eq!(Entry::peek_shown_body(&encoded[..encoded.len() / 3]), None);
+    }
+
     #[test]
     fn every_key_is_found_across_group_boundaries() {
         for n in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 100, 1000] {
@@ -711,7 +840,7 @@ mod tests {
             // keys with gaps between them: k002, k004, ...
             let keys: Vec<String> = (0..n).map(|i| format!("k{:05}", 2 * i + 2)).collect();
             for (i, k) in keys.iter().enumerate() {
-                w.push(k, &entry(i)).unwrap();
+                w.push(k, &entry(i), hint(i)).unwrap();
             }
             w.finish(&changes).unwrap();
             let t = RefsTable::open(&refs).unwrap();
@@ -719,6 +848,7 @@ mod tests {
             assert!(t.verify().is_ok());
             for (i, k) in keys.iter().enumerate() {
                 assert_eq!(t.get(k).unwrap(), Some(entry(i)), "n={n} key {k}");
+                assert_eq!(t.get_hinted(k).unwrap(), Some((entry(i), hint(i))), "n={n} key {k}");
                 // a key just below lands on this one
                 let below = format!("k{:05}", 2 * i + 1);
                 let (id, _) = t.next(&mut t.lower_bound(&below).unwrap()).unwrap().unwrap();
@@ -755,7 +885,7 @@ mod tests {
         let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
         let mut w = TableWriter::create(&refs).unwrap();
         for i in 0..40 {
-            w.push(&format!("k{i:03}"), &entry(i)).unwrap();
+            w.push(&format!("k{i:03}"), &entry(i), hint(i)).unwrap();
         }
         let docs = w.finish(&changes).unwrap() as usize;
         let short = std::fs::read(&changes).unwrap();
@@ -807,7 +937,7 @@ mod tests {
         keys.dedup();
         let mut w = TableWriter::create(&refs).unwrap();
         for (i, k) in keys.iter().enumerate() {
-            w.push(k, &entry(i)).unwrap();
+            w.push(k, &entry(i), hint(i)).unwrap();
         }
         w.finish(&changes).unwrap();
         let t = RefsTable::open(&refs).unwrap();
@@ -849,7 +979,7 @@ mod tests {
         let keys: Vec<String> = (0..5_000).map(|i| format!("pkg-{:08}", 2 * i)).collect();
         let mut w = TableWriter::create(&refs).unwrap();
         for (i, k) in keys.iter().enumerate() {
-            w.push(k, &entry(i)).unwrap();
+            w.push(k, &entry(i), hint(i)).unwrap();
         }
         w.finish(&changes).unwrap();
         let t = RefsTable::open(&refs).unwrap();

@@ -140,22 +140,30 @@ impl Store {
     }
 
     /// Write the refs table with the overlay applied into `tables`: overlay entries are
-    /// encoded, the table's other entries are copied as they are stored, undecoded.
+    /// encoded, the table's other entries are copied as they are stored, undecoded. Each
+    /// gets the location of the body it shows as its hint: the old table's hint if it names
+    /// a pack that is still here, else the one the object database finds.
     fn merge_into(&self, tables: &mut TableWriter) -> Result<()> {
         let mut pending = self.overlay_from("").into_iter().peekable();
         let put = |tables: &mut TableWriter, id: &str, entry: &Option<Entry>| match entry {
-            Some(e) => tables.push(id, e),
+            Some(e) => tables.push(id, e, e.shown_body().and_then(|b| self.odb.find(b))),
             None => Ok(()),
         };
         let mut cursor = self.refs.lower_bound("")?;
-        while let Some(encoded) = self.refs.next_raw(&mut cursor).transpose()? {
+        while let Some((encoded, hint)) = self.refs.next_raw(&mut cursor).transpose()? {
             let id = cursor.id();
             while let Some((k, v)) = pending.next_if(|(k, _)| k.as_bytes() < id) {
                 put(tables, k, v)?;
             }
             match pending.next_if(|(k, _)| k.as_bytes() == id) {
                 Some((k, v)) => put(tables, k, v)?,
-                None => tables.push_raw(id, encoded)?,
+                None => {
+                    let hint = match hint.filter(|h| self.odb.holds_pack(h.pack)) {
+                        Some(h) => Some(h),
+                        None => Entry::peek_shown_body(encoded).and_then(|b| self.odb.find(&b)),
+                    };
+                    tables.push_raw(id, encoded, hint)?
+                }
             }
         }
         for (k, v) in pending {

@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::id::{DocId, Seq};
 use crate::journal;
 use crate::manifest::Manifest;
-use crate::odb::ObjectDb;
+use crate::odb::{Found, ObjectDb};
 use crate::pack::{self, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
 use crate::refs::{DocRef, Entry};
@@ -372,6 +372,19 @@ impl Store {
             return Ok(e.clone());
         }
         self.refs.get(id)
+    }
+
+    /// `id`'s ref with the refs table's hint of where the body it shows is stored (none
+    /// for an entry written since the table).
+    pub(crate) fn doc_ref_hinted(&self, id: &DocId) -> Result<Option<(DocRef, Option<Found>)>> {
+        let entry = match self.overlay.get(id.as_str()) {
+            Some(e) => e.clone().map(|e| (e, None)),
+            None => self.refs.get_hinted(id.as_str())?,
+        };
+        Ok(match entry {
+            Some((Entry::Doc(d), hint)) => Some((d, hint)),
+            _ => None,
+        })
     }
 
     /// The ref of a replicated document.

@@ -13,9 +13,13 @@ use crate::doc::Body;
 use crate::error::{Error, Result};
 use crate::history::{self, NodeInfo, Objects};
 use crate::id::{DocId, ObjectId};
+use crate::odb::Found;
 use crate::refs::DocRef;
 use crate::rev::RevId;
 use crate::revtree::RevTree;
+
+/// A body's id, with where the refs table says it is stored, if it says.
+type Located<'a> = (&'a ObjectId, Option<Found>);
 
 /// `_revs_info` status of a revision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,14 +89,14 @@ impl Store {
     /// The body stored for a revision object, parsed.
     /// A leaf's body is never dropped, so its absence is corruption; an older revision's
     /// body may have been compacted away.
-    fn body_of(&self, id: &DocId, rev: &RevId, body: &ObjectId, leaf: bool) -> Result<Map<String, Value>> {
+    fn body_of(&self, id: &DocId, rev: &RevId, body: Located, leaf: bool) -> Result<Map<String, Value>> {
         Body::parse(&self.body_bytes_of(id, rev, body, leaf)?)
     }
 
     /// The stored bytes of `body`; a missing leaf body is corruption, a missing inner one
     /// was compacted.
-    fn body_bytes_of(&self, id: &DocId, rev: &RevId, body: &ObjectId, leaf: bool) -> Result<Vec<u8>> {
-        match self.odb.read_body(body)? {
+    fn body_bytes_of(&self, id: &DocId, rev: &RevId, (body, hint): Located, leaf: bool) -> Result<Vec<u8>> {
+        match self.odb.read_body_hinted(body, hint)? {
             Some(bytes) => Ok(bytes),
             None if leaf => Err(Error::corrupt(
                 self.root.join(super::PACKS_DIR),
@@ -108,7 +112,9 @@ impl Store {
     /// The body of `doc`'s winner, unless it is deleted (for callers that hold the ref).
     pub fn winner_body(&self, id: &DocId, doc: &DocRef) -> Result<Option<(RevId, Map<String, Value>)>> {
         match doc.winner() {
-            Some(w) if !w.deleted => Ok(Some((w.rev.clone(), self.body_of(id, &w.rev, &w.body, true)?))),
+            Some(w) if !w.deleted => {
+                Ok(Some((w.rev.clone(), self.body_of(id, &w.rev, (&w.body, None), true)?)))
+            }
             _ => Ok(None),
         }
     }
@@ -119,7 +125,7 @@ impl Store {
     /// if the winner is deleted.
     pub fn write_winner_json(&self, id: &DocId, doc: &DocRef, out: &mut Vec<u8>) -> Result<bool> {
         let Some(w) = doc.winner().filter(|w| !w.deleted) else { return Ok(false) };
-        let body = self.body_bytes_of(id, &w.rev, &w.body, true)?;
+        let body = self.body_bytes_of(id, &w.rev, (&w.body, None), true)?;
         let members = match body.as_slice() {
             [b'{', inner @ .., b'}'] => inner,
             _ => return Err(Error::Invalid(format!("body {} of {id} is not a JSON object", w.body))),
@@ -138,7 +144,7 @@ impl Store {
 
     /// The stored body `body` of revision `rev` of `id`, parsed.
     pub fn body_map(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Map<String, Value>> {
-        self.body_of(id, rev, body, false)
+        self.body_of(id, rev, (body, None), false)
     }
 
     /// The revisions `revs` of `id` with their histories and bodies, for a peer
@@ -181,18 +187,18 @@ impl Store {
 
     /// The winner's body, `_id` and `_rev` only: the fast path for plain reads.
     pub fn get_winner(&self, id: &DocId) -> Result<Option<(RevId, Map<String, Value>)>> {
-        let Some(doc) = self.doc_ref(id)? else { return Ok(None) };
+        let Some((doc, hint)) = self.doc_ref_hinted(id)? else { return Ok(None) };
         let Some(winner) = doc.winner() else { return Ok(None) };
         if winner.deleted {
             return Ok(None);
         }
-        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, &winner.body, true)?)))
+        Ok(Some((winner.rev.clone(), self.body_of(id, &winner.rev, (&winner.body, hint), true)?)))
     }
 
     /// A document as CouchDB's `GET /db/doc` returns it, with the options asked for.
     pub fn get(&self, id: &DocId, options: &GetOptions) -> Result<Value> {
         let not_found = |why| Error::NotFound { id: id.to_string(), why };
-        let doc = self.doc_ref(id)?.ok_or_else(|| not_found("missing"))?;
+        let (doc, hint) = self.doc_ref_hinted(id)?.ok_or_else(|| not_found("missing"))?;
         if let Some(open) = &options.open_revs {
             return self.open_revs(id, &doc, open, options);
         }
@@ -202,7 +208,7 @@ impl Store {
             if winner.deleted {
                 return Err(not_found("deleted"));
             }
-            let body = self.body_of(id, &winner.rev, &winner.body, true)?;
+            let body = self.body_of(id, &winner.rev, (&winner.body, hint), true)?;
             let mut out = render(id, &winner.rev, false, body);
             add_conflicts(&mut out, &doc, options);
             return Ok(Value::Object(out));
@@ -242,7 +248,7 @@ impl Store {
             rev: rev.clone(),
             why: "its body was compacted or never received",
         })?;
-        let body = self.body_of(id, rev, &info.body, doc.leaf(rev).is_some())?;
+        let body = self.body_of(id, rev, (&info.body, None), doc.leaf(rev).is_some())?;
         let mut out = render(id, rev, info.deleted, body);
         if options.revs || options.revs_info {
             let ancestry = tree.ancestry(rev).unwrap_or_default();

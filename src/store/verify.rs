@@ -107,6 +107,21 @@ impl Store {
                 }
             }
         }
+        // Each hint of the refs table must locate the body its entry shows (a wrong one
+        // only slows reads down, but it means the table was written wrong).
+        let mut cursor = self.refs.lower_bound("")?;
+        while let Some(Ok((id, entry, hint))) = self.refs.next_hinted(&mut cursor) {
+            let (Some(hint), Some(body)) = (hint, entry.shown_body()) else { continue };
+            if !matches!(self.odb.read_at(body, hint), Ok((Kind::Body, _))) {
+                note(
+                    format!("{} document {id}", self.refs.path().display()),
+                    format!(
+                        "hint {} block {} inner {} does not locate body {body}",
+                        hint.pack, hint.loc.block, hint.loc.inner
+                    ),
+                );
+            }
+        }
         for change in self.changes(crate::id::Seq(0)) {
             if let Err(e) = change {
                 note("changes".into(), e.to_string());

@@ -539,21 +539,32 @@ fn import_indexes_the_pack_and_reads_continue_to_work() {
     assert_eq!(v["n"], json!(0));
 }
 
-/// Index layout (src/pack/index/mod.rs, index format 1): a 24-byte header and a 256-entry
-/// u32 fanout, then `count` 20-byte ids, `count` 8-byte locations and a 4-byte CRC.
+/// Index layout (src/pack/index/mod.rs, index format 2): a 24-byte header and a 256-entry
+/// u32 fanout, then `count` 20-byte ids, `count` 6-byte locations and a 4-byte CRC.
 const INDEX_IDS_OFFSET: usize = 24 + 256 * 4;
 
 /// (byte flipped, document read, Ok or (exit code, error message)).
 type IndexFlip = (usize, &'static str, Result<(), (i32, String)>);
 
 /// Flip each byte of the ids and locations of the only index of a two-document store, and
-/// return, per flip, the outcome of `get --json` for each document: Ok(()) when it printed
-/// the document exactly, Err((code, message)) otherwise.
+/// return, per flip, the outcome of `get --json --rev` for each document (a read by
+/// revision finds the body through the index): Ok(()) when it printed the document
+/// exactly, Err((code, message)) otherwise. A plain `get` finds the body through the refs
+/// table's hint, without the index: it must print the document exactly whatever the flip.
 fn index_flips() -> Vec<IndexFlip> {
     let env = TestEnv::new();
     env.settee_stdin(["import", "-"], "{\"_id\":\"a\",\"n\":1}\n{\"_id\":\"b\",\"n\":2}\n").ok();
-    let good: Vec<(&str, String)> =
-        ["a", "b"].iter().map(|&id| (id, env.settee(["--json", "get", id]).ok().to_string())).collect();
+    let good: Vec<(&str, String, String)> = ["a", "b"]
+        .iter()
+        .map(|&id| {
+            let doc = env.settee(["--json", "get", id]).ok().to_string();
+            let rev = serde_json::from_str::<Value>(&doc).expect("JSON")["_rev"]
+                .as_str()
+                .expect("_rev")
+                .to_string();
+            (id, rev, doc)
+        })
+        .collect();
     let (_, index) = indexed_pack(&env);
     let original = std::fs::read(&index).expect("reading the index");
     let mut outcomes = Vec::new();
@@ -561,8 +572,9 @@ fn index_flips() -> Vec<IndexFlip> {
         let mut bytes = original.clone();
         bytes[at] ^= 0x01;
         std::fs::write(&index, &bytes).expect("writing the index");
-        for (id, doc) in &good {
-            let out = env.settee(["--json", "get", id]);
+        for (id, rev, doc) in &good {
+            assert_text!(env.settee(["--json", "get", id]).ok(), doc);
+            let out = env.settee(["--json", "get", id, "--rev", rev]);
             let outcome = if out.code == OK {
                 assert_text!(out.ok(), doc);
                 Ok(())

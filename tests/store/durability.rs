@@ -128,3 +128,39 @@ fn a_reader_sees_only_committed_state_and_survives_checkpoints() {
     let fresh = t.reader();
     assert!(winner_body(&fresh, "b").is_some());
 }
+
+/// A refs table hint that points at the wrong place costs a lookup, never the document:
+/// the read falls back to the pack index, and verification names the bad hint.
+#[test]
+fn a_wrong_body_hint_is_reported_and_the_document_still_reads() {
+    let mut t = TestStore::new();
+    for i in 0..40 {
+        put(&mut t.store, &format!("d{i:02}"), None, json!({"i": i, "pad": "y".repeat(40)})).unwrap();
+    }
+    t.store.checkpoint().unwrap();
+    assert!(t.store.verify().unwrap().is_empty());
+    t.release_writer();
+    let table = std::fs::read_dir(t.root())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("refs-"))
+        .unwrap();
+    let mut bytes = std::fs::read(&table).unwrap();
+    // The last record ("d39") ends with its hint, whose last byte is the last byte of its
+    // inner offset: moving that offset by 1 (or 128) points the hint elsewhere.
+    let entries_end = u64::from_be_bytes(bytes[16..24].try_into().unwrap()) as usize;
+    bytes[entries_end - 1] ^= 1;
+    std::fs::write(&table, &bytes).unwrap();
+    let store = t.reader();
+    for i in 0..40 {
+        let (_, body) = store.get_winner(&id(&format!("d{i:02}"))).unwrap().unwrap();
+        assert_eq!(body["i"], i);
+    }
+    let findings = store.verify().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.to_string().contains("d39") && f.to_string().contains("does not locate body")),
+        "{findings:?}"
+    );
+}
