@@ -2,13 +2,16 @@
 //! (parsing, hashing, updating refs) does not wait for zstd.
 //!
 //! Owns: one worker thread per pack writer, holding the zstd compressor (with or without
-//! the pack's dictionary), and the queue of blocks between them.
+//! the pack's dictionary), and the queue of blocks between them. Blocks travel in batches of
+//! `BATCH_BLOCKS` (a block is a few microseconds of zstd; waking the worker for each one cost
+//! about as much), and each block's raw buffer comes back with its frame, to be filled again.
 //! Invariants:
 //! 1. Jobs are done in the order they were sent and results come back in that order, so a
 //!    dictionary change applies exactly to the blocks sent after it.
 //! 2. A frame is the same bytes `frame::encode` gives on the caller's thread: where a block
 //!    is compressed changes nothing on disk.
 
+use std::collections::VecDeque;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -29,15 +32,24 @@ enum Job {
     Dictionary(Option<Vec<u8>>),
 }
 
-/// A compressed block: its whole frame and the objects it holds.
+/// A compressed block: its whole frame, the objects it holds, and its raw buffer, emptied,
+/// for the next block.
 pub struct Compressed {
     pub frame: Vec<u8>,
     pub objects: BlockObjects,
+    pub spare: Vec<u8>,
 }
 
+/// Blocks gathered before they are sent to the worker in one message.
+const BATCH_BLOCKS: usize = 16;
+
 pub struct BlockCompressor {
-    jobs: Option<Sender<Job>>,
-    results: Receiver<std::io::Result<Compressed>>,
+    jobs: Option<Sender<Vec<Job>>>,
+    results: Receiver<Vec<std::io::Result<Compressed>>>,
+    /// Jobs not sent yet, in order.
+    pending: Vec<Job>,
+    /// Blocks back from the worker and not taken yet, oldest first.
+    ready: VecDeque<std::io::Result<Compressed>>,
     in_flight: usize,
     worker: Option<JoinHandle<()>>,
 }
@@ -45,46 +57,75 @@ pub struct BlockCompressor {
 impl BlockCompressor {
     pub fn new() -> std::io::Result<BlockCompressor> {
         let mut compressor = frame::compressor(None)?;
-        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let (jobs, queue) = crossbeam_channel::unbounded::<Vec<Job>>();
         let (done, results) = crossbeam_channel::unbounded();
         let worker = std::thread::Builder::new().name("settee-compress".into()).spawn(move || {
-            for job in queue {
-                match job {
-                    Job::Block { raw, dictionary, objects } => {
-                        let mut out = Vec::with_capacity(raw.len() / 2 + frame::HEADER_LEN);
-                        let result = frame::encode(&mut compressor, &raw, dictionary, &mut out)
-                            .map(|()| Compressed { frame: out, objects });
-                        if done.send(result).is_err() {
-                            return;
+            for batch in queue {
+                let mut out_batch = Vec::with_capacity(batch.len());
+                let mut stop = false;
+                for job in batch {
+                    match job {
+                        Job::Block { mut raw, dictionary, objects } => {
+                            let mut out = Vec::with_capacity(raw.len() / 2 + frame::HEADER_LEN);
+                            let result =
+                                frame::encode(&mut compressor, &raw, dictionary, &mut out).map(|()| {
+                                    raw.clear();
+                                    Compressed { frame: out, objects, spare: raw }
+                                });
+                            out_batch.push(result);
                         }
-                    }
-                    Job::Dictionary(dictionary) => {
-                        let next = frame::compressor(dictionary.as_deref());
-                        // A compressor that cannot be built fails the next block instead.
-                        match next {
-                            Ok(c) => compressor = c,
-                            Err(e) => {
-                                let _ = done.send(Err(e));
-                                return;
+                        Job::Dictionary(dictionary) => {
+                            // A compressor that cannot be built fails the next block instead.
+                            match frame::compressor(dictionary.as_deref()) {
+                                Ok(c) => compressor = c,
+                                Err(e) => {
+                                    out_batch.push(Err(e));
+                                    stop = true;
+                                    break;
+                                }
                             }
                         }
                     }
                 }
+                // A batch of dictionary changes alone has nothing to send back.
+                if !out_batch.is_empty() && done.send(out_batch).is_err() || stop {
+                    return;
+                }
             }
         })?;
-        Ok(BlockCompressor { jobs: Some(jobs), results, in_flight: 0, worker: Some(worker) })
+        Ok(BlockCompressor {
+            jobs: Some(jobs),
+            results,
+            pending: Vec::with_capacity(BATCH_BLOCKS),
+            ready: VecDeque::new(),
+            in_flight: 0,
+            worker: Some(worker),
+        })
     }
 
     /// Queue a raw block, to be framed naming the dictionary block at `dictionary`.
     pub fn submit(&mut self, raw: Vec<u8>, dictionary: u32, objects: BlockObjects) -> std::io::Result<()> {
-        self.send(Job::Block { raw, dictionary, objects })?;
+        self.pending.push(Job::Block { raw, dictionary, objects });
         self.in_flight += 1;
+        if self.pending.len() >= BATCH_BLOCKS {
+            self.flush()?;
+        }
         Ok(())
     }
 
     /// Compress the blocks submitted from now on with `dictionary` (`None`: without one).
     pub fn set_dictionary(&mut self, dictionary: Option<Vec<u8>>) -> std::io::Result<()> {
-        self.send(Job::Dictionary(dictionary))
+        self.pending.push(Job::Dictionary(dictionary));
+        self.flush()
+    }
+
+    /// Send the jobs gathered so far to the worker.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_BLOCKS));
+        self.jobs.as_ref().ok_or_else(stopped)?.send(batch).map_err(|_| stopped())
     }
 
     /// Blocks submitted and not yet taken back.
@@ -98,11 +139,13 @@ impl BlockCompressor {
             return Err(std::io::Error::other("no block is being compressed"));
         }
         self.in_flight -= 1;
-        self.results.recv().map_err(|_| stopped())?
-    }
-
-    fn send(&self, job: Job) -> std::io::Result<()> {
-        self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
+        loop {
+            if let Some(oldest) = self.ready.pop_front() {
+                return oldest;
+            }
+            self.flush()?;
+            self.ready.extend(self.results.recv().map_err(|_| stopped())?);
+        }
     }
 }
 
@@ -129,6 +172,13 @@ mod tests {
     /// before and after a dictionary change.
     #[test]
     fn frames_match_compressing_in_place() {
+        // The dictionary changes within a batch of blocks, and alone at a batch's start.
+        for switch in [20, BATCH_BLOCKS as u32] {
+            frames_match_with_a_dictionary_from(switch);
+        }
+    }
+
+    fn frames_match_with_a_dictionary_from(switch: u32) {
         let raw = |i: u32| format!("{{\"n\":{i},\"text\":\"block {i} of some repeated text\"}}").repeat(20);
         let dictionary = raw(7).into_bytes();
         let mut threaded = BlockCompressor::new().unwrap();
@@ -136,10 +186,10 @@ mod tests {
         let mut with_dict = frame::compressor(Some(&dictionary)).unwrap();
         let mut expected = Vec::new();
         for i in 0..40u32 {
-            if i == 20 {
+            if i == switch {
                 threaded.set_dictionary(Some(dictionary.clone())).unwrap();
             }
-            let (compressor, dict_at) = if i < 20 { (&mut plain, 0) } else { (&mut with_dict, 4096) };
+            let (compressor, dict_at) = if i < switch { (&mut plain, 0) } else { (&mut with_dict, 4096) };
             let mut frame_bytes = Vec::new();
             frame::encode(compressor, raw(i).as_bytes(), dict_at, &mut frame_bytes).unwrap();
             let objects = vec![(hash_object(Kind::Body, &i.to_be_bytes()), i)];
@@ -151,6 +201,7 @@ mod tests {
             let got = threaded.take_oldest().unwrap();
             assert_eq!(got.frame, frame_bytes);
             assert_eq!(got.objects, objects);
+            assert!(got.spare.is_empty() && got.spare.capacity() > 0, "the raw buffer comes back, empty");
         }
         assert_eq!(threaded.in_flight(), 0);
         assert!(threaded.take_oldest().is_err(), "nothing left to take");

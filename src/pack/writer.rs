@@ -31,6 +31,8 @@ pub struct Writer {
     staged_objects: Vec<(ObjectId, Loc)>,
     /// Blocks sealed but not yet back from the compression thread come after `staged`.
     compressor: BlockCompressor,
+    /// Raw block buffers back from the compression thread, to fill again.
+    spare_blocks: Vec<Vec<u8>>,
     /// Offset of the block holding the dictionary blocks are compressed with (0: none yet).
     dictionary: u32,
     /// The dictionary offset as of the last commit (what a rollback returns to).
@@ -122,6 +124,7 @@ impl Writer {
             staged: Vec::new(),
             staged_objects: Vec::new(),
             compressor,
+            spare_blocks: Vec::new(),
             dictionary: 0,
             committed_dictionary: 0,
             samples: Vec::new(),
@@ -234,7 +237,8 @@ impl Writer {
         if self.block.is_empty() {
             return Ok(());
         }
-        let raw = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_TARGET * 2));
+        let next = self.spare_blocks.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK_TARGET * 2));
+        let raw = std::mem::replace(&mut self.block, next);
         let objects = std::mem::take(&mut self.block_objects);
         self.compressor.submit(raw, self.dictionary, objects).map_err(Error::io(&self.path))?;
         if self.compressor.in_flight() > MAX_IN_FLIGHT {
@@ -247,6 +251,9 @@ impl Writer {
     fn take_back(&mut self) -> Result<()> {
         let block = self.next_block_offset()?;
         let compressed = self.compressor.take_oldest().map_err(Error::io(&self.path))?;
+        if self.spare_blocks.len() < MAX_IN_FLIGHT && compressed.spare.capacity() <= BLOCK_TARGET * 4 {
+            self.spare_blocks.push(compressed.spare);
+        }
         self.staged.extend_from_slice(&compressed.frame);
         self.staged_objects
             .extend(compressed.objects.into_iter().map(|(id, inner)| (id, Loc { block, inner })));

@@ -18,7 +18,7 @@ use super::{Store, PACKS_DIR};
 use crate::error::{Error, Result};
 use crate::journal;
 use crate::manifest::ActiveIndex;
-use crate::odb::ObjectDb;
+use crate::odb::{Found, ObjectDb};
 use crate::pack::{self, index, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
 use crate::refs::Entry;
@@ -141,22 +141,24 @@ impl Store {
 
     /// Write the refs table with the overlay applied into `tables`: overlay entries are
     /// encoded, the table's other entries are copied as they are stored, undecoded. Each
-    /// gets the location of the body it shows as its hint: the old table's hint if it names
-    /// a pack that is still here, else the one the object database finds.
+    /// gets the location of the body it shows as its hint: the one its commit noted (overlay)
+    /// or the old table's if it names a pack that is still here, else the one the object
+    /// database finds.
     fn merge_into(&self, tables: &mut TableWriter) -> Result<()> {
         let mut pending = self.overlay_from("").into_iter().peekable();
-        let put = |tables: &mut TableWriter, id: &str, entry: &Option<Entry>| match entry {
-            Some(e) => tables.push(id, e, e.shown_body().and_then(|b| self.odb.find(b))),
+        let put = |tables: &mut TableWriter, id: &str, entry: &Option<Entry>, hint: Option<Found>| match entry
+        {
+            Some(e) => tables.push(id, e, hint.or_else(|| e.shown_body().and_then(|b| self.odb.find(b)))),
             None => Ok(()),
         };
         let mut cursor = self.refs.lower_bound("")?;
         while let Some((encoded, hint)) = self.refs.next_raw(&mut cursor).transpose()? {
             let id = cursor.id();
-            while let Some((k, v)) = pending.next_if(|(k, _)| k.as_bytes() < id) {
-                put(tables, k, v)?;
+            while let Some((k, v, h)) = pending.next_if(|(k, _, _)| k.as_bytes() < id) {
+                put(tables, k, v, h)?;
             }
-            match pending.next_if(|(k, _)| k.as_bytes() == id) {
-                Some((k, v)) => put(tables, k, v)?,
+            match pending.next_if(|(k, _, _)| k.as_bytes() == id) {
+                Some((k, v, h)) => put(tables, k, v, h)?,
                 None => {
                     let hint = match hint.filter(|h| self.odb.holds_pack(h.pack)) {
                         Some(h) => Some(h),
@@ -166,8 +168,8 @@ impl Store {
                 }
             }
         }
-        for (k, v) in pending {
-            put(tables, k, v)?;
+        for (k, v, h) in pending {
+            put(tables, k, v, h)?;
         }
         Ok(())
     }

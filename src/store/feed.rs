@@ -7,6 +7,7 @@
 use super::Store;
 use crate::error::Result;
 use crate::id::{DocId, Seq};
+use crate::odb::Found;
 use crate::refs::{DocRef, Entry};
 
 /// One row of the changes feed.
@@ -90,17 +91,18 @@ impl Store {
         })
     }
 
-    /// The overlay's entries with id `>= start`, in id order (`None`: removed).
-    pub(super) fn overlay_from(&self, start: &str) -> Vec<(&str, &Option<Entry>)> {
-        let mut pending: Vec<(&str, &Option<Entry>)> =
-            self.overlay.iter().map(|(k, v)| (&**k, v)).filter(|(k, _)| *k >= start).collect();
+    /// The overlay's entries with id `>= start` and their hints, in id order (`None`:
+    /// removed).
+    pub(super) fn overlay_from(&self, start: &str) -> Vec<(&str, &Option<Entry>, Option<Found>)> {
+        let mut pending: Vec<(&str, &Option<Entry>, Option<Found>)> =
+            self.overlay.iter().map(|(k, v, h)| (&**k, v, h)).filter(|(k, _, _)| *k >= start).collect();
         pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
         pending
     }
 
     /// Every entry (documents and `_local` ids) with id `>= start`, in id order.
     pub fn entries_from(&self, start: &str) -> impl Iterator<Item = Result<(String, Entry)>> + '_ {
-        let mut pending = self.overlay_from(start).into_iter().peekable();
+        let mut pending = self.overlay_from(start).into_iter().map(|(k, v, _)| (k, v)).peekable();
         let (mut cursor, mut fail) = match self.refs.lower_bound(start) {
             Ok(c) => (Some(c), None),
             Err(e) => (None, Some(e)),

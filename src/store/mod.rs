@@ -38,7 +38,8 @@ pub use write::{Op, Written};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::id::{DocId, Seq};
+use crate::hash::FastMap;
+use crate::id::{DocId, ObjectId, Seq};
 use crate::journal;
 use crate::manifest::Manifest;
 use crate::odb::{Found, ObjectDb};
@@ -182,7 +183,7 @@ impl Store {
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);
-            store.apply_ref_changes(record.refs.iter().cloned());
+            store.apply_ref_changes(record.refs.iter().cloned(), &record.objects);
         }
         let dictionary = replay.records.last().map_or(store.manifest.active_dictionary, |r| r.dictionary);
         let dictionary = u32::try_from(dictionary).map_err(|_| {
@@ -235,13 +236,21 @@ impl Store {
         Ok(())
     }
 
-    fn apply_ref_changes(&mut self, changes: impl IntoIterator<Item = (Arc<str>, Option<Entry>)>) {
+    /// `objects` are those the same commit added to the active pack: the entries whose shown
+    /// body is among them get its location as their hint.
+    fn apply_ref_changes(
+        &mut self,
+        changes: impl IntoIterator<Item = (Arc<str>, Option<Entry>)>,
+        objects: &[(ObjectId, pack::Loc)],
+    ) {
+        let mut committed = CommitLocations::new(self.manifest.active, objects);
         for (id, entry) in changes {
             let seq = match &entry {
                 Some(Entry::Doc(d)) => Some(d.seq),
                 _ => None,
             };
-            let old = self.overlay.insert(id.clone(), entry);
+            let hint = entry.as_ref().and_then(Entry::shown_body).and_then(|b| committed.find(b));
+            let old = self.overlay.insert(id.clone(), entry, hint);
             let Some(seq) = seq else { continue };
             self.last_seq = self.last_seq.max(seq);
             // An entry rewritten at the sequence it already has keeps its one row.
@@ -374,11 +383,11 @@ impl Store {
         self.refs.get(id)
     }
 
-    /// `id`'s ref with the refs table's hint of where the body it shows is stored (none
-    /// for an entry written since the table).
+    /// `id`'s ref with the hint of where the body it shows is stored (from the overlay for an
+    /// entry written since the refs table, else from the table).
     pub(crate) fn doc_ref_hinted(&self, id: &DocId) -> Result<Option<(DocRef, Option<Found>)>> {
-        let entry = match self.overlay.get(id.as_str()) {
-            Some(e) => e.clone().map(|e| (e, None)),
+        let entry = match self.overlay.get_hinted(id.as_str()) {
+            Some((e, hint)) => e.clone().map(|e| (e, hint)),
             None => self.refs.get_hinted(id.as_str())?,
         };
         Ok(match entry {
@@ -393,5 +402,58 @@ impl Store {
             Some(Entry::Doc(d)) => Some(d),
             _ => None,
         })
+    }
+}
+
+/// The objects one commit added to the active pack, for finding where an entry's shown body
+/// went. A batch usually adds the bodies in the order of its entries, so each lookup first
+/// tries the object after the last one found, and builds a map only when that fails.
+struct CommitLocations<'a> {
+    pack: Option<PackId>,
+    objects: &'a [(ObjectId, pack::Loc)],
+    next: usize,
+    map: Option<FastMap<ObjectId, pack::Loc>>,
+}
+
+impl<'a> CommitLocations<'a> {
+    fn new(pack: Option<PackId>, objects: &'a [(ObjectId, pack::Loc)]) -> Self {
+        CommitLocations { pack, objects, next: 0, map: None }
+    }
+
+    /// Where `body` went, if this commit added it.
+    fn find(&mut self, body: &ObjectId) -> Option<Found> {
+        let pack = self.pack?;
+        if let Some((id, loc)) = self.objects.get(self.next) {
+            if id == body {
+                self.next += 1;
+                return Some(Found { pack, loc: *loc });
+            }
+        }
+        let objects = self.objects;
+        let map = self.map.get_or_insert_with(|| objects.iter().copied().collect());
+        map.get(body).map(|&loc| Found { pack, loc })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{hash_object, Kind};
+
+    /// Bodies are found in commit order without a map, out of order through one, and not
+    /// at all when the commit did not add them or there is no active pack.
+    #[test]
+    fn commit_locations_find_each_added_object() {
+        let oid = |i: u32| hash_object(Kind::Body, &i.to_be_bytes());
+        let objects: Vec<(ObjectId, pack::Loc)> =
+            (0..6).map(|i| (oid(i), pack::Loc { block: 16 + i / 3 * 500, inner: i % 3 * 100 })).collect();
+        let found = |i: usize| Some(Found { pack: PackId(4), loc: objects[i].1 });
+        let mut c = CommitLocations::new(Some(PackId(4)), &objects);
+        assert_eq!((c.find(&oid(0)), c.find(&oid(1))), (found(0), found(1)));
+        assert!(c.map.is_none(), "in-order lookups need no map");
+        assert_eq!(c.find(&oid(4)), found(4));
+        assert_eq!(c.find(&oid(99)), None);
+        assert_eq!(c.find(&oid(2)), found(2));
+        assert_eq!(CommitLocations::new(None, &objects).find(&oid(0)), None);
     }
 }

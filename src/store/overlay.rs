@@ -8,14 +8,19 @@
 //! 16-byte slots and never touches an id's text, and a lookup of an id that is not here
 //! reads only the index.
 //!
+//! Each entry may carry a hint of where the body it shows was committed (`Found`), which
+//! the next checkpoint writes into the refs table without searching for it.
+//!
 //! Invariants:
-//! 1. Each id appears in at most one entry; inserting it again replaces that entry's value.
+//! 1. Each id appears in at most one entry; inserting it again replaces that entry's value
+//!    and its hint.
 //! 2. Every entry is reachable from the index slot of its id's hash by following `next`.
 
 use std::sync::Arc;
 
 use crate::filter::hash_bytes;
 use crate::hash::FastMap;
+use crate::odb::Found;
 use crate::refs::Entry;
 
 /// End of a hash chain.
@@ -34,6 +39,8 @@ struct Slot {
     id: Arc<str>,
     /// `None`: the id's entry was removed.
     entry: Option<Entry>,
+    /// Where the body the entry shows was committed, if known.
+    hint: Option<Found>,
     /// The previous entry whose id has the same hash, or `END`.
     next: usize,
 }
@@ -46,6 +53,13 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// An overlay with room for `n` ids before it grows.
+    pub fn with_capacity(n: usize) -> Overlay {
+        let mut heads = FastMap::default();
+        heads.reserve(n);
+        Overlay { heads, slots: Vec::with_capacity(n) }
+    }
+
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -69,28 +83,39 @@ impl Overlay {
 
     /// The entry of `id` if the overlay has one (`Some(None)`: removed).
     pub fn get(&self, id: &str) -> Option<&Option<Entry>> {
+        self.get_hinted(id).map(|(entry, _)| entry)
+    }
+
+    /// [`Overlay::get`] with the entry's hint.
+    pub fn get_hinted(&self, id: &str) -> Option<(&Option<Entry>, Option<Found>)> {
         let (_, at) = self.position(id);
-        at.and_then(|at| self.slots.get(at)).map(|s| &s.entry)
+        at.and_then(|at| self.slots.get(at)).map(|s| (&s.entry, s.hint))
     }
 
     pub fn contains_key(&self, id: &str) -> bool {
         self.position(id).1.is_some()
     }
 
-    /// Set the entry of `id`, returning the one it replaces.
-    pub fn insert(&mut self, id: Arc<str>, entry: Option<Entry>) -> Option<Option<Entry>> {
+    /// Set the entry of `id` with its hint, returning the entry it replaces.
+    pub fn insert(
+        &mut self,
+        id: Arc<str>,
+        entry: Option<Entry>,
+        hint: Option<Found>,
+    ) -> Option<Option<Entry>> {
         let (hash, at) = self.position(&id);
         if let Some(slot) = at.and_then(|at| self.slots.get_mut(at)) {
+            slot.hint = hint;
             return Some(std::mem::replace(&mut slot.entry, entry));
         }
         let next = self.heads.insert(hash, self.slots.len()).unwrap_or(END);
-        self.slots.push(Slot { id, entry, next });
+        self.slots.push(Slot { id, entry, hint, next });
         None
     }
 
-    /// Every entry, in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Option<Entry>)> {
-        self.slots.iter().map(|s| (&s.id, &s.entry))
+    /// Every entry with its hint, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Option<Entry>, Option<Found>)> {
+        self.slots.iter().map(|s| (&s.id, &s.entry, s.hint))
     }
 
     /// Every entry, in insertion order, taken out.
@@ -120,10 +145,10 @@ mod tests {
     fn inserts_replace_and_lookups_find_each_id_once() {
         let mut o = Overlay::default();
         for i in 0..10_000u64 {
-            assert_eq!(o.insert(Arc::from(format!("doc-{i}")), local(i)), None);
+            assert_eq!(o.insert(Arc::from(format!("doc-{i}")), local(i), None), None);
         }
         for i in (0..10_000u64).step_by(3) {
-            assert_eq!(o.insert(Arc::from(format!("doc-{i}")), None), Some(local(i)));
+            assert_eq!(o.insert(Arc::from(format!("doc-{i}")), None, None), Some(local(i)));
         }
         assert_eq!(o.len(), 10_000);
         for i in 0..10_000u64 {
@@ -142,11 +167,11 @@ mod tests {
         let mut o = Overlay::default();
         let ids: Vec<String> = (0..100).map(|i| format!("collide-{}", "x".repeat(i))).collect();
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(o.insert(Arc::from(id.as_str()), local(i as u64)), None);
+            assert_eq!(o.insert(Arc::from(id.as_str()), local(i as u64), None), None);
         }
         assert_eq!(o.heads.len(), 2, "100 ids under two hashes");
         for (i, id) in ids.iter().enumerate().step_by(7) {
-            assert_eq!(o.insert(Arc::from(id.as_str()), local(1000 + i as u64)), Some(local(i as u64)));
+            assert_eq!(o.insert(Arc::from(id.as_str()), local(1000 + i as u64), None), Some(local(i as u64)));
         }
         for (i, id) in ids.iter().enumerate() {
             let want = if i % 7 == 0 { 1000 + i as u64 } else { i as u64 };

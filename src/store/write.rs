@@ -65,7 +65,7 @@ impl Batch {
     }
 
     fn set(&mut self, id: &DocId, entry: Entry) {
-        self.refs.insert(Arc::from(id.as_str()), Some(entry));
+        self.refs.insert(Arc::from(id.as_str()), Some(entry), None);
     }
     fn seq(&mut self) -> Seq {
         self.next_seq += 1;
@@ -78,7 +78,7 @@ impl Store {
     /// inner ones are per document (conflicts, not found) and leave the others unaffected.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         self.require_writer()?;
-        let mut batch = Batch { next_seq: self.last_seq.0, ..Batch::default() };
+        let mut batch = Batch { refs: Overlay::with_capacity(ops.len()), next_seq: self.last_seq.0 };
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let result = match op {
@@ -128,7 +128,7 @@ impl Store {
             return Err(e);
         }
         self.odb.note_committed(&record.objects, record.pack_end);
-        self.apply_ref_changes(record.refs);
+        self.apply_ref_changes(record.refs, &record.objects);
         Ok(())
     }
 
