@@ -88,6 +88,8 @@ pub struct Store {
     /// overlay's key), in sequence order. A row is stale once its document has a later
     /// sequence; stale rows are skipped, and dropped when they outnumber the live ones.
     overlay_changes: Vec<(Seq, Arc<str>)>,
+    /// The ref changes of the batch being written, kept between batches for its capacity.
+    batch_refs: Overlay,
     last_seq: Seq,
     writer: Option<WriteState>,
 }
@@ -179,6 +181,7 @@ impl Store {
             changes,
             overlay: Overlay::default(),
             overlay_changes: Vec::new(),
+            batch_refs: Overlay::default(),
             writer: None,
         };
         for record in &replay.records {

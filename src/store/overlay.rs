@@ -53,11 +53,10 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// An overlay with room for `n` ids before it grows.
-    pub fn with_capacity(n: usize) -> Overlay {
-        let mut heads = FastMap::default();
-        heads.reserve(n);
-        Overlay { heads, slots: Vec::with_capacity(n) }
+    /// Make room for `n` more ids.
+    pub fn reserve(&mut self, n: usize) {
+        self.heads.reserve(n);
+        self.slots.reserve(n);
     }
 
     pub fn len(&self) -> usize {
@@ -118,9 +117,11 @@ impl Overlay {
         self.slots.iter().map(|s| (&s.id, &s.entry, s.hint))
     }
 
-    /// Every entry, in insertion order, taken out.
-    pub fn into_entries(self) -> Vec<(Arc<str>, Option<Entry>)> {
-        self.slots.into_iter().map(|s| (s.id, s.entry)).collect()
+    /// Every entry, in insertion order, taken out; the overlay is left empty with its
+    /// capacity, to be filled again.
+    pub fn take_entries(&mut self) -> Vec<(Arc<str>, Option<Entry>)> {
+        self.heads.clear();
+        self.slots.drain(..).map(|s| (s.id, s.entry)).collect()
     }
 
     /// Forget every entry. The storage keeps its capacity: a writer that filled it to a

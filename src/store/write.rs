@@ -78,7 +78,9 @@ impl Store {
     /// inner ones are per document (conflicts, not found) and leave the others unaffected.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         self.require_writer()?;
-        let mut batch = Batch { refs: Overlay::with_capacity(ops.len()), next_seq: self.last_seq.0 };
+        let mut refs = std::mem::take(&mut self.batch_refs);
+        refs.reserve(ops.len());
+        let mut batch = Batch { refs, next_seq: self.last_seq.0 };
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             let result = match op {
@@ -90,12 +92,16 @@ impl Store {
             match result {
                 Err(e) if is_fatal(&e) => {
                     self.abort_batch();
+                    batch.refs.take_entries();
+                    self.batch_refs = batch.refs;
                     return Err(e);
                 }
                 other => results.push(other),
             }
         }
-        self.commit(batch.refs.into_entries())?;
+        let refs = batch.refs.take_entries();
+        self.batch_refs = batch.refs;
+        self.commit(refs)?;
         self.maybe_checkpoint()?;
         Ok(results)
     }
