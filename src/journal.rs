@@ -245,13 +245,13 @@ mod tests {
                     format!("doc{n}").into(),
                     Some(Entry::Doc(DocRef {
                         seq: Seq(u64::from(n)),
-                        leaves: vec![Leaf {
-                            rev: RevId::parse("2-a").unwrap(),
-                            deleted: false,
-                            body: oid,
-                            parent: Some(oid),
-                            ancestry: vec![crate::rev::RevHash::parse("b").unwrap()],
-                        }],
+                        leaves: vec![Leaf::new(
+                            RevId::parse("2-a").unwrap(),
+                            false,
+                            oid,
+                            Some(oid),
+                            vec![crate::rev::RevHash::parse("b").unwrap()],
+                        )],
                     })),
                 ),
                 ("_local/x".into(), Some(Entry::Local(LocalRef { rev: 2, body: oid }))),

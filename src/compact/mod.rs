@@ -337,7 +337,7 @@ impl Store {
             }
             ancestry.truncate(limit - 1);
             live.objects.insert(leaf.body);
-            let compacted = Leaf { parent: None, ancestry, ..leaf.clone() };
+            let compacted = leaf.with_history(None, ancestry);
             return Ok(DocRef { seq: doc.seq, leaves: vec![compacted] });
         }
         let (mut tree, objects) = history::rebuild(id, doc, limit, &mut |oid| revisions.get(oid))?;

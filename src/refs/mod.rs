@@ -23,7 +23,7 @@ use crate::rev::{RevHash, RevId};
 /// A leaf of a document's revision tree, with its revision object stored inline: a leaf's
 /// object lives in its ref and goes to a pack only once the revision stops being a leaf.
 /// The fields are those of `object::Revision` without the document id (the ref's key).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Leaf {
     pub rev: RevId,
     pub deleted: bool,
@@ -32,17 +32,63 @@ pub struct Leaf {
     pub parent: Option<ObjectId>,
     /// Hashes from the parent up to (and including) that ancestor, newest first.
     pub ancestry: Vec<RevHash>,
+    /// True only when `rev` is known to be [`Leaf::derived_rev`]: the leaf was made by
+    /// [`Leaf::edit`], or read from an entry with flag `0x04`. A shortcut for encoding,
+    /// which otherwise hashes to find out; not part of the leaf's value (`==` ignores it).
+    derived: bool,
 }
 
+impl PartialEq for Leaf {
+    fn eq(&self, other: &Leaf) -> bool {
+        (&self.rev, self.deleted, &self.body, &self.parent, &self.ancestry)
+            == (&other.rev, other.deleted, &other.body, &other.parent, &other.ancestry)
+    }
+}
+
+impl Eq for Leaf {}
+
 impl Leaf {
-    pub fn from_revision(r: &Revision) -> Leaf {
+    pub fn new(
+        rev: RevId,
+        deleted: bool,
+        body: ObjectId,
+        parent: Option<ObjectId>,
+        ancestry: Vec<RevHash>,
+    ) -> Leaf {
+        Leaf { rev, deleted, body, parent, ancestry, derived: false }
+    }
+
+    /// The leaf an edit of this store makes on top of `parent` (none for a new document):
+    /// its revision id is `RevId::for_edit` of the parent's, the deleted flag and the body.
+    /// `parent_object` is the revision object the parent moves to.
+    pub fn edit(
+        parent: Option<&RevId>,
+        deleted: bool,
+        body: ObjectId,
+        parent_object: Option<ObjectId>,
+    ) -> Leaf {
         Leaf {
-            rev: r.rev.clone(),
-            deleted: r.deleted,
-            body: r.body,
-            parent: r.parent,
-            ancestry: r.ancestry.clone(),
+            rev: RevId::for_edit(parent, deleted, &body),
+            deleted,
+            body,
+            parent: parent_object,
+            ancestry: parent.map(|p| p.hash.clone()).into_iter().collect(),
+            derived: true,
         }
+    }
+
+    pub fn from_revision(r: &Revision) -> Leaf {
+        Leaf::new(r.rev.clone(), r.deleted, r.body, r.parent, r.ancestry.clone())
+    }
+
+    /// This leaf linked to `parent` with `ancestry` instead (a compaction shortening its
+    /// history). It stays known-derived only if the derived hash does not change: same
+    /// `ancestry[0]`, and one still exists.
+    pub fn with_history(&self, parent: Option<ObjectId>, ancestry: Vec<RevHash>) -> Leaf {
+        let derived = self.derived
+            && ancestry.first() == self.ancestry.first()
+            && (self.rev.pos == 1 || !ancestry.is_empty());
+        Leaf { parent, ancestry, derived, ..self.clone() }
     }
 
     /// The leaf's revision object (for document `doc`).
@@ -137,7 +183,7 @@ impl Entry {
                 varint::write(out, d.leaves.len() as u64);
                 for leaf in &d.leaves {
                     varint::write(out, leaf.rev.pos);
-                    let derived = leaf.derived_rev().as_ref() == Some(&leaf.rev);
+                    let derived = leaf.derived || leaf.derived_rev().as_ref() == Some(&leaf.rev);
                     let mut flags = u8::from(leaf.deleted);
                     if leaf.parent.is_some() {
                         flags |= LEAF_PARENT;
@@ -263,7 +309,8 @@ impl Entry {
                     if flags & !(LEAF_DELETED | LEAF_PARENT | LEAF_DERIVED) != 0 {
                         return None;
                     }
-                    let hash = if flags & LEAF_DERIVED == 0 { Some(read_hash(input).ok()?) } else { None };
+                    let hash_is_derived = flags & LEAF_DERIVED != 0;
+                    let hash = if hash_is_derived { None } else { Some(read_hash(input).ok()?) };
                     let body = read_oid(input).ok()?;
                     let parent = if flags & LEAF_PARENT != 0 { Some(read_oid(input).ok()?) } else { None };
                     let count = varint::read(input)?;
@@ -276,11 +323,12 @@ impl Entry {
                     }
                     let deleted = flags & LEAF_DELETED != 0;
                     let placeholder = RevId { pos, hash: RevHash::Md5([0; 16]) };
-                    let mut leaf = Leaf { rev: placeholder, deleted, body, parent, ancestry };
+                    let mut leaf = Leaf::new(placeholder, deleted, body, parent, ancestry);
                     leaf.rev = match hash {
                         Some(hash) => RevId { pos, hash },
                         None => leaf.derived_rev().filter(|r| r.pos == pos)?,
                     };
+                    leaf.derived = hash_is_derived;
                     leaves.push(leaf);
                 }
                 Some(Some(Entry::Doc(DocRef { seq, leaves })))
@@ -306,4 +354,40 @@ pub fn write_id(out: &mut Vec<u8>, id: &str) {
 pub fn read_id<'a>(input: &mut &'a [u8]) -> Option<&'a str> {
     let len = varint::read(input)? as usize;
     std::str::from_utf8(varint::take(input, len)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(leaf: &Leaf) -> Vec<u8> {
+        let mut out = Vec::new();
+        Entry::Doc(DocRef { seq: Seq(1), leaves: vec![leaf.clone()] }).encode(&mut out);
+        out
+    }
+
+    /// A leaf known to be derived (an edit's, a decoded one, one whose history was cut)
+    /// is so exactly when hashing says so, encodes to the bytes hashing decides, and reads
+    /// back with the same knowledge; cutting the history to nothing drops it.
+    #[test]
+    fn known_derived_leaves_encode_as_hashing_decides() {
+        let body = hash_object(Kind::Body, b"{}");
+        let first = Leaf::edit(None, false, body, None);
+        let second = Leaf::edit(Some(&first.rev), true, body, Some(hash_object(Kind::Revision, b"x")));
+        let kept = second.with_history(None, second.ancestry.clone());
+        let cut = second.with_history(None, Vec::new());
+        assert!(first.derived && second.derived && kept.derived && !cut.derived);
+        for leaf in [first, second, kept, cut] {
+            assert_eq!(leaf.derived, leaf.derived_rev().as_ref() == Some(&leaf.rev), "{leaf:?}");
+            let plain =
+                Leaf::new(leaf.rev.clone(), leaf.deleted, leaf.body, leaf.parent, leaf.ancestry.clone());
+            assert!(!plain.derived);
+            assert_eq!(encoded(&leaf), encoded(&plain));
+            let Some(Some(Entry::Doc(read))) = Entry::decode(&mut &encoded(&leaf)[..]) else {
+                panic!("{leaf:?} does not read back")
+            };
+            assert_eq!(read.leaves, vec![leaf.clone()]);
+            assert_eq!(read.leaves[0].derived, leaf.derived);
+        }
+    }
 }

@@ -756,13 +756,7 @@ mod tests {
         }
         Entry::Doc(DocRef {
             seq: Seq((i * 37 % 1000) as u64 + 1),
-            leaves: vec![Leaf {
-                rev: RevId::for_edit(None, false, &body),
-                deleted: false,
-                body,
-                parent: None,
-                ancestry: Vec::new(),
-            }],
+            leaves: vec![Leaf::new(RevId::for_edit(None, false, &body), false, body, None, Vec::new())],
         })
     }
 
@@ -810,13 +804,8 @@ mod tests {
     #[test]
     fn the_shown_body_is_read_without_decoding() {
         let body = |i: u8| hash_object(Kind::Body, &[i]);
-        let leaf = |i: u8, hash: &str| Leaf {
-            rev: format!("3-{hash}").parse().unwrap(),
-            deleted: false,
-            body: body(i),
-            parent: None,
-            ancestry: vec![],
-        };
+        let leaf =
+            |i: u8, hash: &str| Leaf::new(format!("3-{hash}").parse().unwrap(), false, body(i), None, vec![]);
         let doc = Entry::Doc(DocRef {
             seq: Seq(9),
             leaves: vec![

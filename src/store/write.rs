@@ -225,20 +225,15 @@ impl Store {
                 why: "the revision position would overflow".into(),
             });
         }
-        let rev = RevId::for_edit(parent.as_ref().map(|p| &p.rev), deleted, &body.id);
         // The replaced leaf becomes an inner node: its object moves from the ref to the pack.
         let parent_object = match &parent {
             Some(p) => Some(self.put_revision(&p.revision(&id))?),
             None => None,
         };
         self.put_object(body.id, Kind::Body, &body.bytes)?;
-        leaves.push(Leaf {
-            rev: rev.clone(),
-            deleted,
-            body: body.id,
-            parent: parent_object,
-            ancestry: parent.iter().map(|p| p.rev.hash.clone()).collect(),
-        });
+        let leaf = Leaf::edit(parent.as_ref().map(|p| &p.rev), deleted, body.id, parent_object);
+        let rev = leaf.rev.clone();
+        leaves.push(leaf);
         let mut doc = DocRef { seq: batch.seq(), leaves };
         doc.sort_leaves();
         let seq = doc.seq;
@@ -269,7 +264,7 @@ impl Store {
             let mut ancestry = ancestry;
             ancestry.truncate(limit - 1);
             self.put_object(body.id, Kind::Body, &body.bytes)?;
-            let leaf = Leaf { rev: rev.clone(), deleted, body: body.id, parent: None, ancestry };
+            let leaf = Leaf::new(rev.clone(), deleted, body.id, None, ancestry);
             let doc = DocRef { seq: batch.seq(), leaves: vec![leaf] };
             let seq = doc.seq;
             batch.set(&id, Entry::Doc(doc));
