@@ -24,7 +24,7 @@ use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
 use crate::refs::Entry;
 
 /// The overlay size below which no checkpoint is forced.
-pub const MIN_CHECKPOINT_ENTRIES: u64 = 1 << 19;
+pub const MIN_CHECKPOINT_ENTRIES: u64 = 1 << 18;
 /// The overlay size at which a checkpoint always runs, to bound memory and replay time.
 pub const MAX_CHECKPOINT_ENTRIES: u64 = 1 << 22;
 
