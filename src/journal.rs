@@ -2,7 +2,9 @@
 //!
 //! Each commit appends one record naming the objects it added to the active pack (with their
 //! locations), the pack's committed length after it, and the ref entries it changed (with
-//! their new sequence numbers). A commit is acknowledged only after its record is fsynced.
+//! their new sequence numbers). A commit is acknowledged only after its record and its pack
+//! bytes are fsynced; the two syncs run at once, so a crash can leave a record durable
+//! without its pack bytes, which opening detects (`store`) and treats as a torn tail.
 //! Opening replays the records into the in-memory overlay.
 //!
 //! Owns: the journal file format, appending, replay and torn-tail detection.
@@ -13,7 +15,7 @@
 //!    never pass for a torn tail: a bad record followed by more bytes is corruption and an
 //!    error, never silently skipped.
 //!
-//! Spec: format-spec/journal.md (journal format 1).
+//! Spec: format-spec/journal.md (journal format 2; format 1 is still read).
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
@@ -29,7 +31,11 @@ use crate::pack::Loc;
 use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
 
 pub const MAGIC: [u8; 4] = *b"SJNL";
-pub const VERSION: u32 = 1;
+/// Journal format written. Version 2 records may be durable before the pack bytes they
+/// cover (readers check those of the last record); version 1 journals are read the same way.
+pub const VERSION: u32 = 2;
+/// The version whose records were written only after their pack bytes were durable.
+pub const VERSION_SYNCED_PACK: u32 = 1;
 pub const HEADER_LEN: usize = 16;
 /// Record header: payload length u32, CRC-32 of the payload u32, CRC-32 of those 8 bytes u32.
 pub const RECORD_LEN_OFFSET: usize = 0;
@@ -94,17 +100,17 @@ impl Record {
     }
 }
 
-fn header(generation: u64) -> [u8; HEADER_LEN] {
+fn header(generation: u64, version: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&MAGIC);
-    h[4..8].copy_from_slice(&VERSION.to_be_bytes());
+    h[4..8].copy_from_slice(&version.to_be_bytes());
     h[8..].copy_from_slice(&generation.to_be_bytes());
     h
 }
 
 /// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
 pub fn create(path: &Path, generation: u64) -> Result<()> {
-    crate::fsutil::write_new(path, &header(generation))
+    crate::fsutil::write_new(path, &header(generation, VERSION))
 }
 
 /// What replaying a journal found.
@@ -114,6 +120,18 @@ pub struct Replay {
     pub valid_len: u64,
     /// True when bytes past `valid_len` were a torn tail.
     pub torn: bool,
+    /// Where the last record starts (`valid_len` when there is none).
+    pub last_start: u64,
+}
+
+impl Replay {
+    /// Treat the last record as torn: the journal ends where it starts.
+    pub fn drop_last(&mut self) {
+        if self.records.pop().is_some() {
+            self.valid_len = self.last_start;
+            self.torn = true;
+        }
+    }
 }
 
 /// Read every complete record of the journal at `path`.
@@ -124,8 +142,11 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         // short header is damage, not a crash.
         return Err(Error::corrupt(path, 0, "journal header is truncated"));
     }
-    if bytes.get(..HEADER_LEN) != Some(&header(generation)[..]) {
-        if bytes.get(..4) == Some(&MAGIC[..]) && bytes.get(4..8) != Some(&VERSION.to_be_bytes()[..]) {
+    let known = [VERSION, VERSION_SYNCED_PACK].map(|v| header(generation, v));
+    if !known.iter().any(|h| bytes.get(..HEADER_LEN) == Some(&h[..])) {
+        let version = bytes.get(4..8);
+        let readable = [VERSION, VERSION_SYNCED_PACK].map(u32::to_be_bytes);
+        if bytes.get(..4) == Some(&MAGIC[..]) && !readable.iter().any(|v| version == Some(&v[..])) {
             let v = crate::bytes::be32(&bytes, 4).unwrap_or(0);
             return Err(Error::UnsupportedVersion {
                 path: path.into(),
@@ -138,10 +159,11 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
     }
     let mut records = Vec::new();
     let mut at = HEADER_LEN;
+    let mut last_start = at as u64;
     let total = bytes.len();
     loop {
         if at == total {
-            return Ok(Replay { records, valid_len: at as u64, torn: false });
+            return Ok(Replay { records, valid_len: at as u64, torn: false, last_start });
         }
         let rest = bytes.get(at..).unwrap_or_default();
         let header = rest.get(..RECORD_HEADER_LEN);
@@ -153,19 +175,19 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
             // A crash leaves a prefix of the last write (or zeros after a power loss); a
             // damaged header with other bytes after it is corruption.
             if header.is_none() || rest.iter().all(|&b| b == 0) {
-                return Ok(Replay { records, valid_len: at as u64, torn: true });
+                return Ok(Replay { records, valid_len: at as u64, torn: true, last_start });
             }
             return Err(Error::corrupt(path, at as u64, "journal record header fails its checksum"));
         }
         let len = crate::bytes::be32(rest, RECORD_LEN_OFFSET).unwrap_or_default() as usize;
         let crc = crate::bytes::be32(rest, RECORD_PAYLOAD_CRC_OFFSET).unwrap_or_default();
         let Some(payload) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
-            return Ok(Replay { records, valid_len: at as u64, torn: true });
+            return Ok(Replay { records, valid_len: at as u64, torn: true, last_start });
         };
         let end = at + RECORD_HEADER_LEN + len;
         if crc32fast::hash(payload) != crc {
             if end == total {
-                return Ok(Replay { records, valid_len: at as u64, torn: true });
+                return Ok(Replay { records, valid_len: at as u64, torn: true, last_start });
             }
             return Err(Error::corrupt(path, at as u64, "journal record fails its checksum"));
         }
@@ -175,6 +197,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
             Error::corrupt(path, at as u64, "journal record passes its checksums but does not decode")
         })?;
         records.push(record);
+        last_start = at as u64;
         at = end;
     }
 }
@@ -215,6 +238,17 @@ impl Writer {
             return Err(Error::io(&self.path)(e));
         }
         self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Take back the last record, appended at `previous_len` (its commit failed after it
+    /// was written): cut the journal there and make that durable.
+    pub fn unappend(&mut self, previous_len: u64) -> Result<()> {
+        self.file
+            .set_len(previous_len)
+            .and_then(|()| self.file.sync_data())
+            .map_err(Error::io(&self.path))?;
+        self.len = previous_len;
         Ok(())
     }
 
@@ -298,5 +332,32 @@ mod tests {
         // A journal of another generation is refused.
         std::fs::write(&path, &full).unwrap();
         assert!(replay(&path, 8).is_err());
+        // The last record can be dropped as torn (its pack bytes are missing): the journal
+        // then ends where it starts.
+        let mut r = replay(&path, 7).unwrap();
+        assert_eq!(r.last_start, after_one);
+        r.drop_last();
+        assert_eq!((r.records.len(), r.valid_len, r.torn), (1, after_one, true));
+    }
+
+    /// Version 1 journals read as version 2 ones do; other versions are refused by name.
+    #[test]
+    fn version_1_journals_are_read_and_others_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&path, 3).unwrap();
+        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        w.append(&record(5)).unwrap();
+        let current = std::fs::read(&path).unwrap();
+        assert_eq!(current[4..8], VERSION.to_be_bytes());
+        for (version, readable) in [(VERSION_SYNCED_PACK, true), (3, false), (0, false)] {
+            let mut bytes = current.clone();
+            bytes[4..8].copy_from_slice(&version.to_be_bytes());
+            std::fs::write(&path, &bytes).unwrap();
+            match replay(&path, 3) {
+                Ok(r) => assert!(readable && r.records == vec![record(5)], "version {version}"),
+                Err(e) => assert!(!readable && e.to_string().contains(&format!("version {version}")), "{e}"),
+            }
+        }
     }
 }

@@ -130,6 +130,19 @@ pub fn check(bytes: &[u8]) -> Result<(Header, &[u8]), FrameError> {
     Ok((header, payload))
 }
 
+/// True if `bytes` are whole frames that touch one another and each pass their checksum
+/// (what a commit wrote, if all of it reached the disk).
+pub fn all_intact(mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        let Ok((header, _)) = check(bytes) else { return false };
+        let Some(rest) = usize::try_from(header.frame_len()).ok().and_then(|len| bytes.get(len..)) else {
+            return false;
+        };
+        bytes = rest;
+    }
+    true
+}
+
 /// Append an object entry (`kind u8 | varint len | bytes`) to a raw block.
 pub fn push_entry(block: &mut Vec<u8>, kind: Kind, bytes: &[u8]) {
     block.push(kind.code());
@@ -188,6 +201,25 @@ mod tests {
         let back =
             zstd::bulk::Decompressor::with_dictionary(&dictionary).unwrap().decompress(&lean, raw.len());
         assert_eq!(back.unwrap(), raw);
+    }
+
+    /// A run of frames is intact only whole: cut anywhere, zeroed from anywhere, or with a
+    /// byte flipped, it is not.
+    #[test]
+    fn a_run_of_frames_is_intact_only_whole() {
+        let run: Vec<u8> = (0..3u8).flat_map(|i| frame(&[i; 200])).collect();
+        let one = frame(&[0; 200]).len();
+        assert_eq!(run.len(), 3 * one);
+        assert!(all_intact(&run) && all_intact(&[]));
+        for at in 0..run.len() {
+            assert_eq!(all_intact(&run[..at]), at % one == 0, "cut at {at}: whole frames only");
+            let mut zeroed = run.clone();
+            zeroed[at..].fill(0);
+            assert!(!all_intact(&zeroed), "zeroed from {at}");
+            let mut flipped = run.clone();
+            flipped[at] ^= 1;
+            assert!(!all_intact(&flipped), "flip at {at}");
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Writer {
     compressor: BlockCompressor,
     /// Raw block buffers back from the compression thread, to fill again.
     spare_blocks: Vec<Vec<u8>>,
+    /// The committed end and dictionary before the last `write_staged` (what `unwrite`
+    /// returns to).
+    before_write: (u64, u32),
     /// Offset of the block holding the dictionary blocks are compressed with (0: none yet).
     dictionary: u32,
     /// The dictionary offset as of the last commit (what a rollback returns to).
@@ -89,6 +92,7 @@ impl Writer {
             writer.compressor.set_dictionary(Some(bytes)).map_err(Error::io(&writer.path))?;
             writer.dictionary = dictionary;
             writer.committed_dictionary = dictionary;
+            writer.before_write.1 = dictionary;
             writer.training = false;
         }
         Ok(writer)
@@ -125,6 +129,7 @@ impl Writer {
             staged_objects: Vec::new(),
             compressor,
             spare_blocks: Vec::new(),
+            before_write: (committed, 0),
             dictionary: 0,
             committed_dictionary: 0,
             samples: Vec::new(),
@@ -270,15 +275,27 @@ impl Writer {
 
     /// Write and fsync everything added since the last commit; return where each object went.
     pub fn commit(&mut self) -> Result<Vec<(ObjectId, Loc)>> {
+        let objects = self.write_staged()?;
+        if let Err(e) = self.sync() {
+            self.unwrite();
+            return Err(e);
+        }
+        Ok(objects)
+    }
+
+    /// Write everything added since the last commit after the committed end, not yet
+    /// durable, and return where each object went; `committed_len` then includes it. The
+    /// caller makes it durable with [`Writer::sync`], or takes it back with
+    /// [`Writer::unwrite`].
+    pub fn write_staged(&mut self) -> Result<Vec<(ObjectId, Loc)>> {
         self.seal_block()?;
         self.drain()?;
+        self.before_write = (self.committed, self.committed_dictionary);
         if self.staged.is_empty() {
             return Ok(Vec::new());
         }
         use std::os::unix::fs::FileExt;
-        let written =
-            self.file.write_all_at(&self.staged, self.committed).and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
+        if let Err(e) = self.file.write_all_at(&self.staged, self.committed) {
             // Leave nothing past the committed end for a later commit or seal to carry along.
             let _ = self.file.set_len(self.committed);
             return Err(Error::io(&self.path)(e));
@@ -287,6 +304,20 @@ impl Writer {
         self.committed_dictionary = self.dictionary;
         self.staged.clear();
         Ok(std::mem::take(&mut self.staged_objects))
+    }
+
+    /// Make the bytes of the last [`Writer::write_staged`] durable.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(Error::io(&self.path))
+    }
+
+    /// Take back the last [`Writer::write_staged`] (its commit failed): cut the file to the
+    /// committed end before it. A rollback should follow, as after any failed commit.
+    pub fn unwrite(&mut self) {
+        let (end, dictionary) = self.before_write;
+        let _ = self.file.set_len(end);
+        self.committed = end;
+        self.committed_dictionary = dictionary;
     }
 
     /// Forget everything added since the last commit (after a failed batch).

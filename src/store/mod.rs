@@ -164,10 +164,24 @@ impl Store {
     fn load(root: &Path) -> Result<(Store, Opened)> {
         let config = Config::load(root)?;
         let manifest = Manifest::load(root)?;
-        let replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
+        let mut replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
         let indexed = manifest.active_index.map_or(pack::HEADER_LEN as u64, |a| a.covered);
-        let pack_end = replay.records.iter().rev().map(|r| r.pack_end).find(|&e| e > 0).unwrap_or(indexed);
+        let end_of = |records: &[journal::Record]| {
+            records.iter().rev().map(|r| r.pack_end).find(|&e| e > 0).unwrap_or(indexed)
+        };
         let packs = root.join(PACKS_DIR);
+        // A commit syncs its record and its pack bytes at once: after a crash the last record
+        // may be on disk without all of those bytes. Such a record was never acknowledged,
+        // and it is cut like a torn tail.
+        if let (Some((last, before)), Some(active)) = (replay.records.split_last(), manifest.active) {
+            let from = end_of(before);
+            if last.pack_end > from
+                && !pack_bytes_intact(&packs.join(active.file_name()), from, last.pack_end)?
+            {
+                replay.drop_last();
+            }
+        }
+        let pack_end = end_of(&replay.records);
         let odb = ObjectDb::open(&packs, &manifest.sealed, manifest.active_spec(pack_end))?;
         let refs = RefsTable::open(&root.join(manifest.refs_name()))?;
         let changes = ChangesTable::open(&root.join(manifest.changes_name()))?;
@@ -406,6 +420,19 @@ impl Store {
             _ => None,
         })
     }
+}
+
+/// True if the pack at `path` holds whole, checksummed frames from `from` to `to`.
+fn pack_bytes_intact(path: &Path, from: u64, to: u64) -> Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
+    if file.metadata().map_err(Error::io(path))?.len() < to {
+        return Ok(false);
+    }
+    let len = usize::try_from(to - from).map_err(|_| Error::corrupt(path, from, "commit too large"))?;
+    let mut bytes = vec![0u8; len];
+    file.read_exact_at(&mut bytes, from).map_err(Error::io(path))?;
+    Ok(pack::frame::all_intact(&bytes))
 }
 
 /// The objects one commit added to the active pack, for finding where an entry's shown body

@@ -111,7 +111,7 @@ impl Store {
         let Some(w) = self.writer.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()));
         };
-        let objects = match w.pack.commit() {
+        let objects = match w.pack.write_staged() {
             Ok(o) => o,
             Err(e) => {
                 self.abort_batch();
@@ -127,9 +127,26 @@ impl Store {
             objects,
             refs,
         };
-        if let Err(e) = w.journal.append(&record) {
-            // The pack bytes are durable but unreferenced: the next commit's `pack_end` covers
-            // them as harmless garbage, which compaction drops.
+        // The pack bytes and the record are made durable at once, so the record may reach
+        // the disk before the bytes it covers: opening checks those bytes and cuts a record
+        // whose bytes are not all there, as a torn tail (journal.md). Acknowledged only once
+        // both are durable.
+        let journal_len = w.journal.len();
+        let wrote_objects = !record.objects.is_empty();
+        let (pack, journal) = (&w.pack, &mut w.journal);
+        let (synced, appended) = std::thread::scope(|scope| {
+            let syncing = wrote_objects.then(|| scope.spawn(|| pack.sync()));
+            let appended = journal.append(&record);
+            let synced = syncing.map_or(Ok(()), |s| s.join().unwrap_or_else(|_| Err(sync_panicked())));
+            (synced, appended)
+        });
+        if let Err(e) = appended.and(synced) {
+            // Take back whatever part is in place: the record (if it was appended), then the
+            // pack bytes.
+            if w.journal.len() > journal_len {
+                let _ = w.journal.unappend(journal_len);
+            }
+            w.pack.unwrite();
             self.abort_batch();
             return Err(e);
         }
@@ -343,6 +360,10 @@ fn history_known(tree: &RevTree<NodeInfo>, rev: &RevId, ancestry: &[RevHash]) ->
         }
         None => false,
     }
+}
+
+fn sync_panicked() -> Error {
+    Error::Invalid("the thread syncing the pack panicked".into())
 }
 
 /// Errors that stop the whole batch (the store itself failed), as opposed to per-document

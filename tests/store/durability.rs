@@ -59,6 +59,59 @@ fn a_torn_journal_tail_is_cut_and_earlier_commits_stay() {
     }
 }
 
+/// A commit syncs its journal record and its pack bytes at once, so a power loss can keep
+/// the record and lose some of those bytes (the file cut short, or its last pages zeros).
+/// Opening treats that record as torn: the commit was never acknowledged, and every earlier
+/// one is intact. A reader sees the same, and the writer then cuts both files and goes on.
+#[test]
+fn a_record_whose_pack_bytes_did_not_reach_the_disk_is_cut_as_torn() {
+    let mut t = TestStore::new();
+    put(&mut t.store, "a", None, json!({"n": 1})).unwrap();
+    let pack = pack_files(&t.root(), "pack").pop().unwrap();
+    let journal_path = journal(&t.root());
+    let pack_after_first = std::fs::metadata(&pack).unwrap().len() as usize;
+    let journal_after_first = std::fs::metadata(&journal_path).unwrap().len();
+    put(&mut t.store, "b", None, json!({"n": 2, "pad": "z".repeat(300)})).unwrap();
+    t.release_writer();
+    let full = std::fs::read(&pack).unwrap();
+    assert!(full.len() > pack_after_first + 20, "b's commit wrote a frame");
+    let losses: [(&str, Vec<u8>); 3] = [
+        ("cut short", full[..full.len() - 7].to_vec()),
+        ("cut at the first commit", full[..pack_after_first].to_vec()),
+        ("last bytes zeroed", {
+            let mut z = full.clone();
+            z[pack_after_first + 10..].fill(0);
+            z
+        }),
+    ];
+    for (what, lost) in losses {
+        std::fs::write(&pack, &lost).unwrap();
+        let reader = t.reader();
+        assert!(winner_body(&reader, "a").is_some(), "{what}");
+        assert!(winner_body(&reader, "b").is_none(), "{what}: b's commit is cut");
+        drop(reader);
+        t.reopen();
+        assert!(winner_body(&t.store, "b").is_none(), "{what}");
+        assert_eq!(std::fs::metadata(&journal_path).unwrap().len(), journal_after_first, "{what}");
+        assert_eq!(std::fs::metadata(&pack).unwrap().len() as usize, pack_after_first, "{what}");
+        assert!(t.store.verify().unwrap().is_empty(), "{what}");
+        put(&mut t.store, "c", None, json!({"n": 3})).unwrap();
+        t.reopen();
+        assert!(winner_body(&t.store, "a").is_some() && winner_body(&t.store, "c").is_some(), "{what}");
+        // Back to the state with b's commit whole, for the next loss.
+        t.release_writer();
+        std::fs::write(&pack, &full).unwrap();
+        let mut j = std::fs::read(&journal_path).unwrap();
+        j.truncate(journal_after_first as usize);
+        std::fs::write(&journal_path, &j).unwrap();
+        t.reopen();
+        put(&mut t.store, "b", None, json!({"n": 2, "pad": "z".repeat(300)}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        t.release_writer();
+        assert_eq!(std::fs::read(&pack).unwrap(), full, "{what}: the same commit writes the same bytes");
+    }
+}
+
 #[test]
 fn garbage_after_the_committed_pack_end_is_cut_off() {
     let mut t = TestStore::new();
