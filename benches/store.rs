@@ -70,6 +70,9 @@ fn main() {
         for i in 0..n {
             writeln!(f, "{}", doc_line(i, &mut rng)).unwrap();
         }
+        // Flush the input to disk now, so that the imports' fsyncs do not wait behind the
+        // writeback of this file.
+        f.into_inner().unwrap().sync_all().unwrap();
     }
     let input_bytes = std::fs::metadata(&input).unwrap().len();
     println!("{n} documents, {:.1} bytes each on average", input_bytes as f64 / n as f64 - 1.0);

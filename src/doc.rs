@@ -13,17 +13,49 @@ use crate::object::{body_bytes, body_id};
 use crate::rev::{RevHash, RevId};
 
 /// A document body ready to store: canonical bytes and object id.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Body {
     pub bytes: Vec<u8>,
     pub id: ObjectId,
+    /// `RevId::for_edit(None, false, id)` for the `id` it was computed with, once
+    /// [`Body::with_new_doc_rev`] computed it (on an import's parsing threads, so that the
+    /// writer does not). Not part of the body's value: `==` ignores it.
+    new_doc_rev: Option<(ObjectId, RevId)>,
 }
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        (&self.bytes, &self.id) == (&other.bytes, &other.id)
+    }
+}
+
+impl Eq for Body {}
 
 impl Body {
     pub fn from_map(map: &Map<String, Value>) -> Body {
         let bytes = body_bytes(map);
         let id = body_id(&bytes);
-        Body { bytes, id }
+        Body { bytes, id, new_doc_rev: None }
+    }
+
+    /// A body read back from the store: its stored bytes and their id.
+    pub fn stored(bytes: Vec<u8>, id: ObjectId) -> Body {
+        Body { bytes, id, new_doc_rev: None }
+    }
+
+    /// This body with the revision a new, live document holding it gets, computed now.
+    pub fn with_new_doc_rev(mut self) -> Body {
+        self.new_doc_rev = Some((self.id, RevId::for_edit(None, false, &self.id)));
+        self
+    }
+
+    /// `RevId::for_edit(None, deleted, id)`: the revision of a new document with this body,
+    /// from [`Body::with_new_doc_rev`] if that computed it for this id.
+    pub fn new_doc_rev(&self, deleted: bool) -> RevId {
+        match &self.new_doc_rev {
+            Some((id, rev)) if !deleted && *id == self.id => rev.clone(),
+            _ => RevId::for_edit(None, deleted, &self.id),
+        }
     }
 
     /// The empty body `{}` (what `rm` stores in a tombstone).

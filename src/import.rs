@@ -185,6 +185,9 @@ pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<
             Some(r) => Some(RevId::parse(r).map_err(|e| fail(e.into()))?),
             None => None,
         };
+        // Most lines of an import are new documents: their revision id is computed here, on
+        // a parsing thread, rather than by the writer.
+        let body = if base.is_none() && !doc.deleted { body.with_new_doc_rev() } else { body };
         Ok(Op::Edit { id, base, deleted: doc.deleted, body })
     }
 }

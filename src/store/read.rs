@@ -177,7 +177,7 @@ impl Store {
                     rev: leaf.rev.clone(),
                     ancestry,
                     deleted: leaf.deleted,
-                    body: crate::doc::Body { bytes, id: leaf.body },
+                    body: crate::doc::Body::stored(bytes, leaf.body),
                 }]);
             }
         }

@@ -248,7 +248,7 @@ impl Store {
             None => None,
         };
         self.put_object(body.id, Kind::Body, &body.bytes)?;
-        let leaf = Leaf::edit(parent.as_ref().map(|p| &p.rev), deleted, body.id, parent_object);
+        let leaf = Leaf::edit(parent.as_ref().map(|p| &p.rev), deleted, &body, parent_object);
         let rev = leaf.rev.clone();
         leaves.push(leaf);
         let mut doc = DocRef { seq: batch.seq(), leaves };

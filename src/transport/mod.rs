@@ -133,7 +133,7 @@ pub fn revisions_of(
             rev,
             ancestry,
             deleted: info.deleted,
-            body: Body { bytes, id: info.body },
+            body: Body::stored(bytes, info.body),
         });
     }
     Ok(out)
