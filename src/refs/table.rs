@@ -87,7 +87,7 @@ const DIRECTORY_AFTER: usize = 256;
 /// The first `KEY_PREFIX` bytes of an id, zero-padded, as a big-endian integer (compared
 /// in one instruction). For two ids `a` and `b`, `key_prefix(a) < key_prefix(b)` implies
 /// `a < b`; equal prefixes decide nothing.
-fn key_prefix(id: &[u8]) -> u128 {
+pub(crate) fn key_prefix(id: &[u8]) -> u128 {
     let mut out = [0u8; KEY_PREFIX];
     for (slot, byte) in out.iter_mut().zip(id) {
         *slot = *byte;

@@ -8,6 +8,7 @@ use super::Store;
 use crate::error::Result;
 use crate::id::{DocId, Seq};
 use crate::odb::Found;
+use crate::refs::table::key_prefix;
 use crate::refs::{DocRef, Entry};
 
 /// One row of the changes feed.
@@ -94,10 +95,16 @@ impl Store {
     /// The overlay's entries with id `>= start` and their hints, in id order (`None`:
     /// removed).
     pub(super) fn overlay_from(&self, start: &str) -> Vec<(&str, &Option<Entry>, Option<Found>)> {
-        let mut pending: Vec<(&str, &Option<Entry>, Option<Found>)> =
-            self.overlay.iter().map(|(k, v, h)| (&**k, v, h)).filter(|(k, _, _)| *k >= start).collect();
-        pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        pending
+        // Sorted by each id's first 16 bytes held inline, then by the whole id: most
+        // comparisons then read no id text (a cache miss each, with hundreds of thousands).
+        let mut pending: Vec<(u128, &str, &Option<Entry>, Option<Found>)> = self
+            .overlay
+            .iter()
+            .filter(|(k, _, _)| &***k >= start)
+            .map(|(k, v, h)| (key_prefix(k.as_bytes()), &**k, v, h))
+            .collect();
+        pending.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        pending.into_iter().map(|(_, k, v, h)| (k, v, h)).collect()
     }
 
     /// Every entry (documents and `_local` ids) with id `>= start`, in id order.

@@ -232,3 +232,38 @@ fn winner_json_text_equals_the_rendered_document() {
     assert!(!t.store.write_winner_json(&id("gone"), &doc_ref, &mut text).unwrap());
     assert!(text.is_empty());
 }
+
+/// Ids that share long prefixes (16 bytes and more, the part ordering looks at first) come
+/// out of the overlay and out of the tables in byte order, and a checkpoint keeps them all.
+#[test]
+fn ids_with_long_common_prefixes_stay_in_byte_order() {
+    let mut t = TestStore::new();
+    let p = "p".repeat(16);
+    let ids = [
+        format!("{p}b"),
+        format!("{p}a"),
+        p.clone(),
+        format!("{}q", &p[..15]),
+        format!("{p}ab"),
+        format!("{}o", &p[..15]),
+        format!("{p}{p}"),
+        "a".to_string(),
+        format!("{p}{p}a"),
+    ];
+    let ops: Vec<Op> = ids
+        .iter()
+        .map(|i| Op::Edit { id: id(i), base: None, deleted: false, body: body(json!({"id": i})) })
+        .collect();
+    for r in t.store.write(ops).unwrap() {
+        r.unwrap();
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort();
+    let listed = |s: &Store| s.entries_from("").map(|e| e.unwrap().0).collect::<Vec<_>>();
+    assert_eq!(listed(&t.store), sorted, "from the overlay");
+    t.store.checkpoint().unwrap();
+    assert_eq!(listed(&t.store), sorted, "from the tables");
+    for i in &ids {
+        assert_eq!(winner_body(&t.store, i).unwrap()["id"], json!(i));
+    }
+}
