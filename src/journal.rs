@@ -242,14 +242,12 @@ impl Writer {
     }
 
     /// Take back the last record, appended at `previous_len` (its commit failed after it
-    /// was written): cut the journal there and make that durable.
+    /// was written): cut the journal there and make that durable. The next record goes at
+    /// `previous_len` even if the cut fails, overwriting the taken-back one, as after a
+    /// failed append.
     pub fn unappend(&mut self, previous_len: u64) -> Result<()> {
-        self.file
-            .set_len(previous_len)
-            .and_then(|()| self.file.sync_data())
-            .map_err(Error::io(&self.path))?;
         self.len = previous_len;
-        Ok(())
+        self.file.set_len(previous_len).and_then(|()| self.file.sync_data()).map_err(Error::io(&self.path))
     }
 
     pub fn len(&self) -> u64 {
