@@ -111,6 +111,7 @@ impl Store {
         let Some(w) = self.writer.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()));
         };
+        let pack_before = w.pack.committed_len();
         let objects = match w.pack.write_staged() {
             Ok(o) => o,
             Err(e) => {
@@ -132,10 +133,10 @@ impl Store {
         // whose bytes are not all there, as a torn tail (journal.md). Acknowledged only once
         // both are durable.
         let journal_len = w.journal.len();
-        let wrote_objects = !record.objects.is_empty();
+        let wrote_bytes = w.pack.committed_len() > pack_before;
         let (pack, journal) = (&w.pack, &mut w.journal);
         let (synced, appended) = std::thread::scope(|scope| {
-            let syncing = wrote_objects.then(|| scope.spawn(|| pack.sync()));
+            let syncing = wrote_bytes.then(|| scope.spawn(|| pack.sync()));
             let appended = journal.append(&record);
             let synced = syncing.map_or(Ok(()), |s| s.join().unwrap_or_else(|_| Err(sync_panicked())));
             (synced, appended)
