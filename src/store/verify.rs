@@ -109,8 +109,9 @@ impl Store {
         }
         // Each hint of the refs table must locate the body its entry shows (a wrong one
         // only slows reads down, but it means the table was written wrong).
-        let mut cursor = self.refs.lower_bound("")?;
-        while let Some(Ok((id, entry, hint))) = self.refs.next_hinted(&mut cursor) {
+        // A table that cannot be walked is reported by the entries pass above.
+        let mut cursor = self.refs.lower_bound("").ok();
+        while let Some(Ok((id, entry, hint))) = cursor.as_mut().and_then(|c| self.refs.next_hinted(c)) {
             let (Some(hint), Some(body)) = (hint, entry.shown_body()) else { continue };
             if !matches!(self.odb.read_at(body, hint), Ok((Kind::Body, _))) {
                 note(

@@ -217,3 +217,26 @@ fn a_wrong_body_hint_is_reported_and_the_document_still_reads() {
         "{findings:?}"
     );
 }
+
+/// A refs table whose group offsets are damaged is reported by verification as findings,
+/// not as a failure to verify.
+#[test]
+fn a_refs_table_with_a_bad_group_offset_is_a_finding() {
+    let mut t = TestStore::new();
+    for i in 0..40 {
+        put(&mut t.store, &format!("d{i:02}"), None, json!({"i": i})).unwrap();
+    }
+    t.store.checkpoint().unwrap();
+    t.release_writer();
+    let table = std::fs::read_dir(t.root())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("refs-"))
+        .unwrap();
+    let mut bytes = std::fs::read(&table).unwrap();
+    let offsets_at = u64::from_be_bytes(bytes[16..24].try_into().unwrap()) as usize;
+    bytes[offsets_at..offsets_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
+    std::fs::write(&table, &bytes).unwrap();
+    let findings = t.reader().verify().expect("damage is reported as findings");
+    assert!(findings.iter().any(|f| f.to_string().contains("group offset")), "{findings:?}");
+}
