@@ -394,20 +394,21 @@ impl Store {
 
     /// The ref entry of `id` (a document or a `_local` id), if any.
     pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
-        if let Some(e) = self.overlay.get(id) {
-            return Ok(e.clone());
-        }
-        self.refs.get(id)
+        Ok(self.entry_hinted(id)?.map(|(entry, _)| entry))
     }
 
-    /// `id`'s ref with the hint of where the body it shows is stored (from the overlay for an
-    /// entry written since the refs table, else from the table).
+    /// [`Store::entry`] with the hint of where the body it shows is stored (from the overlay
+    /// for an entry written since the refs table, else from the table).
+    fn entry_hinted(&self, id: &str) -> Result<Option<(Entry, Option<Found>)>> {
+        match self.overlay.get_hinted(id) {
+            Some((e, hint)) => Ok(e.clone().map(|e| (e, hint))),
+            None => self.refs.get_hinted(id),
+        }
+    }
+
+    /// [`Store::doc_ref`] with the hint of where its winner's body is stored.
     pub(crate) fn doc_ref_hinted(&self, id: &DocId) -> Result<Option<(DocRef, Option<Found>)>> {
-        let entry = match self.overlay.get_hinted(id.as_str()) {
-            Some((e, hint)) => e.clone().map(|e| (e, hint)),
-            None => self.refs.get_hinted(id.as_str())?,
-        };
-        Ok(match entry {
+        Ok(match self.entry_hinted(id.as_str())? {
             Some((Entry::Doc(d), hint)) => Some((d, hint)),
             _ => None,
         })

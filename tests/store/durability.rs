@@ -15,12 +15,17 @@ fn pack_files(root: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
     v
 }
 
-fn journal(root: &std::path::Path) -> std::path::PathBuf {
+/// The one file of the store's directory whose name starts with `prefix`.
+fn store_file(root: &std::path::Path, prefix: &str) -> std::path::PathBuf {
     std::fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("journal-"))
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
         .unwrap()
+}
+
+fn journal(root: &std::path::Path) -> std::path::PathBuf {
+    store_file(root, "journal-")
 }
 
 #[test]
@@ -193,11 +198,7 @@ fn a_wrong_body_hint_is_reported_and_the_document_still_reads() {
     t.store.checkpoint().unwrap();
     assert!(t.store.verify().unwrap().is_empty());
     t.release_writer();
-    let table = std::fs::read_dir(t.root())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("refs-"))
-        .unwrap();
+    let table = store_file(&t.root(), "refs-");
     let mut bytes = std::fs::read(&table).unwrap();
     // The last record ("d39") ends with its hint, whose last byte is the last byte of its
     // inner offset: moving that offset by 1 (or 128) points the hint elsewhere.
@@ -228,11 +229,7 @@ fn a_refs_table_with_a_bad_group_offset_is_a_finding() {
     }
     t.store.checkpoint().unwrap();
     t.release_writer();
-    let table = std::fs::read_dir(t.root())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("refs-"))
-        .unwrap();
+    let table = store_file(&t.root(), "refs-");
     let mut bytes = std::fs::read(&table).unwrap();
     let offsets_at = u64::from_be_bytes(bytes[16..24].try_into().unwrap()) as usize;
     bytes[offsets_at..offsets_at + 8].copy_from_slice(&u64::MAX.to_be_bytes());
