@@ -2,9 +2,10 @@
 //!
 //! Parsing a document (JSON, validation, canonical body bytes and their SHA-1) costs about
 //! as much as writing it, so a load that parsed on the writing thread would run at half
-//! speed. [`parse_lines`] starts one thread that reads the input in chunks of lines and
-//! workers that turn each line into an [`Op`]; the returned iterator hands the chunks back
-//! in input order, ready for one `Store::write` (one commit) each.
+//! speed. [`parse_lines`] reads the input in chunks of lines on a thread of its own and
+//! parses them on workers (`pipeline`, which also says how the workers keep out of the
+//! writer's way); the returned iterator hands the chunks back in input order, ready for one
+//! `Store::write` (one commit) each.
 //!
 //! Invariants:
 //! 1. Chunks come back in input order; lines are numbered from 1, blank lines are skipped.
@@ -14,16 +15,17 @@
 //!    of the chunk it interrupted are not returned), and ends the iteration.
 //! 4. Dropping the iterator early stops the threads at their next hand-over.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+mod pipeline;
+
+use std::io::Read;
 use std::path::PathBuf;
 
-use crossbeam_channel::{bounded, Receiver};
-
 use crate::doc::{Body, Incoming};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::rev::RevId;
 use crate::store::Op;
+
+pub use pipeline::ParsedLines;
 
 /// How to parse.
 #[derive(Clone, Debug)]
@@ -33,7 +35,7 @@ pub struct Options {
     pub replicated: bool,
     /// Lines per chunk (per commit, when each chunk is written as one batch).
     pub chunk_lines: usize,
-    /// Parsing threads.
+    /// Parsing threads besides the caller's (0: the caller parses every chunk itself).
     pub workers: usize,
     /// What errors reading the input call it (a file name, `-` for standard input).
     pub input_name: PathBuf,
@@ -60,23 +62,6 @@ pub struct Chunk {
     pub lines: Vec<(u64, std::result::Result<Op, String>)>,
 }
 
-/// Raw lines as read: one buffer, with the end of each line.
-struct RawChunk {
-    number: u64,
-    first_line: u64,
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-/// The parsed chunks of an input, in order (see [`parse_lines`]).
-pub struct ParsedLines {
-    /// Chunks by number; a read error takes the number of the chunk it interrupted.
-    parsed: Receiver<(u64, Result<Chunk>)>,
-    /// Chunks that arrived before the one due next.
-    early: BTreeMap<u64, Result<Chunk>>,
-    next: u64,
-}
-
 /// Read `input` on a thread of its own and parse its lines on `options.workers` more;
 /// `on_read(n)` is called from the reading thread as each `n` bytes are read (for progress).
 pub fn parse_lines(
@@ -84,88 +69,7 @@ pub fn parse_lines(
     options: &Options,
     on_read: impl Fn(u64) + Send + 'static,
 ) -> ParsedLines {
-    let workers = options.workers.max(1);
-    let chunk_lines = options.chunk_lines.max(1);
-    let replicated = options.replicated;
-    let input_name = options.input_name.clone();
-    let (raw_tx, raw_rx) = bounded::<RawChunk>(workers * 2);
-    let (parsed_tx, parsed_rx) = bounded::<(u64, Result<Chunk>)>(workers * 2);
-    let errors = parsed_tx.clone();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::with_capacity(1 << 20, input);
-        let mut line_no = 0;
-        for number in 0.. {
-            // Room for typical lines of a typical chunk; a huge chunk size grows as it reads.
-            let expected_lines = chunk_lines.min(1 << 16);
-            let mut chunk = RawChunk {
-                number,
-                first_line: line_no + 1,
-                bytes: Vec::with_capacity(expected_lines * 160),
-                ends: Vec::with_capacity(expected_lines),
-            };
-            while chunk.ends.len() < chunk_lines {
-                match reader.read_until(b'\n', &mut chunk.bytes) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        line_no += 1;
-                        on_read(n as u64);
-                        chunk.ends.push(chunk.bytes.len());
-                    }
-                    Err(e) => {
-                        let _ = errors.send((number, Err(Error::Io { path: input_name, source: e })));
-                        return;
-                    }
-                }
-            }
-            if chunk.ends.is_empty() || raw_tx.send(chunk).is_err() {
-                return;
-            }
-        }
-    });
-    for _ in 0..workers {
-        let raw = raw_rx.clone();
-        let parsed = parsed_tx.clone();
-        std::thread::spawn(move || {
-            for chunk in raw {
-                let mut start = 0;
-                let mut lines = Vec::with_capacity(chunk.ends.len());
-                for (i, &end) in chunk.ends.iter().enumerate() {
-                    let line = chunk.bytes.get(start..end).unwrap_or_default();
-                    start = end;
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    let n = chunk.first_line + i as u64;
-                    lines.push((n, parse_line(line, n, replicated)));
-                }
-                let last_line = chunk.first_line + chunk.ends.len() as u64 - 1;
-                if parsed.send((chunk.number, Ok(Chunk { last_line, lines }))).is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    ParsedLines { parsed: parsed_rx, early: BTreeMap::new(), next: 0 }
-}
-
-impl Iterator for ParsedLines {
-    type Item = Result<Chunk>;
-
-    fn next(&mut self) -> Option<Result<Chunk>> {
-        loop {
-            if let Some(chunk) = self.early.remove(&self.next) {
-                self.next += 1;
-                return Some(chunk);
-            }
-            match self.parsed.recv() {
-                Ok((number, chunk)) => {
-                    self.early.insert(number, chunk);
-                }
-                // Every thread is done: the input is exhausted.
-                Err(_) => return None,
-            }
-        }
-    }
+    pipeline::start(input, options, on_read, None)
 }
 
 /// Parse one input line into a write; errors read `line N: <what is wrong>`.
@@ -195,11 +99,80 @@ pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Result;
+    use std::time::Duration;
 
     fn parse_all(text: &str, chunk_lines: usize) -> Vec<Chunk> {
-        let options = Options { chunk_lines, workers: 3, ..Options::default() };
+        parse_with(text, chunk_lines, 3)
+    }
+
+    fn parse_with(text: &str, chunk_lines: usize, workers: usize) -> Vec<Chunk> {
+        let options = Options { chunk_lines, workers, ..Options::default() };
         let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
         parse_lines(input, &options, |_| {}).collect::<Result<Vec<_>>>().unwrap()
+    }
+
+    /// Each line's number and what it became, for comparing parses.
+    fn outcome(chunks: &[Chunk]) -> Vec<(u64, std::result::Result<String, String>)> {
+        chunks
+            .iter()
+            .flat_map(|c| c.lines.iter())
+            .map(|(n, op)| (*n, op.as_ref().map(|o| o.id().to_string()).map_err(Clone::clone)))
+            .collect()
+    }
+
+    /// Whether the caller or the workers parse a chunk (the caller does when a worker is
+    /// late, and does everything with no workers), the chunks are the same.
+    #[test]
+    fn the_caller_parses_the_same_chunks_as_the_workers() {
+        let text: String = (1..=500)
+            .map(|i| if i % 37 == 0 { "{bad\n".to_string() } else { format!("{{\"_id\":\"d{i}\"}}\n") })
+            .collect();
+        let expected = outcome(&parse_with(&text, 7, 3));
+        assert_eq!(expected.len(), 500);
+        assert!(expected[36].1.as_ref().is_err_and(|e| e.starts_with("line 37: ")));
+        for workers in [0, 1] {
+            let chunks = parse_with(&text, 7, workers);
+            assert_eq!(chunks.len(), 72, "{workers} workers");
+            assert_eq!(outcome(&chunks), expected, "{workers} workers");
+        }
+    }
+
+    /// Workers that take chunks and never parse them (as starved ones would) hold up
+    /// neither the reader nor the iterator: every chunk still comes back, in order.
+    #[test]
+    fn stalled_workers_do_not_stall_the_load() {
+        let text: String = (1..=300).map(|i| format!("{{\"_id\":\"d{i}\"}}\n")).collect();
+        let expected = outcome(&parse_with(&text, 5, 0));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (_open, gate) = crossbeam_channel::bounded::<()>(0);
+            let options = Options { chunk_lines: 5, workers: 2, ..Options::default() };
+            let input: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.into_bytes()));
+            let chunks = pipeline::start(input, &options, |_| {}, Some(gate));
+            let _ = done_tx.send(chunks.collect::<Result<Vec<_>>>().map(|c| outcome(&c)));
+        });
+        let got = done_rx.recv_timeout(Duration::from_secs(60)).expect("the load finished").unwrap();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn with_no_workers_a_read_error_still_ends_the_chunks() {
+        struct FailingAfter(std::io::Cursor<Vec<u8>>);
+        impl Read for FailingAfter {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(std::io::Error::other("cable pulled")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let text: String = (1..=10).map(|i| format!("{{\"_id\":\"d{i}\"}}\n")).collect();
+        let options = Options { chunk_lines: 4, workers: 0, ..Options::default() };
+        let input = FailingAfter(std::io::Cursor::new(text.into_bytes()));
+        let results: Vec<Result<Chunk>> = parse_lines(Box::new(input), &options, |_| {}).collect();
+        assert_eq!(results.len(), 3, "two whole chunks, then the error");
+        assert!(results[2].as_ref().is_err_and(|e| e.to_string().contains("cable pulled")));
     }
 
     #[test]
