@@ -413,11 +413,17 @@ impl RefsTable {
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Entry>> {
-        Ok(self.get_hinted(key)?.map(|(entry, _)| entry))
+        Ok(self.get_hinted(key, |_| {})?.map(|(entry, _)| entry))
     }
 
-    /// The entry of `key` with its body hint, if the table has it.
-    pub fn get_hinted(&self, key: &str) -> Result<Option<(Entry, Option<Found>)>> {
+    /// The entry of `key` with its body hint, if the table has it. `on_hint` gets the hint
+    /// as soon as it is read, before the entry is decoded, so that the caller can start
+    /// fetching the body while the entry is decoded (which hashes its revision ids).
+    pub fn get_hinted(
+        &self,
+        key: &str,
+        on_hint: impl FnOnce(Found),
+    ) -> Result<Option<(Entry, Option<Found>)>> {
         if self.absent.get().is_some_and(|f| !f.may_contain(filter::hash_bytes(key.as_bytes()))) {
             return Ok(None);
         }
@@ -460,8 +466,14 @@ impl RefsTable {
                         index += 1;
                     }
                     std::cmp::Ordering::Equal => {
-                        let entry = Entry::decode(&mut rest).flatten().ok_or_else(bad)?;
+                        // The hint ends the record: step over the entry to it first.
+                        let mut entry_bytes = rest;
+                        Entry::skip(&mut rest).ok_or_else(bad)?;
                         let found = self.read_hint(&mut rest, index, &mut base).ok_or_else(bad)?;
+                        if let Some(found) = found {
+                            on_hint(found);
+                        }
+                        let entry = Entry::decode(&mut entry_bytes).flatten().ok_or_else(bad)?;
                         return Ok(Some((entry, found)));
                     }
                     std::cmp::Ordering::Greater => break,
@@ -785,7 +797,10 @@ mod tests {
         assert_eq!(bytes[VERSION_OFFSET..VERSION_OFFSET + 4], VERSION_NO_HINTS.to_be_bytes());
         let t = RefsTable::open(&refs).unwrap();
         for (i, k) in keys.iter().enumerate() {
-            assert_eq!(t.get_hinted(k).unwrap(), Some((entry(i), None)));
+            assert_eq!(
+                t.get_hinted(k, |_| panic!("no hint in a version 1 table")).unwrap(),
+                Some((entry(i), None))
+            );
         }
         let mut cursor = t.lower_bound("").unwrap();
         let mut n = 0;
@@ -837,7 +852,13 @@ mod tests {
             assert!(t.verify().is_ok());
             for (i, k) in keys.iter().enumerate() {
                 assert_eq!(t.get(k).unwrap(), Some(entry(i)), "n={n} key {k}");
-                assert_eq!(t.get_hinted(k).unwrap(), Some((entry(i), hint(i))), "n={n} key {k}");
+                let mut told = None;
+                assert_eq!(
+                    t.get_hinted(k, |h| told = Some(h)).unwrap(),
+                    Some((entry(i), hint(i))),
+                    "n={n} key {k}"
+                );
+                assert_eq!(told, hint(i), "the hint is handed over early; n={n} key {k}");
                 // a key just below lands on this one
                 let below = format!("k{:05}", 2 * i + 1);
                 let (id, _) = t.next(&mut t.lower_bound(&below).unwrap()).unwrap().unwrap();

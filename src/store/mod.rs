@@ -394,21 +394,26 @@ impl Store {
 
     /// The ref entry of `id` (a document or a `_local` id), if any.
     pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
-        Ok(self.entry_hinted(id)?.map(|(entry, _)| entry))
+        Ok(self.entry_hinted(id, false)?.map(|(entry, _)| entry))
     }
 
     /// [`Store::entry`] with the hint of where the body it shows is stored (from the overlay
-    /// for an entry written since the refs table, else from the table).
-    fn entry_hinted(&self, id: &str) -> Result<Option<(Entry, Option<Found>)>> {
+    /// for an entry written since the refs table, else from the table). With `prefetch`,
+    /// the body's block starts loading as soon as the hint is known.
+    fn entry_hinted(&self, id: &str, prefetch: bool) -> Result<Option<(Entry, Option<Found>)>> {
         match self.overlay.get_hinted(id) {
             Some((e, hint)) => Ok(e.clone().map(|e| (e, hint))),
-            None => self.refs.get_hinted(id),
+            None => self.refs.get_hinted(id, |hint| {
+                if prefetch {
+                    self.odb.prefetch(hint);
+                }
+            }),
         }
     }
 
     /// [`Store::doc_ref`] with the hint of where its winner's body is stored.
     pub(crate) fn doc_ref_hinted(&self, id: &DocId) -> Result<Option<(DocRef, Option<Found>)>> {
-        Ok(match self.entry_hinted(id.as_str())? {
+        Ok(match self.entry_hinted(id.as_str(), true)? {
             Some((Entry::Doc(d), hint)) => Some((d, hint)),
             _ => None,
         })
