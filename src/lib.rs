@@ -35,6 +35,7 @@ pub mod merge;
 pub mod object;
 pub mod odb;
 pub mod pack;
+mod prefetch;
 pub mod refs;
 pub mod replicate;
 pub mod rev;

@@ -18,21 +18,6 @@ use crate::error::{Error, Result};
 /// Cache lines `Reader::prefetch` asks for.
 const PREFETCH_LINES: usize = 4;
 
-/// Ask the CPU to load the cache line holding `byte` (a hint; never faults).
-#[inline]
-fn prefetch_line(byte: &u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing architecturally and cannot fault; `byte` is a valid
-    // reference in any case.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            std::ptr::from_ref(byte).cast(),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = byte;
-}
-
 enum Source {
     /// A sealed pack: immutable, mapped whole.
     Mapped(memmap2::Mmap),
@@ -163,7 +148,7 @@ impl Reader {
         // The header and the start of the payload: a small document's block is a few lines.
         for line in 0..PREFETCH_LINES {
             if let Some(byte) = map.get(offset as usize + line * 64) {
-                prefetch_line(byte);
+                crate::prefetch::line(byte);
             }
         }
     }

@@ -261,7 +261,11 @@ impl Store {
         objects: &[(ObjectId, pack::Loc)],
     ) {
         let mut committed = CommitLocations::new(self.manifest.active, objects);
-        for (id, entry) in changes {
+        let mut changes: std::collections::VecDeque<_> = changes.into_iter().collect();
+        while let Some((id, entry)) = changes.pop_front() {
+            if let Some((ahead, _)) = changes.get(write::PREFETCH_AHEAD - 1) {
+                self.overlay.prefetch(ahead);
+            }
             let seq = match &entry {
                 Some(Entry::Doc(d)) => Some(d.seq),
                 _ => None,

@@ -3,10 +3,11 @@
 //!
 //! A writer inserts one entry per changed document and looks ids up before every write, so
 //! this map is on the write path of every document. It is laid out for that: entries sit in
-//! a vector in insertion order, and a small hash index maps each id's 64-bit hash to the
-//! newest entry with that hash (entries sharing a hash are chained). Growing the index moves
-//! 16-byte slots and never touches an id's text, and a lookup of an id that is not here
-//! reads only the index.
+//! a vector in insertion order, and an open-addressing index (linear probing, at most half
+//! full) holds, per entry, its position and the upper half of its id's 64-bit hash. A lookup
+//! of an id that is not here reads only the index, and so does growing it (entries keep
+//! their hash). At a few hundred thousand entries the index no longer fits the CPU caches,
+//! so a writer that knows which ids come next can `prefetch` their index lines.
 //!
 //! Each entry may carry a hint of where the body it shows was committed (`Found`), which
 //! the next checkpoint writes into the refs table without searching for it.
@@ -14,25 +15,33 @@
 //! Invariants:
 //! 1. Each id appears in at most one entry; inserting it again replaces that entry's value
 //!    and its hint.
-//! 2. Every entry is reachable from the index slot of its id's hash by following `next`.
+//! 2. Every entry has exactly one index word, reached by probing from its hash's bucket
+//!    without crossing an empty word; there are fewer than 2^32 entries (checkpoints keep
+//!    the store's overlay to `MAX_CHECKPOINT_ENTRIES`, and a batch is far smaller).
 
 use std::sync::Arc;
 
 use crate::filter::hash_bytes;
-use crate::hash::FastMap;
 use crate::odb::Found;
 use crate::refs::Entry;
 
-/// End of a hash chain.
-const END: usize = usize::MAX;
+/// An empty index word.
+const EMPTY: u64 = 0;
+/// Index words at first use.
+const MIN_INDEX: usize = 16;
 
 fn hash_of(id: &str) -> u64 {
-    // Tests give ids starting `collide-` two hashes only, to exercise the chains.
+    // Tests give ids starting `collide-` two hashes only, to exercise probing.
     #[cfg(test)]
     if let Some(rest) = id.strip_prefix("collide-") {
         return rest.len() as u64 % 2;
     }
     hash_bytes(id.as_bytes())
+}
+
+/// The index word of the entry at `position` whose id hashes to `hash`.
+fn word(hash: u64, position: usize) -> u64 {
+    (hash & !0xFFFF_FFFF) | (position as u64 + 1)
 }
 
 struct Slot {
@@ -41,21 +50,28 @@ struct Slot {
     entry: Option<Entry>,
     /// Where the body the entry shows was committed, if known.
     hint: Option<Found>,
-    /// The previous entry whose id has the same hash, or `END`.
-    next: usize,
+    hash: u64,
+}
+
+/// Where probing for an id ended.
+enum Probe {
+    /// At the entry in this position of `slots`.
+    Found(usize),
+    /// At this empty index word: the id is not here.
+    Vacant(usize),
 }
 
 #[derive(Default)]
 pub struct Overlay {
-    /// Id hash -> position in `slots` of the newest entry with that hash.
-    heads: FastMap<u64, usize>,
+    /// Empty, or a power of two of words: `EMPTY`, or `word(hash, position)`.
+    index: Vec<u64>,
     slots: Vec<Slot>,
 }
 
 impl Overlay {
     /// Make room for `n` more ids.
     pub fn reserve(&mut self, n: usize) {
-        self.heads.reserve(n);
+        self.grow_for(self.slots.len() + n);
         self.slots.reserve(n);
     }
 
@@ -67,17 +83,55 @@ impl Overlay {
         self.slots.is_empty()
     }
 
-    /// Position of `id`'s entry, if any, with its hash.
-    fn position(&self, id: &str) -> (u64, Option<usize>) {
-        let hash = hash_of(id);
-        let mut at = self.heads.get(&hash).copied().unwrap_or(END);
-        while let Some(slot) = self.slots.get(at) {
-            if &*slot.id == id {
-                return (hash, Some(at));
-            }
-            at = slot.next;
+    /// Start loading the index line where a lookup of `id` begins.
+    pub fn prefetch(&self, id: &str) {
+        if let Some(word) = self.index.get(self.bucket(hash_of(id))) {
+            crate::prefetch::line(word);
         }
-        (hash, None)
+    }
+
+    fn bucket(&self, hash: u64) -> usize {
+        hash as usize & self.index.len().wrapping_sub(1)
+    }
+
+    fn probe(&self, id: &str, hash: u64) -> Probe {
+        if self.index.is_empty() {
+            return Probe::Vacant(0);
+        }
+        let mask = self.index.len() - 1;
+        let mut at = self.bucket(hash);
+        loop {
+            let w = self.index.get(at).copied().unwrap_or(EMPTY);
+            if w == EMPTY {
+                return Probe::Vacant(at);
+            }
+            if (w ^ hash) >> 32 == 0 {
+                let position = (w & 0xFFFF_FFFF) as usize - 1;
+                if self.slots.get(position).is_some_and(|s| &*s.id == id) {
+                    return Probe::Found(position);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Make the index large enough for `entries` at most half full.
+    fn grow_for(&mut self, entries: usize) {
+        let wanted = (entries * 2).next_power_of_two().max(MIN_INDEX);
+        if wanted <= self.index.len() {
+            return;
+        }
+        self.index = vec![EMPTY; wanted];
+        let mask = wanted - 1;
+        for (position, slot) in self.slots.iter().enumerate() {
+            let mut at = slot.hash as usize & mask;
+            while self.index.get(at).is_some_and(|w| *w != EMPTY) {
+                at = (at + 1) & mask;
+            }
+            if let Some(w) = self.index.get_mut(at) {
+                *w = word(slot.hash, position);
+            }
+        }
     }
 
     /// The entry of `id` if the overlay has one (`Some(None)`: removed).
@@ -87,12 +141,14 @@ impl Overlay {
 
     /// [`Overlay::get`] with the entry's hint.
     pub fn get_hinted(&self, id: &str) -> Option<(&Option<Entry>, Option<Found>)> {
-        let (_, at) = self.position(id);
-        at.and_then(|at| self.slots.get(at)).map(|s| (&s.entry, s.hint))
+        match self.probe(id, hash_of(id)) {
+            Probe::Found(at) => self.slots.get(at).map(|s| (&s.entry, s.hint)),
+            Probe::Vacant(_) => None,
+        }
     }
 
     pub fn contains_key(&self, id: &str) -> bool {
-        self.position(id).1.is_some()
+        matches!(self.probe(id, hash_of(id)), Probe::Found(_))
     }
 
     /// Set the entry of `id` with its hint, returning the entry it replaces.
@@ -102,14 +158,22 @@ impl Overlay {
         entry: Option<Entry>,
         hint: Option<Found>,
     ) -> Option<Option<Entry>> {
-        let (hash, at) = self.position(&id);
-        if let Some(slot) = at.and_then(|at| self.slots.get_mut(at)) {
-            slot.hint = hint;
-            return Some(std::mem::replace(&mut slot.entry, entry));
+        self.grow_for(self.slots.len() + 1);
+        let hash = hash_of(&id);
+        match self.probe(&id, hash) {
+            Probe::Found(at) => {
+                let slot = self.slots.get_mut(at)?;
+                slot.hint = hint;
+                Some(std::mem::replace(&mut slot.entry, entry))
+            }
+            Probe::Vacant(at) => {
+                if let Some(w) = self.index.get_mut(at) {
+                    *w = word(hash, self.slots.len());
+                }
+                self.slots.push(Slot { id, entry, hint, hash });
+                None
+            }
         }
-        let next = self.heads.insert(hash, self.slots.len()).unwrap_or(END);
-        self.slots.push(Slot { id, entry, hint, next });
-        None
     }
 
     /// Every entry with its hint, in insertion order.
@@ -120,7 +184,7 @@ impl Overlay {
     /// Every entry, in insertion order, taken out; the overlay is left empty with its
     /// capacity, to be filled again.
     pub fn take_entries(&mut self) -> Vec<(Arc<str>, Option<Entry>)> {
-        self.heads.clear();
+        self.index.fill(EMPTY);
         self.slots.drain(..).map(|s| (s.id, s.entry)).collect()
     }
 
@@ -128,7 +192,7 @@ impl Overlay {
     /// checkpoint is likely to fill it again, and reusing the pages spares faulting in
     /// fresh ones.
     pub fn clear(&mut self) {
-        self.heads.clear();
+        self.index.fill(EMPTY);
         self.slots.clear();
     }
 }
@@ -160,17 +224,23 @@ mod tests {
         assert_eq!(o.iter().count(), 10_000);
         o.clear();
         assert!(o.is_empty() && o.get("doc-1").is_none());
+        assert_eq!(o.insert(Arc::from("doc-1"), local(7), None), None, "filled again after clearing");
+        assert_eq!(o.get("doc-1"), Some(&local(7)));
+        assert_eq!(o.take_entries(), vec![(Arc::from("doc-1"), local(7))]);
+        assert!(o.get("doc-1").is_none());
     }
 
-    /// Ids whose hashes collide share a chain and are still told apart.
+    /// Ids whose hashes collide probe past one another and are still told apart, also
+    /// after the index grows.
     #[test]
-    fn colliding_hashes_are_chained() {
+    fn colliding_hashes_are_told_apart() {
         let mut o = Overlay::default();
         let ids: Vec<String> = (0..100).map(|i| format!("collide-{}", "x".repeat(i))).collect();
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(o.insert(Arc::from(id.as_str()), local(i as u64), None), None);
         }
-        assert_eq!(o.heads.len(), 2, "100 ids under two hashes");
+        let hashes: std::collections::BTreeSet<u64> = o.slots.iter().map(|s| s.hash).collect();
+        assert_eq!(hashes.len(), 2, "100 ids under two hashes");
         for (i, id) in ids.iter().enumerate().step_by(7) {
             assert_eq!(o.insert(Arc::from(id.as_str()), local(1000 + i as u64), None), Some(local(i as u64)));
         }
