@@ -32,7 +32,6 @@ type StagedBytes = (Kind, Arc<[u8]>);
 /// What `ObjectDb::scan` calls for each object.
 pub type Visit<'a> = dyn FnMut(ObjectId, Kind, &[u8]) -> Result<()> + 'a;
 
-/// Decompressed blocks by (pack, block offset).
 /// A block: its pack and the offset of its frame.
 type BlockKey = (PackId, u32);
 
@@ -261,7 +260,6 @@ impl ObjectDb {
         self.sealed.iter().find_map(|s| s.index.find(id).map(|loc| Found { pack: s.reader.id(), loc }))
     }
 
-    /// True if `pack` is one of the packs this database reads.
     /// Start loading the block at `found` into the CPU caches, ahead of reading it.
     pub fn prefetch(&self, found: Found) {
         if let Some(reader) = self.reader(found.pack) {
@@ -269,6 +267,7 @@ impl ObjectDb {
         }
     }
 
+    /// True if `pack` is one of the packs this database reads.
     pub fn holds_pack(&self, pack: PackId) -> bool {
         self.reader(pack).is_some()
     }

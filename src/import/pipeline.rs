@@ -249,6 +249,8 @@ impl ParsedLines {
         }
     }
 
+    /// Hand `chunk` out as the one due: the workers learn it is passed, and the reader gets
+    /// its credit back.
     fn pass(&mut self, chunk: Chunk) -> Option<Result<Chunk>> {
         self.next += 1;
         self.passed.store(self.next, AtomicOrdering::Relaxed);

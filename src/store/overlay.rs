@@ -50,6 +50,7 @@ struct Slot {
     entry: Option<Entry>,
     /// Where the body the entry shows was committed, if known.
     hint: Option<Found>,
+    /// The id's hash, so that growing the index reads no ids.
     hash: u64,
 }
 
