@@ -406,6 +406,17 @@ impl ObjectDb {
 
     /// Read and verify the object stored at `found`.
     pub fn read_at(&self, id: &ObjectId, found: Found) -> Result<(Kind, Vec<u8>)> {
+        self.read_at_with(id, found, |kind, bytes| (kind, bytes.to_vec()))
+    }
+
+    /// [`ObjectDb::read_at`], handing the verified bytes to `use_bytes` where they lie
+    /// (in the decompressed block) instead of copying them out.
+    fn read_at_with<T>(
+        &self,
+        id: &ObjectId,
+        found: Found,
+        use_bytes: impl FnOnce(Kind, &[u8]) -> T,
+    ) -> Result<T> {
         let block = self.block(found.pack, found.loc.block)?;
         let path = || self.dir.join(found.pack.file_name());
         let (kind, bytes, _) = frame::entry_at(&block, found.loc.inner as usize)
@@ -417,7 +428,7 @@ impl ObjectDb {
                 format!("object {id} does not hash to its id"),
             ));
         }
-        Ok((kind, bytes.to_vec()))
+        Ok(use_bytes(kind, bytes))
     }
 
     /// Read and verify an object, or `None` if no live pack holds it.
@@ -443,15 +454,29 @@ impl ObjectDb {
         }
     }
 
-    /// [`ObjectDb::read_body`], trying `hint` first: a hint that names no open pack, or
-    /// where no body with this id is found, only costs the attempt.
-    pub fn read_body_hinted(&self, id: &ObjectId, hint: Option<Found>) -> Result<Option<Vec<u8>>> {
+    /// [`ObjectDb::read_body`], trying `hint` first (a hint that names no open pack, or
+    /// where no body with this id is found, only costs the attempt), and handing the bytes
+    /// to `use_body` (where they lie, when the hint finds them) rather than returning a copy.
+    pub fn with_body_hinted<T>(
+        &self,
+        id: &ObjectId,
+        hint: Option<Found>,
+        use_body: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
+        let mut use_body = Some(use_body);
         if let Some(found) = hint.filter(|h| self.holds_pack(h.pack)) {
-            if let Ok((Kind::Body, bytes)) = self.read_at(id, found) {
-                return Ok(Some(bytes));
+            let hinted = self.read_at_with(id, found, |kind, bytes| match kind {
+                Kind::Body => use_body.take().map(|f| f(bytes)),
+                _ => None,
+            });
+            if let Ok(Some(done)) = hinted {
+                return Ok(Some(done));
             }
         }
-        self.read_body(id)
+        match (self.read_body(id)?, use_body) {
+            (Some(bytes), Some(f)) => Ok(Some(f(&bytes))),
+            _ => Ok(None),
+        }
     }
 
     pub fn read_body(&self, id: &ObjectId) -> Result<Option<Vec<u8>>> {

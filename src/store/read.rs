@@ -90,14 +90,26 @@ impl Store {
     /// A leaf's body is never dropped, so its absence is corruption; an older revision's
     /// body may have been compacted away.
     fn body_of(&self, id: &DocId, rev: &RevId, body: Located, leaf: bool) -> Result<Map<String, Value>> {
-        Body::parse(&self.body_bytes_of(id, rev, body, leaf)?)
+        self.with_body_bytes(id, rev, body, leaf, Body::parse)?
     }
 
     /// The stored bytes of `body`; a missing leaf body is corruption, a missing inner one
     /// was compacted.
-    fn body_bytes_of(&self, id: &DocId, rev: &RevId, (body, hint): Located, leaf: bool) -> Result<Vec<u8>> {
-        match self.odb.read_body_hinted(body, hint)? {
-            Some(bytes) => Ok(bytes),
+    fn body_bytes_of(&self, id: &DocId, rev: &RevId, body: Located, leaf: bool) -> Result<Vec<u8>> {
+        self.with_body_bytes(id, rev, body, leaf, <[u8]>::to_vec)
+    }
+
+    /// [`Store::body_bytes_of`], handing the bytes to `use_body` without copying them.
+    fn with_body_bytes<T>(
+        &self,
+        id: &DocId,
+        rev: &RevId,
+        (body, hint): Located,
+        leaf: bool,
+        use_body: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T> {
+        match self.odb.with_body_hinted(body, hint, use_body)? {
+            Some(done) => Ok(done),
             None if leaf => Err(Error::corrupt(
                 self.root.join(super::PACKS_DIR),
                 0,
