@@ -197,7 +197,7 @@ impl Writer {
         self.training = false;
         let samples = std::mem::take(&mut self.samples);
         let sizes = std::mem::take(&mut self.sample_sizes);
-        let Ok(dictionary) = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_LEN) else {
+        let Some(dictionary) = super::training::train(&samples, &sizes, DICTIONARY_LEN) else {
             return Ok(());
         };
         self.install_dictionary(dictionary)
