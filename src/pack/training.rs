@@ -2,11 +2,13 @@
 //!
 //! zstd's default trainer (`ZDICT_trainFromBuffer`) runs fastCover four times, once for each
 //! segment size `k` it tries, and keeps the best: about 85-125 ms on 1 MiB of samples here,
-//! paid by the writer in the middle of a commit. On the documents measured (package
-//! records of about 150 bytes, and records four times larger) one run with `k` = 200 made a
-//! dictionary that compressed 640-byte blocks as well or slightly better (34.80 against
-//! 34.85 bytes a document; 136.4 against 136.9), in 14-18 ms. So settee runs fastCover
-//! once, with the parameters below.
+//! paid by the writer in the middle of a commit. One run with `k` = 128 takes 14-17 ms, and
+//! its dictionaries did as well on the documents measured: 640-byte blocks of package
+//! records of about 150 bytes took 34.62 bytes a document against 34.85, and of records
+//! four times larger 136.2 against 136.9; whole 1M-document stores of two such record sets
+//! took 109.36 and 109.28 bytes a document against 109.29 and 109.45. (The size swings by
+//! a few tenths of a byte between nearby `k`, with no trend below 300; larger `k` did worse
+//! on the stores.) So settee runs fastCover once, with the parameters below.
 //!
 //! Invariant: the result, when there is one, is a dictionary zstd accepts (it starts with
 //! the dictionary magic) of at most `capacity` bytes.
@@ -14,7 +16,7 @@
 use zstd::zstd_safe::zstd_sys;
 
 /// Segment size, in bytes.
-const SEGMENT: u32 = 200;
+const SEGMENT: u32 = 128;
 /// Length of the d-mers compared, in bytes (zstd's default).
 const DMER: u32 = 8;
 /// Log2 of the frequency table's size (zstd's default).
