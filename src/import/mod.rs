@@ -157,25 +157,6 @@ mod tests {
     }
 
     #[test]
-    fn with_no_workers_a_read_error_still_ends_the_chunks() {
-        struct FailingAfter(std::io::Cursor<Vec<u8>>);
-        impl Read for FailingAfter {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                match self.0.read(buf)? {
-                    0 => Err(std::io::Error::other("cable pulled")),
-                    n => Ok(n),
-                }
-            }
-        }
-        let text: String = (1..=10).map(|i| format!("{{\"_id\":\"d{i}\"}}\n")).collect();
-        let options = Options { chunk_lines: 4, workers: 0, ..Options::default() };
-        let input = FailingAfter(std::io::Cursor::new(text.into_bytes()));
-        let results: Vec<Result<Chunk>> = parse_lines(Box::new(input), &options, |_| {}).collect();
-        assert_eq!(results.len(), 3, "two whole chunks, then the error");
-        assert!(results[2].as_ref().is_err_and(|e| e.to_string().contains("cable pulled")));
-    }
-
-    #[test]
     fn chunks_come_back_in_input_order_with_line_numbers() {
         let text: String = (1..=1000).map(|i| format!("{{\"_id\":\"d{i}\",\"n\":{i}}}\n")).collect();
         let chunks = parse_all(&text, 7);
@@ -223,26 +204,39 @@ mod tests {
         assert!(lines.next().is_none());
     }
 
-    /// Chunks read before a read error all come first, in order, however the workers race.
-    #[test]
-    fn a_read_error_comes_after_the_chunks_read_before_it() {
-        struct FailingAfter(std::io::Cursor<Vec<u8>>);
-        impl Read for FailingAfter {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                match self.0.read(buf)? {
-                    0 => Err(std::io::Error::other("cable pulled")),
-                    n => Ok(n),
-                }
+    /// Reads `self.0`, then fails.
+    struct FailingAfter(std::io::Cursor<Vec<u8>>);
+
+    impl Read for FailingAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("cable pulled")),
+                n => Ok(n),
             }
         }
+    }
+
+    /// Chunks read before a read error all come first, in order, however the workers race,
+    /// and with no workers at all.
+    #[test]
+    fn a_read_error_comes_after_the_chunks_read_before_it() {
         let text: String = (1..=20).map(|i| format!("{{\"_id\":\"d{i}\"}}\n")).collect();
-        let options = Options { chunk_lines: 3, workers: 4, ..Options::default() };
-        let input = FailingAfter(std::io::Cursor::new(text.into_bytes()));
-        let results: Vec<Result<Chunk>> = parse_lines(Box::new(input), &options, |_| {}).collect();
-        let (last, chunks) = results.split_last().unwrap();
-        assert!(last.as_ref().is_err_and(|e| e.to_string().contains("cable pulled")));
-        let lines: Vec<u64> =
-            chunks.iter().flat_map(|c| c.as_ref().unwrap().lines.iter().map(|(n, _)| *n)).collect();
-        assert_eq!(lines, (1..=18).collect::<Vec<_>>(), "six whole chunks, then the error");
+        for workers in [4, 1, 0] {
+            let options = Options { chunk_lines: 3, workers, ..Options::default() };
+            let input = FailingAfter(std::io::Cursor::new(text.clone().into_bytes()));
+            let results: Vec<Result<Chunk>> = parse_lines(Box::new(input), &options, |_| {}).collect();
+            let (last, chunks) = results.split_last().unwrap();
+            assert!(
+                last.as_ref().is_err_and(|e| e.to_string().contains("cable pulled")),
+                "{workers} workers"
+            );
+            let lines: Vec<u64> =
+                chunks.iter().flat_map(|c| c.as_ref().unwrap().lines.iter().map(|(n, _)| *n)).collect();
+            assert_eq!(
+                lines,
+                (1..=18).collect::<Vec<_>>(),
+                "six whole chunks, then the error; {workers} workers"
+            );
+        }
     }
 }
