@@ -13,11 +13,6 @@ use std::sync::Arc;
 
 use super::overlay::Overlay;
 use super::Store;
-
-/// How many documents ahead a batch prefetches the overlay lines of the ids it will look
-/// up: far enough for a cache miss (a few hundred cycles) to complete while the documents
-/// in between are handled.
-pub(super) const PREFETCH_AHEAD: usize = 8;
 use crate::doc::Body;
 use crate::error::{Error, Result};
 use crate::history::{self, NodeInfo, Objects};
@@ -27,6 +22,11 @@ use crate::object::Revision;
 use crate::refs::{DocRef, Entry, Leaf};
 use crate::rev::{RevHash, RevId};
 use crate::revtree::{self, RevTree};
+
+/// How many documents ahead a batch prefetches the overlay lines of the ids it will look
+/// up: far enough for a cache miss (a few hundred cycles) to complete while the documents
+/// in between are handled.
+pub(super) const PREFETCH_AHEAD: usize = 8;
 
 /// One write in a batch.
 #[derive(Clone, Debug)]
