@@ -277,7 +277,7 @@ impl Iterator for ParsedLines {
                 return self.pass(chunk);
             }
             self.take_read();
-            let alarm = match self.pending.front_mut() {
+            let alarm = match self.pending.front() {
                 Some(Reading::Failed(number, _)) if *number == self.next => {
                     self.failed = true;
                     return match self.pending.pop_front() {
