@@ -103,7 +103,7 @@ pub struct ParsedLines {
     /// workers are starved: waiting would only add to every chunk), until a worker's chunk
     /// is ready when due again.
     waiting: bool,
-    /// A read error was returned: the iteration is over.
+    /// An error was returned (reading failed, or a worker stopped): the iteration is over.
     failed: bool,
 }
 
