@@ -185,7 +185,7 @@ impl Overlay {
     /// Every entry, in insertion order, taken out; the overlay is left empty with its
     /// capacity, to be filled again.
     pub fn take_entries(&mut self) -> Vec<(Arc<str>, Option<Entry>)> {
-        self.index.fill(EMPTY);
+        self.empty_index();
         self.slots.drain(..).map(|s| (s.id, s.entry)).collect()
     }
 
@@ -193,8 +193,35 @@ impl Overlay {
     /// checkpoint is likely to fill it again, and reusing the pages spares faulting in
     /// fresh ones.
     pub fn clear(&mut self) {
-        self.index.fill(EMPTY);
+        self.empty_index();
         self.slots.clear();
+    }
+
+    /// Set every index word to `EMPTY`, in time proportional to the entries rather than to
+    /// the index when it is much larger (a batch's overlay keeps the index of its largest
+    /// batch, and every later batch empties it). Each entry's word is found by probing, in
+    /// reverse order of insertion: the index then is as it was just after that entry went
+    /// in, so its probe crosses no word emptied before it.
+    fn empty_index(&mut self) {
+        if self.slots.len() * 4 >= self.index.len() {
+            self.index.fill(EMPTY);
+            return;
+        }
+        let mask = self.index.len().wrapping_sub(1);
+        for (position, slot) in self.slots.iter().enumerate().rev() {
+            let wanted = word(slot.hash, position);
+            let mut at = slot.hash as usize & mask;
+            while let Some(w) = self.index.get_mut(at) {
+                match *w {
+                    EMPTY => break,
+                    found if found == wanted => {
+                        *w = EMPTY;
+                        break;
+                    }
+                    _ => at = (at + 1) & mask,
+                }
+            }
+        }
     }
 }
 
@@ -229,6 +256,32 @@ mod tests {
         assert_eq!(o.get("doc-1"), Some(&local(7)));
         assert_eq!(o.take_entries(), vec![(Arc::from("doc-1"), local(7))]);
         assert!(o.get("doc-1").is_none());
+    }
+
+    /// A small batch after a large one empties the large index entry by entry, and leaves
+    /// it wholly empty, colliding hashes included.
+    #[test]
+    fn a_large_index_is_emptied_entry_by_entry() {
+        let mut o = Overlay::default();
+        for i in 0..1000u64 {
+            o.insert(Arc::from(format!("doc-{i}")), local(i), None);
+        }
+        assert_eq!(o.take_entries().len(), 1000);
+        let size = o.index.len();
+        for round in 0..50u64 {
+            for i in 0..10u64 {
+                let id = if i % 2 == 0 {
+                    format!("collide-{}", "x".repeat(i as usize))
+                } else {
+                    format!("r{round}-{i}")
+                };
+                assert_eq!(o.insert(Arc::from(id.as_str()), local(i), None), None, "{id}");
+                assert_eq!(o.get(&id), Some(&local(i)));
+            }
+            assert_eq!(o.take_entries().len(), 10);
+            assert_eq!(o.index.len(), size, "the index keeps its size");
+            assert!(o.index.iter().all(|w| *w == EMPTY), "round {round}: every word emptied");
+        }
     }
 
     /// Ids whose hashes collide probe past one another and are still told apart, also
