@@ -37,7 +37,7 @@ pub enum Error {
     UnsupportedVersion { path: PathBuf, what: &'static str, found: u32, max: u32 },
     #[error("store is locked by another writer ({holder}); lock file {path}")]
     Locked { path: PathBuf, holder: String },
-    #[error("no settee store at {path} (run `settee init`)")]
+    #[error("no settee store at {path}")]
     NoStore { path: PathBuf },
     #[error("a settee store already exists at {path}")]
     AlreadyExists { path: PathBuf },

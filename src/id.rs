@@ -128,6 +128,18 @@ pub const MAX_DOC_ID_LEN: usize = 4096;
 pub const LOCAL_PREFIX: &str = "_local/";
 
 impl DocId {
+    /// A new random id for a document written without one, as CouchDB's `POST /db` and
+    /// `_bulk_docs` give: 32 lowercase hex digits (128 bits from the operating system's
+    /// random source, so two stores never make the same one).
+    pub fn generate() -> Result<DocId, crate::error::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            crate::error::Error::Invalid(format!("no random source for a new document id: {e}"))
+        })?;
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(DocId(text.into_boxed_str()))
+    }
+
     /// Validate a document id for a replicated (revision-tree) document.
     pub fn parse(text: &str) -> Result<DocId, DocIdError> {
         let err = |why| DocIdError { id: text.to_string(), why };

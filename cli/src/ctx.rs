@@ -9,7 +9,7 @@ use settee::Store;
 pub struct Ctx {
     /// The directory the command runs in (after `-C`).
     pub cwd: PathBuf,
-    /// `SETTEE_DIR`, if set: the `.settee` directory itself.
+    /// `SETTEE_DIR`, if set: the store's `.settee` directory, or the work tree holding it.
     pub settee_dir: Option<PathBuf>,
     pub json: bool,
     /// Wait for the writer lock instead of failing when another process holds it.
@@ -19,11 +19,23 @@ pub struct Ctx {
 impl Ctx {
     /// The `.settee` directory this command works on.
     pub fn store_dir(&self) -> Result<PathBuf> {
-        if let Some(dir) = &self.settee_dir {
-            return Ok(absolute(&self.cwd, dir));
+        if let Some(dir) = self.named_store_dir() {
+            return Ok(dir);
         }
         Store::discover(&self.cwd)
             .ok_or_else(|| anyhow::Error::new(settee::Error::NoStore { path: self.cwd.clone() }))
+    }
+
+    /// The `.settee` directory `SETTEE_DIR` names: the directory itself when it is a store
+    /// or is called `.settee`, otherwise the `.settee` inside it (a work tree).
+    pub fn named_store_dir(&self) -> Option<PathBuf> {
+        let dir = absolute(&self.cwd, self.settee_dir.as_deref()?);
+        let is_store = dir.join(settee::manifest::FILE_NAME).is_file();
+        if is_store || dir.file_name() == Some(std::ffi::OsStr::new(settee::store::DIR_NAME)) {
+            Some(dir)
+        } else {
+            Some(dir.join(settee::store::DIR_NAME))
+        }
     }
 
     pub fn open_read(&self) -> Result<Store> {

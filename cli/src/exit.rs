@@ -8,25 +8,52 @@ pub const USAGE: u8 = 2;
 pub const CONFLICT: u8 = 3;
 pub const NOT_FOUND: u8 = 4;
 
-/// A usage error raised after parsing (a bad combination of arguments).
-#[derive(Debug)]
-pub struct Usage(pub String);
+/// Errors the command line raises itself (not the library), each with its exit code.
+macro_rules! cli_error {
+    ($($(#[$doc:meta])* $name:ident => $code:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name(pub String);
 
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::error::Error for $name {}
+
+        impl $name {
+            const CODE: u8 = $code;
+        }
+    )*};
 }
 
-impl std::error::Error for Usage {}
+cli_error! {
+    /// The command line is wrong after parsing: an argument that does not parse (an id, a
+    /// revision), or arguments that contradict each other or the input they name.
+    Usage => USAGE;
+    /// What the command names does not exist (a remote, a location, a revision to purge).
+    NotFound => NOT_FOUND;
+    /// What the command would create exists already (a remote's name).
+    Conflict => CONFLICT;
+}
 
 fn settee_error(err: &anyhow::Error) -> Option<&settee::Error> {
     err.chain().find_map(|e| e.downcast_ref::<settee::Error>())
 }
 
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.downcast_ref::<Usage>().is_some()) {
-        return USAGE;
+    for cause in err.chain() {
+        if cause.is::<Usage>() {
+            return Usage::CODE;
+        }
+        if cause.is::<NotFound>() {
+            return NotFound::CODE;
+        }
+        if cause.is::<Conflict>() {
+            return Conflict::CODE;
+        }
     }
     match settee_error(err).map(settee::Error::kind) {
         Some(ErrorKind::Conflict) => CONFLICT,
@@ -40,14 +67,21 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
         settee::Error::Locked { .. } => {
             Some("another settee command is writing to this store; retry when it ends")
         }
-        settee::Error::NoStore { .. } => Some("run `settee init` or pass -C DIR"),
+        settee::Error::NoStore { .. } => Some("run `settee init` to create one, or pass -C DIR"),
         _ => None,
     }
 }
 
+/// Whether the error is a closed output pipe (`settee ls | head -1`), which ends a command
+/// quietly with exit 0, as git does. serde_json keeps the I/O error it met inside its own
+/// error, so that one is asked for the kind it wraps.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = e
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| e.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::ctx::{absolute, Ctx};
-use crate::exit::Usage;
+use crate::exit::NotFound;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
@@ -38,7 +38,10 @@ pub fn resolve(
     if path.is_file() {
         return Ok(Location::Bundle(path));
     }
-    bail!(Usage(format!("{text:?} is not a remote, a settee store or a bundle file")))
+    if !path.exists() {
+        bail!(NotFound(format!("{text} is not a remote's name, and {} does not exist", path.display())));
+    }
+    bail!("{} is neither a settee store nor a bundle file", path.display())
 }
 
 impl std::fmt::Display for Location {

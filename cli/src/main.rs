@@ -33,19 +33,10 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::from(exit::OK);
         }
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            return ExitCode::from(exit::USAGE);
-        }
         Err(e) => {
-            // One line, as every error: clap's first line, then where to look.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "{}",
-                if first.starts_with("error:") { first.to_string() } else { format!("error: {first}") }
-            );
-            eprintln!("hint: see `settee --help` or `settee <command> --help`");
+            // clap's whole message: what is wrong, a suggestion where it has one, the usage
+            // line and where to read more. A closed stderr is no reason to change the code.
+            let _ = e.print();
             return ExitCode::from(exit::USAGE);
         }
     };

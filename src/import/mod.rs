@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 use crate::doc::{Body, Incoming};
 use crate::error::Error;
+use crate::id::DocId;
 use crate::rev::RevId;
 use crate::store::Op;
 
@@ -60,6 +61,9 @@ pub struct Chunk {
     /// Each non-blank line's number and its write, or why it is not a document
     /// (`line N: ...`).
     pub lines: Vec<(u64, std::result::Result<Op, String>)>,
+    /// The numbers of the lines that had no `_id` and were given a new random one
+    /// ([`DocId::generate`]), in order.
+    pub generated: Vec<u64>,
 }
 
 /// Read `input` on a thread of its own and parse its lines on `options.workers` more;
@@ -72,18 +76,21 @@ pub fn parse_lines(
     pipeline::start(input, options, on_read, None)
 }
 
-/// Parse one input line into a write; errors read `line N: <what is wrong>`.
-pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<Op, String> {
+/// Parse one input line into a write, and say whether its id was generated; errors read
+/// `line N: <what is wrong>`. A new document without `_id` gets a random one, as CouchDB's
+/// `_bulk_docs` gives it; replicated history and updates (`_rev`) must name their document.
+pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<(Op, bool), String> {
     let fail = |e: Error| match e {
         Error::InvalidDoc { why, .. } => format!("line {n}: {why}"),
         other => format!("line {n}: {other}"),
     };
     let doc = Incoming::from_slice(line, "").map_err(fail)?;
-    let id = doc.doc_id("").map_err(fail)?;
+    let generated = doc.id.is_none() && doc.rev.is_none() && !replicated;
+    let id = if generated { DocId::generate().map_err(fail)? } else { doc.doc_id("").map_err(fail)? };
     let body = Body::from_map(&doc.body);
     if replicated {
         let (rev, ancestry) = doc.replicated_rev(id.as_str()).map_err(fail)?;
-        Ok(Op::Replicate { id, rev, ancestry, deleted: doc.deleted, body })
+        Ok((Op::Replicate { id, rev, ancestry, deleted: doc.deleted, body }, false))
     } else {
         let base = match &doc.rev {
             Some(r) => Some(RevId::parse(r).map_err(|e| fail(e.into()))?),
@@ -92,7 +99,7 @@ pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<
         // Most lines of an import are new documents: their revision id is computed here, on
         // a parsing thread, rather than by the writer.
         let body = if base.is_none() && !doc.deleted { body.with_new_doc_rev() } else { body };
-        Ok(Op::Edit { id, base, deleted: doc.deleted, body })
+        Ok((Op::Edit { id, base, deleted: doc.deleted, body }, generated))
     }
 }
 
@@ -172,17 +179,39 @@ mod tests {
 
     #[test]
     fn bad_and_blank_lines_keep_their_numbers() {
-        let chunks = parse_all("{\"_id\":\"a\"}\n\n   \nnot json\n{\"x\":1}\n{\"_id\":\"b\"}", 2);
+        let text = "{\"_id\":\"a\"}\n\n   \nnot json\n{\"_rev\":\"1-ab\"}\n{\"_id\":\"b\"}\n{\"x\":1}";
+        let chunks = parse_all(text, 2);
+        let generated: Vec<u64> = chunks.iter().flat_map(|c| c.generated.iter().copied()).collect();
         let lines: Vec<(u64, std::result::Result<String, String>)> = chunks
             .into_iter()
             .flat_map(|c| c.lines)
             .map(|(n, op)| (n, op.map(|o| o.id().to_string())))
             .collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
         assert_eq!(lines[0], (1, Ok("a".to_string())));
         assert!(lines[1].0 == 4 && lines[1].1.as_ref().unwrap_err().starts_with("line 4: invalid JSON"));
-        assert!(lines[2].0 == 5 && lines[2].1.as_ref().unwrap_err().starts_with("line 5: "));
+        // An update must name its document; a new one without `_id` gets a random id.
+        assert_eq!(lines[2], (5, Err("line 5: document has no _id".to_string())));
         assert_eq!(lines[3], (6, Ok("b".to_string())));
+        let (n, id) = (&lines[4].0, lines[4].1.as_ref().unwrap());
+        assert_eq!(*n, 7);
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{id}"
+        );
+        assert_eq!(generated, vec![7]);
+    }
+
+    #[test]
+    fn replicated_history_without_an_id_is_refused() {
+        let options = Options { replicated: true, workers: 0, ..Options::default() };
+        let input: Box<dyn Read + Send> =
+            Box::new(std::io::Cursor::new(b"{\"_rev\":\"1-ab\"}\n{\"x\":1}\n".to_vec()));
+        let chunks = parse_lines(input, &options, |_| {}).collect::<Result<Vec<_>>>().unwrap();
+        assert!(chunks[0].generated.is_empty());
+        let errors: Vec<String> =
+            chunks[0].lines.iter().map(|(_, r)| r.as_ref().unwrap_err().clone()).collect();
+        assert!(errors.iter().all(|e| e.contains("no _id")), "{errors:?}");
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl RawChunk {
     fn parse(&self, replicated: bool) -> Chunk {
         let mut start = 0;
         let mut lines = Vec::with_capacity(self.ends.len());
+        let mut generated = Vec::new();
         for (i, &end) in self.ends.iter().enumerate() {
             let line = self.bytes.get(start..end).unwrap_or_default();
             start = end;
@@ -55,9 +56,15 @@ impl RawChunk {
                 continue;
             }
             let n = self.first_line + i as u64;
-            lines.push((n, parse_line(line, n, replicated)));
+            let parsed = parse_line(line, n, replicated).map(|(op, generated_id)| {
+                if generated_id {
+                    generated.push(n);
+                }
+                op
+            });
+            lines.push((n, parsed));
         }
-        Chunk { last_line: self.first_line + self.ends.len() as u64 - 1, lines }
+        Chunk { last_line: self.first_line + self.ends.len() as u64 - 1, lines, generated }
     }
 }
 

@@ -17,6 +17,17 @@ pub fn replication_id(source: &str, target: &str, filter: &str) -> String {
     format!("settee-rep-{}", crate::id::sha1(input.as_bytes()))
 }
 
+/// When the newest session of a log last recorded a checkpoint (its `end_time`, an HTTP
+/// date as CouchDB writes it), if the log says.
+pub fn last_recorded(log: &Map<String, Value>) -> Option<std::time::SystemTime> {
+    history(log).first().and_then(|e| text(e, "end_time")).and_then(|t| httpdate::parse_http_date(t).ok())
+}
+
+/// The source sequence a log says was replicated, as the source wrote it.
+pub fn source_last_seq(log: &Map<String, Value>) -> Option<&str> {
+    text(log, "source_last_seq")
+}
+
 /// A fresh session id.
 pub fn session_id() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -76,6 +87,7 @@ pub fn log_document(
         "docs_read": counts.docs_read,
         "docs_written": counts.revisions_written,
         "doc_write_failures": counts.write_failures,
+        "end_time": httpdate::fmt_http_date(std::time::SystemTime::now()),
     });
     let mut entries = vec![entry];
     if let Some(p) = previous {

@@ -92,13 +92,15 @@ fn put_refuses_bad_rev_strings() {
     let env = TestEnv::new();
     let rev = env.put("a", "{}");
     for bad in ["nonsense", "0-a", "-a", "1-", "x-abc", "1-a-b"] {
-        let msg = env.settee_stdin(["put", "a", &format!("--rev={bad}")], "{}").fails(ERROR);
+        // On the command line a bad revision is a usage error; in the body, bad input.
+        let msg = env.settee_stdin(["put", "a", &format!("--rev={bad}")], "{}").fails(USAGE);
         assert!(msg.contains("invalid revision") && msg.contains(bad), "{bad}: {msg}");
         let in_body = format!(r#"{{"_rev":"{bad}"}}"#);
-        env.settee_stdin(["put", "a"], &in_body).fails(ERROR);
+        let msg = env.settee_stdin(["put", "a"], &in_body).fails(ERROR);
+        assert!(msg.contains("invalid revision") && msg.contains(bad), "{bad}: {msg}");
     }
-    env.settee(["rm", "a", "--rev", "nonsense"]).fails(ERROR);
-    env.settee(["get", "a", "--rev", "0-a"]).fails(ERROR);
+    env.settee(["rm", "a", "--rev", "nonsense"]).fails(USAGE);
+    env.settee(["get", "a", "--rev", "0-a"]).fails(USAGE);
     assert_eq!(env.get_json(&["a"])["_rev"], json!(rev), "nothing was written");
 }
 
@@ -108,19 +110,22 @@ fn put_refuses_empty_and_underscore_ids() {
     for (id, why) in
         [("", "is empty"), ("_x", "starts with '_'"), ("_design/", "empty name"), ("a\nb", "control")]
     {
-        let msg = env.settee_stdin(["put", id], "{}").fails(ERROR);
+        let msg = env.settee_stdin(["put", id], "{}").fails(USAGE);
+        assert!(msg.contains("invalid document id") && msg.contains(why), "{id:?}: {msg}");
+        let body = serde_json::json!({ "_id": id }).to_string();
+        let msg = env.settee_stdin(["post"], &body).fails(ERROR);
         assert!(msg.contains("invalid document id") && msg.contains(why), "{id:?}: {msg}");
     }
     let long = "x".repeat(4097);
-    env.settee_stdin(["put", &long], "{}").fails(ERROR);
-    env.settee(["get", "_x"]).fails(ERROR);
+    env.settee_stdin(["put", &long], "{}").fails(USAGE);
+    env.settee(["get", "_x"]).fails(USAGE);
     assert_eq!(env.last_seq(), 0);
 }
 
 #[test]
 fn put_refuses_local_ids() {
     let env = TestEnv::new();
-    let msg = env.settee_stdin(["put", "_local/x"], "{}").fails(ERROR);
+    let msg = env.settee_stdin(["put", "_local/x"], "{}").fails(USAGE);
     assert!(msg.contains("_local") && msg.contains("settee local"), "{msg}");
     env.settee(["local", "get", "x"]).fails(NOT_FOUND);
 }
@@ -363,7 +368,7 @@ fn get_open_revs_lists_found_and_missing() {
         env.get_json(&["a", "--open-revs", &r2, "--revs"]),
         json!([{"ok": {"_id": "a", "_rev": r2, "n": 2, "_revisions": {"start": 2, "ids": [hash(&r2), hash(&r1)]}}}])
     );
-    env.settee(["get", "a", "--open-revs", &format!("{r1},bad")]).fails(ERROR);
+    env.settee(["get", "a", "--open-revs", &format!("{r1},bad")]).fails(USAGE);
 }
 
 #[test]

@@ -462,7 +462,7 @@ fn import_reports_invalid_lines_writes_the_valid_ones_and_exits_1() {
         r#"{nope"#,                   // 2: invalid JSON
         r#"{"_id":"b","n":2}"#,       // 3
         r#"[1]"#,                     // 4: not an object
-        r#"{"n":3}"#,                 // 5: no _id
+        r#"{"_rev":"1-ab","n":3}"#,   // 5: an update with no _id
         r#"{"_id":"_bad"}"#,          // 6: bad id
         r#"{"_id":"c","_rev":"zz"}"#, // 7: bad rev
         r#"{"_id":"d"}"#,             // 8
@@ -489,8 +489,10 @@ fn import_reports_invalid_lines_writes_the_valid_ones_and_exits_1() {
 #[test]
 fn import_reports_every_invalid_line_as_error_line_n() {
     let env = TestEnv::new();
-    let out =
-        env.settee_stdin(["import", "-"], "{\"_id\":\"a\"}\n{nope\n[1]\n{\"n\":3}\n{\"_id\":\"_bad\"}\n");
+    let out = env.settee_stdin(
+        ["import", "-"],
+        "{\"_id\":\"a\"}\n{nope\n[1]\n{\"_rev\":\"1-ab\"}\n{\"_id\":\"_bad\"}\n",
+    );
     assert_eq!(out.code, ERROR);
     let errors: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(errors.len(), 4, "{}", out.stderr);

@@ -90,7 +90,11 @@ fn compact_keeps_what_users_see_and_fsck_stays_clean() {
 #[test]
 fn purge_removes_a_leaf_and_compaction_reclaims_it() {
     let env = busy_store();
-    let right = env.settee(["purge", "c", "2-c2", "2-b2x"]).ok().to_string();
+    // A revision the document does not have purges nothing, not even the others named.
+    let msg = env.settee(["purge", "c", "2-c2", "2-b2x"]).fails(NOT_FOUND);
+    assert!(msg.contains("2-b2x") && msg.contains("nothing purged"), "{msg}");
+    assert_eq!(env.get_json(&["c", "--conflicts"])["_conflicts"], serde_json::json!(["2-b2"]));
+    let right = env.settee(["purge", "c", "2-c2"]).ok().to_string();
     assert_eq!(right, "purged 2-c2\n");
     let doc = env.get_json(&["c", "--conflicts"]);
     assert_eq!((doc["_rev"].as_str(), doc.get("_conflicts")), (Some("2-b2"), None));
@@ -103,7 +107,9 @@ fn purge_removes_a_leaf_and_compaction_reclaims_it() {
     assert_eq!(out["seq"], Value::Null);
     env.settee(["get", "doc299"]).fails(NOT_FOUND);
     env.settee(["purge", "nope", "1-a"]).fails(NOT_FOUND);
-    env.settee(["purge", "c", "bad"]).fails(ERROR);
+    env.settee(["purge", "c", "bad"]).fails(USAGE);
+    let msg = env.settee(["purge", "c", "1-a1"]).fails(ERROR);
+    assert!(msg.contains("not a leaf") && msg.contains("nothing purged"), "{msg}");
     env.settee(["compact", "--full"]).ok();
     assert_eq!(env.settee(["fsck"]).ok(), "ok\n");
 }

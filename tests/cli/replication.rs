@@ -85,12 +85,12 @@ fn remotes_are_named_listed_and_removed() {
         format!("origin\t{}\n", desktop.store_dir().display())
     );
     laptop.settee(["remote", "add", "desk", desktop.path().to_str().unwrap()]).ok();
-    laptop.settee(["remote", "add", "desk", "."]).fails(USAGE);
+    laptop.settee(["remote", "add", "desk", "."]).fails(CONFLICT);
     laptop.settee(["remote", "add", "bad name", "."]).fails(USAGE);
     laptop.settee(["fetch", "desk"]).ok();
     laptop.settee(["remote", "remove", "desk"]).ok();
     laptop.settee(["remote", "remove", "desk"]).fails(NOT_FOUND);
-    laptop.settee(["fetch", "desk"]).fails(USAGE);
+    laptop.settee(["fetch", "desk"]).fails(NOT_FOUND);
     // push creates documents on the other side; --doc-ids carries only those
     laptop.put("bob", r#"{"name":"Bob"}"#);
     laptop.put("carol", r#"{"name":"Carol"}"#);

@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use serde_json::{json, Value};
 
-use crate::{assert_text, run, TestEnv, ERROR, NOT_FOUND, OK};
+use crate::{assert_text, run, TestEnv, ERROR, NOT_FOUND, OK, USAGE};
 
 // ---------------------------------------------------------------------------------------
 // init
@@ -70,10 +70,13 @@ fn commands_outside_any_store_fail_and_mention_settee_init() {
     for args in commands {
         let out = env.settee_stdin(args, "{}");
         let msg = out.fails(ERROR);
-        assert!(msg.contains("no settee store") && msg.contains("settee init"), "{args:?}: {msg}");
+        assert!(msg.contains("no settee store"), "{args:?}: {msg}");
+        assert_eq!(out.stderr.matches("settee init").count(), 1, "said once, in the hint: {}", out.stderr);
+        assert!(out.stderr.contains("\nhint: run `settee init`"), "{}", out.stderr);
     }
     let out = env.settee_stdin(["import", "-"], "{\"_id\":\"a\"}\n");
-    assert!(out.fails(ERROR).contains("settee init"));
+    out.fails(ERROR);
+    assert!(out.stderr.contains("settee init"));
     assert!(!env.store_dir().exists(), "nothing was created");
 }
 
@@ -131,21 +134,32 @@ fn settee_dir_pointing_nowhere_fails() {
     let env = TestEnv::new();
     let mut cmd = env.command();
     cmd.env("SETTEE_DIR", env.path().join("nowhere")).arg("ls");
-    let msg = run(cmd, "").fails(ERROR);
-    assert!(msg.contains("nowhere") && msg.contains("settee init"), "{msg}");
+    let out = run(cmd, "");
+    let msg = out.fails(ERROR);
+    assert!(msg.contains("nowhere") && out.stderr.contains("settee init"), "{msg}");
 }
 
 #[test]
 fn settee_dir_with_init_creates_the_store_there() {
+    // SETTEE_DIR names a `.settee` directory, or a work tree to hold one.
     let env = TestEnv::bare();
-    let dir = env.path().join("elsewhere.settee");
-    let mut cmd = env.command();
-    cmd.env("SETTEE_DIR", &dir).arg("init");
-    run(cmd, "").ok();
-    assert!(dir.join("packs").is_dir());
-    let mut cmd = env.command();
-    cmd.env("SETTEE_DIR", &dir).args(["put", "a"]);
-    run(cmd, "{}").ok();
+    let named = env.path().join("named").join(".settee");
+    let tree = env.path().join("tree");
+    for (dir, store) in [(&named, named.clone()), (&tree, tree.join(".settee"))] {
+        let mut cmd = env.command();
+        cmd.env("SETTEE_DIR", dir).arg("init");
+        assert_eq!(run(cmd, "").ok(), format!("Initialized empty settee store in {}\n", store.display()));
+        assert!(store.join("packs").is_dir());
+        let mut cmd = env.command();
+        cmd.env("SETTEE_DIR", dir).args(["put", "a"]);
+        run(cmd, "{}").ok();
+        for name in [&store, &store.parent().unwrap().to_path_buf()] {
+            let mut cmd = env.command();
+            cmd.env("SETTEE_DIR", name).arg("ls");
+            assert!(run(cmd, "").ok().starts_with("a\t1-"), "SETTEE_DIR={}", name.display());
+        }
+    }
+    assert!(!env.path().join("packs").exists() && !tree.join("packs").exists());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,8 +283,8 @@ fn local_json_output() {
 fn local_refuses_bad_ids_and_bodies() {
     let env = TestEnv::new();
     for id in ["", "_local/"] {
-        env.settee_stdin(["local", "put", id], "{}").fails(ERROR);
-        env.settee(["local", "get", id]).fails(ERROR);
+        env.settee_stdin(["local", "put", id], "{}").fails(USAGE);
+        env.settee(["local", "get", id]).fails(USAGE);
     }
     for body in ["[1]", "\"s\"", "{"] {
         env.settee_stdin(["local", "put", "x"], body).fails(ERROR);
@@ -296,7 +310,7 @@ fn local_docs_stay_out_of_ls_changes_export_and_conflicts() {
     assert_eq!(env.settee(["conflicts"]).ok(), "");
     let stats = env.settee(["--json", "stats"]).json();
     assert_eq!((&stats["documents"], &stats["local"], &stats["last_seq"]), (&json!(1), &json!(2), &json!(1)));
-    env.settee(["get", "_local/x"]).fails(ERROR);
+    env.settee(["get", "_local/x"]).fails(USAGE);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,9 +5,13 @@
 //! reported with its number and skipped; the other lines are written. Exit 1 if any line was
 //! invalid, else 3 if any document conflicted, else 0.
 //!
-//! With `--json`, each committed (durable) batch prints
-//! `{"type":"batch","data":{"line":N,"written":W}}` (every line up to N is acknowledged),
-//! and the end prints `{"type":"summary","data":{...}}`.
+//! A line without `_id` (and without `_rev`) is a new document and gets a random id, as
+//! CouchDB's `_bulk_docs` gives one. With `--json`, each committed (durable) batch prints
+//! `{"type":"id","data":{"line":N,"id":ID,"rev":REV}}` for each such line it wrote, then
+//! `{"type":"batch","data":{"line":N,"written":W}}` (every line up to N is acknowledged);
+//! the end prints `{"type":"summary","data":{...}}`.
+//!
+//! Errors go to stderr in line order, at most [`MAX_REPORTED`] of them.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -58,6 +62,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             summary.write(&mut store, chunk?)?;
             if ctx.json {
                 summary.acknowledge()?;
+            } else {
+                summary.new_ids.clear();
             }
         }
         Ok(())
@@ -76,7 +82,11 @@ struct Summary {
     unchanged: u64,
     conflicts: u64,
     invalid: u64,
+    /// Documents written under a generated id.
+    generated: u64,
     reported: usize,
+    /// The current batch's generated ids: line, id, revision.
+    new_ids: Vec<(u64, String, String)>,
 }
 
 impl Summary {
@@ -87,10 +97,17 @@ impl Summary {
         self.reported += 1;
     }
 
-    /// Print that everything up to `self.line` is durable.
-    fn acknowledge(&self) -> Result<()> {
+    /// Print the batch's generated ids, and that everything up to `self.line` is durable.
+    fn acknowledge(&mut self) -> Result<()> {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
+        for (line, id, rev) in self.new_ids.drain(..) {
+            serde_json::to_writer(
+                &mut stdout,
+                &json!({"type": "id", "data": {"line": line, "id": id, "rev": rev}}),
+            )?;
+            stdout.write_all(b"\n")?;
+        }
         serde_json::to_writer(
             &mut stdout,
             &json!({"type": "batch", "data": {"line": self.line, "written": self.written}}),
@@ -104,6 +121,9 @@ impl Summary {
         self.line = chunk.last_line;
         let mut ops = Vec::with_capacity(chunk.lines.len());
         let mut lines = Vec::with_capacity(chunk.lines.len());
+        // The chunk's complaints, sorted by line before they are printed: lines that do not
+        // parse are known now, write failures only after the write.
+        let mut complaints: Vec<(u64, String)> = Vec::new();
         for (n, op) in chunk.lines {
             match op {
                 Ok(op) => {
@@ -112,27 +132,41 @@ impl Summary {
                 }
                 Err(message) => {
                     self.invalid += 1;
-                    self.complain(&message);
+                    complaints.push((n, message));
                 }
             }
         }
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let results = store.write(ops).context("writing a batch")?;
-        for (n, result) in lines.into_iter().zip(results) {
-            match result {
-                Ok(w) if w.seq.is_some() => self.written += 1,
-                Ok(_) => self.unchanged += 1,
-                Err(e) => {
-                    if e.kind() == settee::ErrorKind::Conflict {
-                        self.conflicts += 1;
-                    } else {
-                        self.invalid += 1;
+        if !ops.is_empty() {
+            let results = store.write(ops).context("writing a batch")?;
+            let mut generated = chunk.generated.iter().peekable();
+            for (n, result) in lines.into_iter().zip(results) {
+                let was_generated = generated.next_if_eq(&&n).is_some();
+                match result {
+                    Ok(w) => {
+                        if w.seq.is_some() {
+                            self.written += 1;
+                        } else {
+                            self.unchanged += 1;
+                        }
+                        if was_generated {
+                            self.generated += 1;
+                            self.new_ids.push((n, w.id.to_string(), w.rev.to_string()));
+                        }
                     }
-                    self.complain(&format!("line {n}: {e}"));
+                    Err(e) => {
+                        if e.kind() == settee::ErrorKind::Conflict {
+                            self.conflicts += 1;
+                        } else {
+                            self.invalid += 1;
+                        }
+                        complaints.push((n, format!("line {n}: {e}")));
+                    }
                 }
             }
+        }
+        complaints.sort_by_key(|(n, _)| *n);
+        for (_, message) in complaints {
+            self.complain(&message);
         }
         Ok(())
     }
@@ -145,11 +179,15 @@ impl Summary {
         if ctx.json {
             out.json(&json!({"type": "summary", "data": {
                 "written": self.written, "unchanged": self.unchanged,
-                "conflicts": self.conflicts, "invalid": self.invalid,
+                "conflicts": self.conflicts, "invalid": self.invalid, "generated_ids": self.generated,
             }}))?;
         } else {
+            let generated = match self.generated {
+                0 => String::new(),
+                n => format!("; {n} given new ids, listed by --json"),
+            };
             out.line(&format!(
-                "imported {} documents ({} unchanged, {} conflicts, {} invalid)",
+                "imported {} documents ({} unchanged, {} conflicts, {} invalid{generated})",
                 self.written, self.unchanged, self.conflicts, self.invalid
             ))?;
         }

@@ -16,8 +16,8 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let base = args.path.as_deref().map_or(ctx.cwd.clone(), |p| absolute(&ctx.cwd, p));
-    let dir = match &ctx.settee_dir {
-        Some(d) if args.path.is_none() => absolute(&ctx.cwd, d),
+    let dir = match ctx.named_store_dir() {
+        Some(d) if args.path.is_none() => d,
         _ => base.join(settee::store::DIR_NAME),
     };
     settee::Store::init(&dir).with_context(|| format!("creating a store in {}", dir.display()))?;

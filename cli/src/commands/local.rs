@@ -24,11 +24,12 @@ enum Action {
     /// Print `_local/ID`.
     Get { id: String },
     /// Delete `_local/ID`.
+    #[command(visible_alias = "remove")]
     Rm { id: String },
 }
 
 fn local_id(id: &str) -> Result<DocId> {
-    Ok(DocId::parse_local(id).map_err(settee::Error::from)?)
+    DocId::parse_local(id).map_err(|e| crate::exit::Usage(settee::Error::from(e).to_string()).into())
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::ctx::{absolute, Ctx};
+use crate::exit::Usage;
 
 mod bundle;
 mod cat_object;
@@ -30,6 +31,7 @@ mod replicate;
 mod resolve;
 mod rm;
 mod stats;
+mod status;
 
 /// settee: a Git-like, content-addressed JSON document store with CouchDB revisions.
 #[derive(Parser)]
@@ -52,6 +54,7 @@ pub struct Cli {
 enum Command {
     Init(init::Args),
     Put(put::Args),
+    Post(put::PostArgs),
     Get(get::Args),
     Rm(rm::Args),
     Ls(ls::Args),
@@ -62,6 +65,7 @@ enum Command {
     Conflicts(conflicts::Args),
     Local(local::Args),
     Stats(stats::Args),
+    Status(status::Args),
     Compact(compact::Args),
     Fsck(fsck::Args),
     Purge(purge::Args),
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Put(a) => put::run(&ctx, a),
+        Command::Post(a) => put::run_post(&ctx, a),
         Command::Get(a) => get::run(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
         Command::Ls(a) => ls::run(&ctx, a),
@@ -102,6 +107,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Conflicts(a) => conflicts::run(&ctx, a),
         Command::Local(a) => local::run(&ctx, a),
         Command::Stats(a) => stats::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
         Command::Compact(a) => compact::run(&ctx, a),
         Command::Fsck(a) => fsck::run(&ctx, a),
         Command::Purge(a) => purge::run(&ctx, a),
@@ -134,12 +140,12 @@ pub fn read_input(cwd: &std::path::Path, file: Option<&std::path::Path>) -> Resu
     }
 }
 
-/// Parse a revision given on the command line.
+/// Parse a revision given on the command line; one that does not parse is a usage error.
 pub fn parse_rev(text: &str) -> Result<settee::RevId> {
-    Ok(settee::RevId::parse(text).map_err(settee::Error::from)?)
+    settee::RevId::parse(text).map_err(|e| Usage(settee::Error::from(e).to_string()).into())
 }
 
-/// Parse a document id given on the command line.
+/// Parse a document id given on the command line; one that does not parse is a usage error.
 pub fn parse_id(text: &str) -> Result<settee::DocId> {
-    Ok(settee::DocId::parse(text).map_err(settee::Error::from)?)
+    settee::DocId::parse(text).map_err(|e| Usage(settee::Error::from(e).to_string()).into())
 }

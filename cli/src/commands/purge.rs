@@ -1,10 +1,11 @@
 //! `settee purge ID REV...`: remove leaf revisions from this store completely.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde_json::json;
 
 use super::{parse_id, parse_rev};
 use crate::ctx::Ctx;
+use crate::exit::NotFound;
 use crate::output::Out;
 
 /// Remove the given leaf revisions of ID and their branches back to where they join a
@@ -21,16 +22,24 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let id = parse_id(&args.id)?;
     let revs = args.revs.iter().map(|r| parse_rev(r)).collect::<Result<Vec<_>>>()?;
     let mut store = ctx.open_write()?;
-    if store.doc_ref(&id)?.is_none() {
+    let Some(doc) = store.doc_ref(&id)? else {
         return Err(settee::Error::NotFound { id: id.to_string(), why: "missing" }.into());
+    };
+    // Every revision named must be a leaf of the document; otherwise nothing is purged.
+    let tree = store.load_tree(&id, &doc)?;
+    for rev in &revs {
+        if !tree.contains(rev) {
+            bail!(NotFound(format!("{id} has no revision {rev}; nothing purged")));
+        }
+        if !tree.is_leaf(rev) {
+            bail!("{rev} is not a leaf revision of {id} (only leaves can be purged); nothing purged");
+        }
     }
     let purged = store.purge(&id, &revs)?;
     let list: Vec<String> = purged.revs.iter().map(ToString::to_string).collect();
     let mut out = Out::new();
     if ctx.json {
         out.json(&json!({"id": id.as_str(), "purged": list, "seq": purged.seq.map(|s| s.0)}))?;
-    } else if list.is_empty() {
-        out.line("nothing purged (only leaf revisions can be purged)")?;
     } else {
         out.line(&format!("purged {}", list.join(" ")))?;
     }

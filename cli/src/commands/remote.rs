@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use crate::ctx::Ctx;
-use crate::exit::Usage;
+use crate::exit::{Conflict, NotFound, Usage};
 use crate::output::Out;
 
 /// Manage named peers (any command that takes LOCATION takes a remote's name).
@@ -21,6 +21,7 @@ enum Action {
     /// List the remotes.
     List,
     /// Forget a remote.
+    #[command(visible_alias = "rm")]
     Remove { name: String },
 }
 
@@ -38,12 +39,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let mut store = ctx.open_write()?;
             let mut config = store.config().clone();
             if config.remotes.contains_key(name) {
-                bail!(Usage(format!("remote {name:?} exists already; remove it first")));
+                bail!(Conflict(format!("remote {name} exists already (remove it first to change it)")));
             }
             let resolved = crate::location::resolve(ctx, &Default::default(), location)?;
             let stored = match resolved {
                 crate::location::Location::Http(u) => u,
-                other => other.to_string(),
+                crate::location::Location::Store(p) | crate::location::Location::Bundle(p) => {
+                    std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+                }
             };
             config.remotes.insert(name.clone(), stored);
             store.set_config(config)?;
@@ -62,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let mut store = ctx.open_write()?;
             let mut config = store.config().clone();
             if config.remotes.remove(name).is_none() {
-                return Err(settee::Error::NotFound { id: format!("remote {name}"), why: "missing" }.into());
+                bail!(NotFound(format!("no remote named {name}")));
             }
             store.set_config(config)?;
         }

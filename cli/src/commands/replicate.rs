@@ -16,8 +16,8 @@ use crate::output::Out;
 /// Options shared by fetch, push and sync.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A remote's name, a path to a settee store, or a bundle file.
-    location: String,
+    /// A remote's name, a path to a settee store, or a bundle file; `origin` when left out.
+    location: Option<String>,
     /// Replicate only these documents (comma-separated ids).
     #[arg(long, value_name = "A,B")]
     doc_ids: Option<String>,
@@ -28,6 +28,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
 }
+
+/// The remote that fetch, push and sync use when no LOCATION is given (as git does).
+pub const DEFAULT_REMOTE: &str = "origin";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -72,7 +75,14 @@ fn open_peer(ctx: &Ctx, root: &std::path::Path) -> Result<Store> {
 pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
     let options = options(args)?;
     let mut here = ctx.open_write()?;
-    let location = resolve(ctx, &here.config().remotes, &args.location)?;
+    let remotes = &here.config().remotes;
+    let location = match &args.location {
+        Some(text) => resolve(ctx, remotes, text)?,
+        None if remotes.contains_key(DEFAULT_REMOTE) => resolve(ctx, remotes, DEFAULT_REMOTE)?,
+        None => bail!(Usage(format!(
+            "no LOCATION given and no remote named {DEFAULT_REMOTE} (add one with `settee remote add {DEFAULT_REMOTE} LOCATION`)"
+        ))),
+    };
     let mut results: Vec<(&str, Outcome)> = Vec::new();
     match &location {
         Location::Store(root) => {

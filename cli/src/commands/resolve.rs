@@ -8,7 +8,7 @@ use settee::merge;
 
 use super::{parse_id, parse_rev, read_input};
 use crate::ctx::Ctx;
-use crate::exit::{self, Usage};
+use crate::exit::{self, NotFound};
 use crate::output::Out;
 
 /// Write the merged body (from FILE or stdin, the body of --keep REV, or a three-way merge
@@ -29,15 +29,18 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let id = parse_id(&args.id)?;
     let mut store = ctx.open_write()?;
+    if store.doc_ref(&id)?.is_none() {
+        return Err(settee::Error::NotFound { id: id.to_string(), why: "missing" }.into());
+    }
     let leaves = store.live_leaves(&id)?;
     if leaves.len() < 2 {
-        bail!(Usage(format!("{id} has no conflict to resolve")));
+        bail!("{id} has no conflicts to resolve ({} live leaf revision)", leaves.len());
     }
     let body = if let Some(keep) = &args.keep {
         let rev = parse_rev(keep)?;
         match leaves.iter().find(|(r, _)| *r == rev) {
             Some((_, b)) => b.clone(),
-            None => bail!(Usage(format!("{rev} is not a live leaf of {id}"))),
+            None => bail!(NotFound(format!("{rev} is not a live leaf revision of {id}"))),
         }
     } else if args.merge {
         let Some((base_rev, base)) = store.common_ancestor(&id)? else {
