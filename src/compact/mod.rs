@@ -83,6 +83,18 @@ pub struct Outcome {
 pub struct Space {
     pub live_bytes: u64,
     pub total_bytes: u64,
+    /// What `compact --full` would free: the garbage, less the fixed part of the index that
+    /// sealing the active pack of a store without sealed packs writes.
+    pub reclaimable_bytes: u64,
+}
+
+/// What compacting a store whose only pack is the (unindexed) active one frees: its garbage
+/// less the fixed size of the index the sealed pack gets (header, fanout, trailer). The
+/// index's per-object part is not counted: every pack pays it when it is sealed, compacted
+/// or not. So a store of a few hundred bytes is left as it is rather than grown by 1 KiB.
+fn unsealed_gain(active: &plan::PackStat) -> u64 {
+    let fixed = crate::pack::index::file_len(0, crate::pack::index::LOC_LEN_SHORT) as u64;
+    active.garbage_bytes().saturating_sub(fixed)
 }
 
 /// The step boundaries where `Options::fail_at` can stop a compaction.
@@ -140,14 +152,26 @@ impl Store {
         let started = Instant::now();
         let mut faults = Faults { fail_at: options.fail_at, step: 0 };
         let bytes_before = self.disk_bytes();
+        let limit = options.revs_limit.unwrap_or_else(|| self.revs_limit()).max(1);
+        if self.manifest().sealed.is_empty() && !self.sealing_would_pay(limit)? {
+            return Ok(Outcome {
+                bytes_before,
+                bytes_after: bytes_before,
+                packs_kept: 1,
+                seconds: started.elapsed().as_secs_f64(),
+                ..Outcome::default()
+            });
+        }
         self.checkpoint_with(true)?;
         faults.pass()?;
-        let limit = options.revs_limit.unwrap_or_else(|| self.revs_limit()).max(1);
         let revisions = self.load_revisions()?;
         let live = self.decide(&revisions, limit)?;
         drop(revisions);
         let (stats, mut wanted) = self.pack_stats(&live.objects);
-        let plan = plan::choose(&stats, options.full);
+        let mut plan = plan::choose(&stats, options.full);
+        if !self.rewrite_would_shrink(&plan, &stats) {
+            plan = plan::Plan { rewrite: Vec::new(), keep: stats.iter().map(|s| s.id).collect() };
+        }
         let unchanged =
             plan.rewrite.is_empty() && live.documents_rewritten == 0 && live.new_revisions.is_empty();
         if unchanged {
@@ -166,32 +190,84 @@ impl Store {
         Ok(outcome)
     }
 
+    /// For a store whose objects all sit in the active pack (it has no index yet): whether
+    /// compacting it frees more than the fixed part of the index that sealing the pack
+    /// writes (see [`unsealed_gain`]).
+    fn sealing_would_pay(&self, limit: usize) -> Result<bool> {
+        let revisions = self.load_revisions()?;
+        let live = self.decide(&revisions, limit)?;
+        if !live.new_revisions.is_empty() {
+            return Ok(true);
+        }
+        Ok(self.active_pack_stat(&live.objects).is_some_and(|stat| unsealed_gain(&stat) > 0))
+    }
+
+    /// The active pack as the compactor sees it, when it holds objects.
+    fn active_pack_stat(&self, live: &FastSet<ObjectId>) -> Option<plan::PackStat> {
+        let reader = self.odb().active_reader()?;
+        let entries = self.odb().active_entries();
+        if entries.is_empty() {
+            return None;
+        }
+        let live_count = entries.iter().filter(|(id, _)| live.contains(id)).count();
+        Some(plan::PackStat {
+            id: reader.id(),
+            bytes: reader.len(),
+            objects: entries.len(),
+            live: live_count,
+        })
+    }
+
+    /// Whether rewriting the planned packs would leave fewer bytes than they (and their
+    /// indexes) take now: their live share plus a new index for the live objects. A tiny
+    /// store's garbage is smaller than the index its rewritten pack would need.
+    fn rewrite_would_shrink(&self, plan: &plan::Plan, stats: &[plan::PackStat]) -> bool {
+        let packs_dir = self.root().join(PACKS_DIR);
+        let (mut now, mut after, mut live_objects) = (0u64, 0u64, 0u64);
+        for s in stats.iter().filter(|s| plan.rewrite.contains(&s.id)) {
+            now += s.bytes + std::fs::metadata(packs_dir.join(s.id.index_name())).map_or(0, |m| m.len());
+            after += s.bytes - s.garbage_bytes();
+            live_objects += s.live as u64;
+        }
+        if live_objects > 0 {
+            after +=
+                crate::pack::index::file_len(live_objects as usize, crate::pack::index::LOC_LEN_SHORT) as u64;
+        }
+        after < now
+    }
+
     /// Bytes of every file the manifest names.
     pub fn disk_bytes(&self) -> u64 {
         let s = self.stats_files();
         s.pack_bytes + s.index_bytes + s.table_bytes + s.journal_bytes
     }
 
-    /// How many bytes of the packs a compaction would keep (estimated by object counts) and
-    /// how many there are; reads the whole store, changes nothing.
+    /// How many bytes of the packs a compaction would keep (estimated by object counts), how
+    /// many there are, and how many `compact --full` would free; reads the whole store,
+    /// changes nothing.
     pub fn space(&self) -> Result<Space> {
         let revisions = self.load_revisions()?;
         let live = self.decide(&revisions, self.revs_limit())?;
         let mut space = Space::default();
-        let (mut stats, _) = self.pack_stats(&live.objects);
-        if let Some(reader) = self.odb().active_reader() {
-            let entries = self.odb().active_entries();
-            let live_count = entries.iter().filter(|(id, _)| live.objects.contains(id)).count();
-            stats.push(plan::PackStat {
-                id: reader.id(),
-                bytes: reader.len(),
-                objects: entries.len(),
-                live: live_count,
-            });
-        }
-        for s in stats {
+        let (stats, _) = self.pack_stats(&live.objects);
+        for s in &stats {
             space.total_bytes += s.bytes;
             space.live_bytes += s.bytes - s.garbage_bytes();
+            space.reclaimable_bytes += s.garbage_bytes();
+        }
+        match self.active_pack_stat(&live.objects) {
+            Some(active) => {
+                space.total_bytes += active.bytes;
+                space.live_bytes += active.bytes - active.garbage_bytes();
+                space.reclaimable_bytes +=
+                    if stats.is_empty() { unsealed_gain(&active) } else { active.garbage_bytes() };
+            }
+            // The empty pack new commits go to: its header is not garbage.
+            None => {
+                let header = self.odb().active_reader().map_or(0, |r| r.len());
+                space.total_bytes += header;
+                space.live_bytes += header;
+            }
         }
         Ok(space)
     }

@@ -31,9 +31,18 @@ impl PackStat {
         1.0 - self.live as f64 / self.objects as f64
     }
 
-    /// Estimated bytes of garbage (objects are counted, not measured one by one).
+    /// Estimated bytes of garbage: none when every object is live, the whole file when it
+    /// holds no object, else the dead objects' share of the bytes after the pack's header
+    /// (objects are counted, not measured one by one).
     pub fn garbage_bytes(&self) -> u64 {
-        (self.bytes as f64 * self.garbage_fraction()) as u64
+        if self.live >= self.objects && self.objects > 0 {
+            return 0;
+        }
+        if self.objects == 0 {
+            return self.bytes;
+        }
+        let payload = self.bytes.saturating_sub(crate::pack::HEADER_LEN as u64);
+        (payload as f64 * self.garbage_fraction()) as u64
     }
 }
 
@@ -45,14 +54,19 @@ pub struct Plan {
     pub keep: Vec<PackId>,
 }
 
-/// Pick the packs to rewrite: all of them with `full`, else those with at least
-/// `MIN_GARBAGE` garbage, and the small ones when there are two or more; most garbage bytes
-/// first.
+/// Pick the packs to rewrite: with `full` every one that holds garbage, else those with at
+/// least `MIN_GARBAGE` garbage; and the small ones when there are two or more; most garbage
+/// bytes first. A lone pack with nothing but live objects is never rewritten.
 pub fn choose(stats: &[PackStat], full: bool) -> Plan {
     let small = stats.iter().filter(|s| s.bytes < SMALL_PACK).count();
     let mut candidates: Vec<&PackStat> = stats
         .iter()
-        .filter(|s| full || s.garbage_fraction() >= MIN_GARBAGE || (small >= 2 && s.bytes < SMALL_PACK))
+        .filter(|s| {
+            let has_garbage = s.garbage_fraction() > 0.0;
+            (full && has_garbage)
+                || s.garbage_fraction() >= MIN_GARBAGE
+                || (small >= 2 && s.bytes < SMALL_PACK)
+        })
         .collect();
     candidates.sort_by(|a, b| b.garbage_bytes().cmp(&a.garbage_bytes()).then(a.id.cmp(&b.id)));
     let rewrite: Vec<PackId> = candidates.iter().map(|s| s.id).collect();
@@ -79,6 +93,22 @@ mod tests {
         let full = choose(&stats, true);
         assert_eq!(full.rewrite.len(), 4);
         assert!(full.keep.is_empty());
+    }
+
+    #[test]
+    fn a_full_compaction_leaves_a_wholly_live_pack_alone() {
+        let big = SMALL_PACK * 2;
+        let plan = choose(&[stat(1, big, 100, 100), stat(2, big, 100, 99)], true);
+        assert_eq!((plan.rewrite, plan.keep), (vec![PackId(2)], vec![PackId(1)]));
+        assert!(choose(&[stat(1, 1000, 10, 10)], true).rewrite.is_empty());
+    }
+
+    #[test]
+    fn garbage_is_none_in_a_live_pack_and_all_of_an_empty_one() {
+        assert_eq!(stat(1, 1000, 10, 10).garbage_bytes(), 0);
+        assert_eq!(stat(1, 1000, 0, 0).garbage_bytes(), 1000);
+        let header = crate::pack::HEADER_LEN as u64;
+        assert_eq!(stat(1, 1000 + header, 10, 5).garbage_bytes(), 500);
     }
 
     #[test]

@@ -236,7 +236,7 @@ fn rm_needs_a_current_leaf() {
     let r1 = env.put("a", "{}");
     let r2 = env.update("a", &r1, r#"{"n":2}"#);
     env.settee(["rm", "a", "--rev", &r1]).fails(CONFLICT);
-    env.settee(["rm", "nope", "--rev", &r1]).fails(CONFLICT);
+    env.settee(["rm", "nope", "--rev", &r1]).fails(NOT_FOUND);
     env.settee(["rm", "a"]).usage_error();
     assert_eq!(env.get_json(&["a"])["_rev"], json!(r2));
 }

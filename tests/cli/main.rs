@@ -10,6 +10,7 @@
 //! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption).
 
 mod bundle;
+mod contract;
 mod documents;
 mod history;
 mod maintenance;

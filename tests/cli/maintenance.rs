@@ -204,3 +204,32 @@ fn writers_wait_for_the_lock_when_asked() {
     let out = waiter.join().unwrap();
     assert_rev(out.ok().trim());
 }
+
+#[test]
+fn compaction_never_grows_a_store_and_stats_agree_with_it() {
+    // A store of a few hundred bytes: its garbage is smaller than the index a compaction
+    // would write, so compaction leaves it alone and stats say nothing is reclaimable.
+    let env = TestEnv::new();
+    let r1 = env.put("x", r#"{"a":1}"#);
+    env.update("x", &r1, r#"{"a":2}"#);
+    let stats = env.settee(["--json", "stats"]).json();
+    assert_eq!(stats["bytes"]["reclaimable"], 0, "{stats}");
+    let out = env.settee(["--json", "compact", "--full"]).json();
+    assert_eq!(out["bytes_after"], out["bytes_before"], "{out}");
+    assert_eq!(out["packs_rewritten"], 0, "{out}");
+    // A larger store shrinks, and after a full compaction nothing is left to reclaim.
+    let env = busy_store();
+    let before = env.settee(["--json", "stats"]).json();
+    assert!(before["bytes"]["reclaimable"].as_u64().unwrap() > 0, "{before}");
+    let out = env.settee(["--json", "compact", "--full"]).json();
+    assert!(out["bytes_after"].as_u64() < out["bytes_before"].as_u64(), "{out}");
+    let after = env.settee(["--json", "stats"]).json();
+    assert_eq!(after["bytes"]["reclaimable"], 0, "{after}");
+    assert_eq!(after["bytes"]["packs_live"], after["bytes"]["packs"], "{after}");
+    // and a second full compaction rewrites nothing
+    let again = env.settee(["--json", "compact", "--full"]).json();
+    assert_eq!(
+        (again["packs_rewritten"].as_u64(), again["bytes_after"].as_u64()),
+        (Some(0), out["bytes_after"].as_u64())
+    );
+}

@@ -222,7 +222,13 @@ fn a_closed_stdout_ends_the_command_quietly() {
     let env = TestEnv::new();
     let lines: String = (0..50).map(|i| format!("{{\"_id\":\"d{i:02}\",\"n\":{i}}}\n")).collect();
     env.settee_stdin(["import", "-"], &lines).ok();
-    for args in [&["ls"][..], &["changes"], &["export"], &["get", "d01"]] {
+    let json_forms = [
+        &["--json", "ls"][..],
+        &["--json", "changes"],
+        &["export", "--all-leaves"],
+        &["--json", "log", "d01"],
+    ];
+    for args in [&["ls"][..], &["changes"], &["export"], &["get", "d01"]].into_iter().chain(json_forms) {
         let mut fds = [0i32; 2];
         // SAFETY: `pipe` fills two fresh descriptors; the read end is closed at once and the
         // write end is owned by `OwnedFd` from here on.
@@ -380,7 +386,7 @@ fn stats_of_an_empty_store() {
 fn cat_object_refuses_an_invalid_id() {
     let env = TestEnv::new();
     for bad in ["zz", &"0".repeat(39), &"g".repeat(40), &"0".repeat(41)] {
-        let msg = env.settee(["cat-object", bad]).fails(ERROR);
+        let msg = env.settee(["cat-object", bad]).fails(USAGE);
         assert!(msg.contains("40-character hex"), "{bad}: {msg}");
     }
 }

@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let oid = ObjectId::from_hex(args.oid.as_bytes())
-        .map_err(|_| settee::Error::Invalid(format!("{:?} is not a 40-character hex object id", args.oid)))?;
+        .map_err(|_| crate::exit::Usage(format!("{:?} is not a 40-character hex object id", args.oid)))?;
     let store = ctx.open_read()?;
     let (kind, bytes) = store.odb().read(&oid)?.ok_or(settee::Error::ObjectNotFound { oid })?;
     let value = match kind {

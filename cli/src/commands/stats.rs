@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             "last_seq": s.last_seq.0, "bytes": {
                 "packs": s.pack_bytes, "indexes": s.index_bytes, "tables": s.table_bytes,
                 "journal": s.journal_bytes, "total": s.total_bytes(),
-                "packs_live": space.live_bytes,
+                "packs_live": space.live_bytes, "reclaimable": space.reclaimable_bytes,
             },
         }))?;
     } else {
@@ -42,10 +42,9 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             s.table_bytes,
             s.journal_bytes
         ))?;
-        let garbage = space.total_bytes.saturating_sub(space.live_bytes);
         out.line(&format!(
-            "live        {} of {} pack bytes ({} reclaimable by `settee compact`)",
-            space.live_bytes, space.total_bytes, garbage
+            "live        {} of {} pack bytes ({} reclaimable by `settee compact --full`)",
+            space.live_bytes, space.total_bytes, space.reclaimable_bytes
         ))?;
     }
     out.finish()?;
