@@ -14,6 +14,7 @@ mod contract;
 mod documents;
 mod history;
 mod maintenance;
+mod readme;
 mod replication;
 mod store;
 

@@ -35,7 +35,16 @@ mod status;
 
 /// settee: a Git-like, content-addressed JSON document store with CouchDB revisions.
 #[derive(Parser)]
-#[command(name = "settee", version, about, propagate_version = true)]
+#[command(
+    name = "settee",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "The store is the .settee directory in the current directory or the nearest one above it.\n\
+                  Environment: SETTEE_DIR names the store instead: its .settee directory, or the work tree\n\
+                  that holds one (then DIR/.settee is used; `settee init` creates it there).\n\n\
+                  Exit codes: 0 ok, 1 error, 2 usage, 3 conflict, 4 not found."
+)]
 pub struct Cli {
     /// Run as if settee was started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]

@@ -42,9 +42,18 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             s.table_bytes,
             s.journal_bytes
         ))?;
+        let garbage = space.total_bytes - space.live_bytes;
+        let reclaimable = if space.reclaimable_bytes < garbage {
+            format!(
+                "{garbage} garbage, {} reclaimable: compacting would not shrink a store this small",
+                space.reclaimable_bytes
+            )
+        } else {
+            format!("{} reclaimable by `settee compact --full`", space.reclaimable_bytes)
+        };
         out.line(&format!(
-            "live        {} of {} pack bytes ({} reclaimable by `settee compact --full`)",
-            space.live_bytes, space.total_bytes, space.reclaimable_bytes
+            "live        {} of {} pack bytes ({reclaimable})",
+            space.live_bytes, space.total_bytes
         ))?;
     }
     out.finish()?;
