@@ -2,14 +2,23 @@
 //! and mmap'd by readers.
 //!
 //! Refs table: header, records (`id`, `Entry`, body hint) sorted by id, the byte offset of
-//! every `GROUP`-th record (u64), a CRC-32 trailer. The hint (`hint`) says where the body the
-//! entry shows was stored; version 1 tables have none and are still read. Changes table: header, the byte offset of each
-//! document's refs entry in the order of the entries' sequence numbers (4 bytes each while
-//! the refs table is under 4 GiB, else 8; the header says which), a CRC-32 trailer: one row
-//! per replicated document, at its latest sequence.
+//! every `GROUP`-th record (u64), a CRC-32 of each group of records (version 3), a CRC-32
+//! trailer. The hint (`hint`) says where the body the entry shows was stored; version 1
+//! tables have none, versions 1 and 2 no group checksums, and both are still read. Changes
+//! table: header, the byte offset of each document's refs entry in the order of the
+//! entries' sequence numbers (4 bytes each while the refs table is under 4 GiB, else 8; the
+//! header says which), a CRC-32 of each run of `CHANGES_CHUNK` rows (version 3), a CRC-32
+//! trailer: one row per replicated document, at its latest sequence.
 //!
-//! Invariant: both files are written whole and fsynced before the manifest names them, and
-//! never change afterwards. Reads check every offset against the file before using it.
+//! Invariants:
+//! 1. Both files are written whole and fsynced before the manifest names them, and never
+//!    change afterwards. Reads check every offset against the file before using it.
+//! 2. Nothing read from a version 3 table is returned, copied or used to decide an answer
+//!    before the checksum of its group (or chunk of rows) matched: a lookup verifies the
+//!    group it searches and, when the key lies past that group's last id, the next group,
+//!    whose first id bounds it; a cursor verifies each group as it enters it. A group is
+//!    verified once per open table (a bit per group records it). Damage is an error naming
+//!    the file and the group's offset, never a wrong or missing entry.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,13 +34,20 @@ use crate::odb::Found;
 
 pub const REFS_MAGIC: [u8; 4] = *b"SREF";
 pub const CHANGES_MAGIC: [u8; 4] = *b"SCHG";
-/// Refs table format version written: records end with a body hint.
-pub const VERSION: u32 = 2;
+/// Refs table format version written: records end with a body hint, and each group of
+/// records has a CRC-32.
+pub const VERSION: u32 = 3;
+/// The version with body hints and no group checksums, still read.
+pub const VERSION_NO_GROUP_CRCS: u32 = 2;
 /// The version without body hints, still read.
 pub const VERSION_NO_HINTS: u32 = 1;
-/// Changes table format version written. Version 1 (8-byte rows, reserved header field) is
-/// still read.
-pub const CHANGES_VERSION: u32 = 2;
+/// Changes table format version written: each `CHANGES_CHUNK` rows have a CRC-32. Versions
+/// 1 (8-byte rows, reserved header field) and 2 (no chunk checksums) are still read.
+pub const CHANGES_VERSION: u32 = 3;
+/// Rows of a changes table covered by one checksum (version 3).
+pub const CHANGES_CHUNK: usize = 512;
+/// Bytes per group (refs) or chunk (changes) checksum.
+pub const PART_CRC_LEN: usize = 4;
 pub const MAGIC_OFFSET: usize = 0;
 pub const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;
 pub const COUNT_OFFSET: usize = VERSION_OFFSET + size_of::<u32>();
@@ -45,6 +61,36 @@ pub const CHANGE_ROW_SHORT: usize = 4;
 pub const CHANGE_ROW_LONG: usize = 8;
 
 use crate::bytes::{be32, be64};
+
+/// Which parts (groups of a refs table, chunks of a changes table) have matched their
+/// checksum since the table was opened: one bit each. Empty for tables without part
+/// checksums, which have nothing to verify.
+struct Verified {
+    bits: Box<[std::sync::atomic::AtomicU64]>,
+}
+
+impl Verified {
+    fn new(parts: usize, checksummed: bool) -> Verified {
+        let words = if checksummed { parts.div_ceil(64) } else { 0 };
+        Verified { bits: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect() }
+    }
+
+    fn none() -> Verified {
+        Verified { bits: Box::new([]) }
+    }
+
+    /// Check part `i` with `check` unless it passed before (or the table has no checksums).
+    fn ensure(&self, i: usize, check: impl FnOnce() -> Result<()>) -> Result<()> {
+        let Some(word) = self.bits.get(i / 64) else { return Ok(()) };
+        let bit = 1u64 << (i % 64);
+        if word.load(AtomicOrdering::Relaxed) & bit != 0 {
+            return Ok(());
+        }
+        check()?;
+        word.fetch_or(bit, AtomicOrdering::Relaxed);
+        Ok(())
+    }
+}
 
 /// An empty byte source, for stores that have no table yet.
 enum Bytes {
@@ -125,8 +171,11 @@ pub struct RefsTable {
     /// Where the group offsets start (= end of the entries).
     offsets_at: usize,
     groups: usize,
-    /// Version 2: every record ends with a body hint.
+    /// Version 2 and later: every record ends with a body hint.
     hints: bool,
+    /// Version 3: where the group checksums start, and which groups have matched theirs.
+    crcs_at: Option<usize>,
+    verified: Verified,
     /// Lookups served so far (until the directory is built).
     lookups: AtomicUsize,
     /// Every group's first-id prefix, in memory: bisecting it touches a few contiguous
@@ -146,6 +195,8 @@ impl RefsTable {
             offsets_at: HEADER_LEN,
             groups: 0,
             hints: true,
+            crcs_at: None,
+            verified: Verified::none(),
             lookups: AtomicUsize::new(0),
             directory: OnceLock::new(),
             absent: filter::Lazy::default(),
@@ -159,12 +210,12 @@ impl RefsTable {
         if b.get(..4) != Some(&REFS_MAGIC[..]) {
             return Err(corrupt(0, "not a refs table (bad magic)"));
         }
-        let version = be32(b, VERSION_OFFSET);
-        if version != Some(VERSION) && version != Some(VERSION_NO_HINTS) {
+        let version = be32(b, VERSION_OFFSET).unwrap_or(0);
+        if !(VERSION_NO_HINTS..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 path: path.into(),
                 what: "refs table",
-                found: version.unwrap_or(0),
+                found: version,
                 max: VERSION,
             });
         }
@@ -172,8 +223,10 @@ impl RefsTable {
         let offsets_at =
             be64(b, ARRAY_OFFSET).ok_or_else(|| corrupt(ARRAY_OFFSET, "truncated header"))? as usize;
         let groups = count.div_ceil(GROUP);
+        let checksummed = version >= VERSION;
+        let per_group = 8 + if checksummed { PART_CRC_LEN } else { 0 };
         let expected =
-            offsets_at.checked_add(groups.saturating_mul(8)).and_then(|e| e.checked_add(TRAILER_LEN));
+            offsets_at.checked_add(groups.saturating_mul(per_group)).and_then(|e| e.checked_add(TRAILER_LEN));
         if offsets_at < HEADER_LEN || expected != Some(b.len()) {
             return Err(corrupt(b.len(), "refs table size does not match its header"));
         }
@@ -183,7 +236,9 @@ impl RefsTable {
             count,
             offsets_at,
             groups,
-            hints: version == Some(VERSION),
+            hints: version >= VERSION_NO_GROUP_CRCS,
+            crcs_at: checksummed.then_some(offsets_at + groups * 8),
+            verified: Verified::new(groups, checksummed),
             lookups: AtomicUsize::new(0),
             directory: OnceLock::new(),
             absent: filter::Lazy::default(),
@@ -215,7 +270,26 @@ impl RefsTable {
             .ok_or_else(|| Error::corrupt(&self.path, (self.offsets_at + g * 8) as u64, "bad group offset"))
     }
 
-    /// The first id of group `g`, straight from the file (it is stored whole).
+    /// Verify group `g` against its checksum (version 3), once per open table.
+    fn check_group(&self, g: usize) -> Result<()> {
+        let Some(crcs_at) = self.crcs_at else { return Ok(()) };
+        self.verified.ensure(g, || {
+            let start = self.group_start(g)?;
+            let end = if g + 1 < self.groups { self.group_start(g + 1)? } else { self.offsets_at };
+            let damaged = || {
+                Error::corrupt(&self.path, start as u64, format!("refs table group {g} fails its checksum"))
+            };
+            let bytes = self.bytes.as_ref().get(start..end).ok_or_else(damaged)?;
+            let stored = be32(self.bytes.as_ref(), crcs_at + g * PART_CRC_LEN);
+            if stored != Some(crc32fast::hash(bytes)) {
+                return Err(damaged());
+            }
+            Ok(())
+        })
+    }
+
+    /// The first id of group `g`, straight from the file (it is stored whole). Not
+    /// verified: it only steers a search, whose answer comes from verified groups.
     fn first_id(&self, g: usize) -> Result<&[u8]> {
         let at = self.group_start(g)?;
         let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
@@ -288,6 +362,9 @@ impl RefsTable {
     /// Rebuild the id of the entry under `cursor` into `cursor.id`; returns the bytes from
     /// the entry's encoding to the end of the entries.
     fn step_id(&self, cursor: &mut Cursor) -> Result<&[u8]> {
+        if cursor.index % GROUP == 0 {
+            self.check_group(cursor.index / GROUP)?;
+        }
         let at = cursor.at;
         let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
         let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
@@ -435,12 +512,35 @@ impl RefsTable {
         // and only one that keeps exactly `matched` needs its suffix compared. Entries
         // before `key` are stepped over; only the one asked for is decoded.
         let key = key.as_bytes();
-        if let Some(group) = self.groups_up_to(key)?.checked_sub(1) {
+        let groups_before = self.groups_up_to(key)?;
+        if groups_before == 0 && self.groups > 0 {
+            // `key` sorts before the first id: true only if that id is what was written.
+            self.check_group(0)?;
+            let first = self.first_id(0)?;
+            if first <= key {
+                return Err(Error::corrupt(
+                    &self.path,
+                    HEADER_LEN as u64,
+                    "refs table search disagrees with group 0",
+                ));
+            }
+        }
+        if let Some(group) = groups_before.checked_sub(1) {
+            self.check_group(group)?;
             let mut at = self.group_start(group)?;
+            let group_first = at;
+            let mut next_group =
+                if group + 1 < self.groups { self.group_start(group + 1)? } else { self.offsets_at };
             let (mut matched, mut previous_len) = (0usize, 0usize);
             let (mut index, mut base) = (group * GROUP, hint::Base::default());
             while at < self.offsets_at {
                 let bad = || Error::corrupt(&self.path, at as u64, "malformed refs entry");
+                if at == next_group {
+                    // Past the group's last id: the next group's first id is the bound.
+                    let g = index / GROUP;
+                    self.check_group(g)?;
+                    next_group = if g + 1 < self.groups { self.group_start(g + 1)? } else { self.offsets_at };
+                }
                 let mut rest = self.bytes.as_ref().get(at..self.offsets_at).ok_or_else(bad)?;
                 let shared = varint::read(&mut rest).ok_or_else(bad)? as usize;
                 let suffix_len = varint::read(&mut rest).ok_or_else(bad)? as usize;
@@ -476,6 +576,14 @@ impl RefsTable {
                         let entry = Entry::decode(&mut entry_bytes).flatten().ok_or_else(bad)?;
                         return Ok(Some((entry, found)));
                     }
+                    // The search chose this group because its first id is `<= key`.
+                    std::cmp::Ordering::Greater if at == group_first => {
+                        return Err(Error::corrupt(
+                            &self.path,
+                            at as u64,
+                            "refs table search disagrees with the group it chose",
+                        ))
+                    }
                     std::cmp::Ordering::Greater => break,
                 }
             }
@@ -495,9 +603,19 @@ impl RefsTable {
         Some(built)
     }
 
-    /// Verify the trailer checksum (fsck).
+    /// Verify the trailer checksum and every group's (fsck).
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
-        verify_trailer(self.bytes.as_ref())
+        verify_trailer(self.bytes.as_ref())?;
+        for g in 0..self.groups {
+            if let Err(e) = self.check_group(g) {
+                let offset = match e {
+                    Error::Corrupt { offset, .. } => offset,
+                    _ => 0,
+                };
+                return Err((offset, "refs table group checksum mismatch"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -521,11 +639,21 @@ pub struct ChangesTable {
     count: usize,
     /// `CHANGE_ROW_SHORT` or `CHANGE_ROW_LONG`.
     row_len: usize,
+    /// Version 3: where the chunk checksums start, and which chunks have matched theirs.
+    crcs_at: Option<usize>,
+    verified: Verified,
 }
 
 impl ChangesTable {
     pub fn empty() -> ChangesTable {
-        ChangesTable { bytes: Bytes::Empty, path: PathBuf::new(), count: 0, row_len: CHANGE_ROW_SHORT }
+        ChangesTable {
+            bytes: Bytes::Empty,
+            path: PathBuf::new(),
+            count: 0,
+            row_len: CHANGE_ROW_SHORT,
+            crcs_at: None,
+            verified: Verified::none(),
+        }
     }
 
     pub fn open(path: &Path) -> Result<ChangesTable> {
@@ -535,9 +663,10 @@ impl ChangesTable {
         if b.get(..4) != Some(&CHANGES_MAGIC[..]) {
             return Err(corrupt(0, "not a changes table (bad magic)"));
         }
-        let row_len = match be32(b, VERSION_OFFSET) {
+        let version = be32(b, VERSION_OFFSET);
+        let row_len = match version {
             Some(1) => CHANGE_ROW_LONG,
-            Some(CHANGES_VERSION) => match be64(b, ARRAY_OFFSET) {
+            Some(2 | CHANGES_VERSION) => match be64(b, ARRAY_OFFSET) {
                 Some(4) => CHANGE_ROW_SHORT,
                 Some(8) => CHANGE_ROW_LONG,
                 Some(_) => return Err(corrupt(ARRAY_OFFSET, "changes table row length is not 4 or 8")),
@@ -553,10 +682,23 @@ impl ChangesTable {
             }
         };
         let count = be64(b, COUNT_OFFSET).ok_or_else(|| corrupt(COUNT_OFFSET, "truncated header"))? as usize;
-        if count.checked_mul(row_len).and_then(|n| n.checked_add(HEADER_LEN + TRAILER_LEN)) != Some(b.len()) {
+        let checksummed = version == Some(CHANGES_VERSION);
+        let chunks = count.div_ceil(CHANGES_CHUNK);
+        let crcs_len = if checksummed { chunks * PART_CRC_LEN } else { 0 };
+        if count.checked_mul(row_len).and_then(|n| n.checked_add(HEADER_LEN + crcs_len + TRAILER_LEN))
+            != Some(b.len())
+        {
             return Err(corrupt(b.len(), "changes table size does not match its header"));
         }
-        Ok(ChangesTable { bytes, path: path.into(), count, row_len })
+        let crcs_at = checksummed.then_some(HEADER_LEN + count * row_len);
+        Ok(ChangesTable {
+            bytes,
+            path: path.into(),
+            count,
+            row_len,
+            crcs_at,
+            verified: Verified::new(chunks, checksummed),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -567,16 +709,49 @@ impl ChangesTable {
         self.count == 0
     }
 
-    /// Row `i`: the byte offset of a refs entry.
+    /// Verify chunk `c` of rows against its checksum (version 3), once per open table.
+    fn check_chunk(&self, c: usize) -> Result<()> {
+        let Some(crcs_at) = self.crcs_at else { return Ok(()) };
+        self.verified.ensure(c, || {
+            let start = HEADER_LEN + c * CHANGES_CHUNK * self.row_len;
+            let end = (start + CHANGES_CHUNK * self.row_len).min(crcs_at);
+            let damaged = || {
+                Error::corrupt(
+                    &self.path,
+                    start as u64,
+                    format!("changes table rows {} fail their checksum", c * CHANGES_CHUNK),
+                )
+            };
+            let bytes = self.bytes.as_ref().get(start..end).ok_or_else(damaged)?;
+            if be32(self.bytes.as_ref(), crcs_at + c * PART_CRC_LEN) != Some(crc32fast::hash(bytes)) {
+                return Err(damaged());
+            }
+            Ok(())
+        })
+    }
+
+    /// Row `i`: the byte offset of a refs entry, from a verified chunk of rows.
     pub fn row(&self, i: usize) -> Result<usize> {
+        self.check_chunk(i / CHANGES_CHUNK)?;
         let at = HEADER_LEN + i * self.row_len;
         let b = self.bytes.as_ref();
         let row = if self.row_len == CHANGE_ROW_SHORT { be32(b, at).map(u64::from) } else { be64(b, at) };
         row.map(|o| o as usize).ok_or_else(|| Error::corrupt(&self.path, at as u64, "truncated changes row"))
     }
 
+    /// Verify the trailer checksum and every chunk's (fsck).
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
-        verify_trailer(self.bytes.as_ref())
+        verify_trailer(self.bytes.as_ref())?;
+        for c in 0..self.count.div_ceil(CHANGES_CHUNK) {
+            if let Err(e) = self.check_chunk(c) {
+                let offset = match e {
+                    Error::Corrupt { offset, .. } => offset,
+                    _ => 0,
+                };
+                return Err((offset, "changes table chunk checksum mismatch"));
+            }
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -597,8 +772,11 @@ pub struct TableWriter {
     previous: Vec<u8>,
     /// The hint pushed last in the current group.
     hint_base: hint::Base,
-    /// The version written: `VERSION`, or `VERSION_NO_HINTS` in tests of older tables.
+    /// The version written: `VERSION`, or an older one in tests of older tables.
     version: u32,
+    /// The checksum of the group being written, and those of the groups before it.
+    group_crc: crc32fast::Hasher,
+    group_crcs: Vec<u32>,
     changes: Vec<(u64, u64)>,
     scratch: Vec<u8>,
 }
@@ -621,6 +799,8 @@ impl TableWriter {
             previous: Vec::new(),
             hint_base: hint::Base::default(),
             version: VERSION,
+            group_crc: crc32fast::Hasher::new(),
+            group_crcs: Vec::new(),
             changes: Vec::new(),
             scratch: Vec::with_capacity(256),
         };
@@ -657,11 +837,12 @@ impl TableWriter {
         self.end_entry(buf, hint)
     }
 
-    /// Append the hint to the record in `buf` (in a version 2 table) and write it.
+    /// Append the hint to the record in `buf` (from version 2 on) and write it.
     fn end_entry(&mut self, mut buf: Vec<u8>, hint: Option<Found>) -> Result<()> {
-        if self.version == VERSION {
+        if self.version >= VERSION_NO_GROUP_CRCS {
             hint::write(&mut buf, hint, &mut self.hint_base);
         }
+        self.group_crc.update(&buf);
         self.put(&buf)?;
         self.scratch = buf;
         Ok(())
@@ -672,6 +853,10 @@ impl TableWriter {
     fn start_entry(&mut self, id: &[u8], seq: Option<Seq>) -> Vec<u8> {
         let at = self.written;
         if self.entries % GROUP as u64 == 0 {
+            if self.entries > 0 {
+                let done = std::mem::replace(&mut self.group_crc, crc32fast::Hasher::new());
+                self.group_crcs.push(done.finalize());
+            }
             self.offsets.push(at);
             self.hint_base = hint::Base::default();
         }
@@ -698,9 +883,18 @@ impl TableWriter {
     /// Finish both files; both are fsynced on return. Returns the number of doc entries.
     pub fn finish(mut self, changes_path: &Path) -> Result<u64> {
         let offsets_at = self.written;
-        let mut buf = Vec::with_capacity(self.offsets.len() * 8);
+        if self.entries > 0 {
+            let last = std::mem::replace(&mut self.group_crc, crc32fast::Hasher::new());
+            self.group_crcs.push(last.finalize());
+        }
+        let mut buf = Vec::with_capacity(self.offsets.len() * (8 + PART_CRC_LEN));
         for o in &self.offsets {
             buf.extend_from_slice(&o.to_be_bytes());
+        }
+        if self.version >= VERSION {
+            for crc in &self.group_crcs {
+                buf.extend_from_slice(&crc.to_be_bytes());
+            }
         }
         self.put(&buf)?;
         let path = self.refs_path.clone();
@@ -721,7 +915,10 @@ impl TableWriter {
         // Every row is an offset below `offsets_at`: 4-byte rows when that fits in 32 bits.
         let short = u32::try_from(offsets_at).is_ok();
         let row_len = if short { CHANGE_ROW_SHORT } else { CHANGE_ROW_LONG };
-        let mut out = Vec::with_capacity(HEADER_LEN + self.changes.len() * row_len + TRAILER_LEN);
+        let chunks = self.changes.len().div_ceil(CHANGES_CHUNK);
+        let mut out = Vec::with_capacity(
+            HEADER_LEN + self.changes.len() * row_len + chunks * PART_CRC_LEN + TRAILER_LEN,
+        );
         out.extend_from_slice(&CHANGES_MAGIC);
         out.extend_from_slice(&CHANGES_VERSION.to_be_bytes());
         out.extend_from_slice(&(self.changes.len() as u64).to_be_bytes());
@@ -731,6 +928,13 @@ impl TableWriter {
                 Ok(short_at) if short => out.extend_from_slice(&short_at.to_be_bytes()),
                 _ => out.extend_from_slice(&at.to_be_bytes()),
             }
+        }
+        let rows_end = out.len();
+        for c in 0..chunks {
+            let start = HEADER_LEN + c * CHANGES_CHUNK * row_len;
+            let end = (start + CHANGES_CHUNK * row_len).min(rows_end);
+            let crc = crc32fast::hash(out.get(start..end).unwrap_or_default());
+            out.extend_from_slice(&crc.to_be_bytes());
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -778,6 +982,90 @@ mod tests {
         let pack = crate::pack::PackId(if i % 11 == 10 { 9 } else { 2 });
         let block = 1000 + (i as u32 / 3) * 611 - (i as u32 % 4) * 97;
         (i % 5 != 4).then_some(Found { pack, loc: crate::pack::Loc { block, inner: (i as u32 * 131) % 640 } })
+    }
+
+    /// Write keys `k000`, `k002`, … (even numbers below `2 * n`) with version `version`.
+    fn even_keys_table(dir: &Path, n: usize, version: u32) -> (PathBuf, Vec<String>) {
+        let path = dir.join(format!("refs-v{version}"));
+        let mut w = TableWriter::create(&path).unwrap();
+        w.version = version;
+        let keys: Vec<String> = (0..n).map(|i| format!("k{:03}", 2 * i)).collect();
+        for (i, k) in keys.iter().enumerate() {
+            w.push(k, &entry(i), hint(i)).unwrap();
+        }
+        w.finish(&dir.join(format!("changes-v{version}"))).unwrap();
+        (path, keys)
+    }
+
+    /// A flipped bit anywhere in a group's records makes every read that uses the group
+    /// fail, hits and misses alike, including a miss decided by the next group's first id;
+    /// the other groups still read. A version 2 table (no group checksums) reads as before.
+    #[test]
+    fn reads_verify_the_groups_they_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, keys) = even_keys_table(dir.path(), 40, VERSION);
+        let clean = RefsTable::open(&path).unwrap();
+        assert!(clean.verify().is_ok());
+        let group_1 = clean.group_start(1).unwrap();
+        let original = std::fs::read(&path).unwrap();
+        // group 1's first record stores its id (`k032`) whole: flip the id's last byte
+        let mut bytes = original.clone();
+        let at = group_1 + 2 + 3;
+        assert_eq!(bytes[at], b'2');
+        bytes[at] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let damaged = RefsTable::open(&path).unwrap();
+        assert!(damaged.verify().is_err());
+        let is_checksum = |r: Result<Option<Entry>>| matches!(r, Err(Error::Corrupt { what, .. }) if what.contains("group 1 fails its checksum"));
+        assert!(is_checksum(damaged.get("k032")), "a hit in the damaged group");
+        assert!(is_checksum(damaged.get("k033")), "a miss inside the damaged group");
+        // `k031` lies past group 0's last id: group 1's first id says it is absent
+        assert!(is_checksum(damaged.get("k031")), "a miss bounded by the damaged group");
+        assert_eq!(damaged.get("k030").unwrap(), Some(entry(15)), "group 0 is intact");
+        assert_eq!(damaged.get("k064").unwrap(), Some(entry(32)), "group 2 is intact");
+        let mut cursor = damaged.lower_bound("").unwrap();
+        let mut listed = 0;
+        let stopped = loop {
+            match damaged.next(&mut cursor) {
+                Some(Ok(_)) => listed += 1,
+                Some(Err(e)) => break Some(e),
+                None => break None,
+            }
+        };
+        assert_eq!(listed, 16, "iteration reads group 0 only");
+        assert!(stopped.is_some_and(|e| e.to_string().contains("group 1 fails its checksum")));
+        // A version 2 table has no group checksums: the same flip goes unseen on reads.
+        let (v2, _) = even_keys_table(dir.path(), 40, VERSION_NO_GROUP_CRCS);
+        let v2_clean = std::fs::read(&v2).unwrap();
+        assert_eq!(v2_clean.len() + 4 * 3, original.len());
+        let table = RefsTable::open(&v2).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(table.get_hinted(k, |_| {}).unwrap(), Some((entry(i), hint(i))));
+        }
+    }
+
+    /// The changes table's rows are read only from a chunk that matches its checksum.
+    #[test]
+    fn changes_rows_are_verified_by_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
+        let mut w = TableWriter::create(&refs).unwrap();
+        for i in 0..1200 {
+            w.push(&format!("k{i:05}"), &entry(i), None).unwrap();
+        }
+        let docs = w.finish(&changes).unwrap() as usize;
+        assert!(docs > 2 * CHANGES_CHUNK);
+        let mut bytes = std::fs::read(&changes).unwrap();
+        let row = CHANGES_CHUNK + 7;
+        bytes[HEADER_LEN + row * CHANGE_ROW_SHORT + 3] ^= 0x04;
+        std::fs::write(&changes, &bytes).unwrap();
+        let table = ChangesTable::open(&changes).unwrap();
+        assert!(table.row(0).is_ok() && table.row(2 * CHANGES_CHUNK).is_ok());
+        for r in [CHANGES_CHUNK, row, 2 * CHANGES_CHUNK - 1] {
+            let err = table.row(r).unwrap_err().to_string();
+            assert!(err.contains(&format!("rows {CHANGES_CHUNK} fail their checksum")), "{err}");
+        }
+        assert!(table.verify().is_err());
     }
 
     /// A version 1 table (no hints) reads the same entries, every one without a hint, and
@@ -901,7 +1189,7 @@ mod tests {
         let short = std::fs::read(&changes).unwrap();
         assert_eq!(be32(&short, VERSION_OFFSET), Some(CHANGES_VERSION));
         assert_eq!(be64(&short, ARRAY_OFFSET), Some(CHANGE_ROW_SHORT as u64));
-        assert_eq!(short.len(), HEADER_LEN + docs * CHANGE_ROW_SHORT + TRAILER_LEN);
+        assert_eq!(short.len(), HEADER_LEN + docs * CHANGE_ROW_SHORT + PART_CRC_LEN + TRAILER_LEN);
         let rows = |path: &Path| {
             let c = ChangesTable::open(path).unwrap();
             assert!(c.verify().is_ok());
@@ -910,7 +1198,7 @@ mod tests {
         let want = rows(&changes);
         assert_eq!(want.len(), docs);
         // The same rows as 8-byte offsets, under each header that announces them.
-        for (version, field) in [(1u32, 0u64), (CHANGES_VERSION, CHANGE_ROW_LONG as u64)] {
+        for (version, field) in [(1u32, 0u64), (2, CHANGE_ROW_LONG as u64)] {
             let mut long = CHANGES_MAGIC.to_vec();
             long.extend_from_slice(&version.to_be_bytes());
             long.extend_from_slice(&(docs as u64).to_be_bytes());
@@ -929,9 +1217,9 @@ mod tests {
         let err = ChangesTable::open(&changes).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("row length is not 4 or 8"), "{err}");
         let mut newer = short;
-        newer.splice(VERSION_OFFSET..COUNT_OFFSET, 3u32.to_be_bytes());
+        newer.splice(VERSION_OFFSET..COUNT_OFFSET, (CHANGES_VERSION + 1).to_be_bytes());
         std::fs::write(&changes, &newer).unwrap();
-        assert!(matches!(ChangesTable::open(&changes), Err(Error::UnsupportedVersion { found: 3, .. })));
+        assert!(matches!(ChangesTable::open(&changes), Err(Error::UnsupportedVersion { found: 4, .. })));
     }
 
     /// Lookups agree before and after the in-memory directory is built, with ids whose

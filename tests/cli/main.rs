@@ -13,6 +13,7 @@ mod bundle;
 mod contract;
 mod documents;
 mod history;
+mod integrity;
 mod maintenance;
 mod readme;
 mod replication;
