@@ -7,12 +7,14 @@
 //! first differing line marked.
 //!
 //! Layout: `documents.rs` (put, get, rm, ls), `history.rs` (conflicts, log, changes, import,
-//! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption).
+//! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption),
+//! `numbers.rs` (numbers come back exactly as written).
 
 mod bundle;
 mod documents;
 mod history;
 mod maintenance;
+mod numbers;
 mod replication;
 mod store;
 
