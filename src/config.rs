@@ -75,3 +75,27 @@ impl Config {
         crate::fsutil::replace_atomically(&dir.join(FILE_NAME), &bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unknown keys keep their numbers as written (serde_json's `arbitrary_precision` goes
+    /// through `flatten` too), and the known ones still parse.
+    #[test]
+    fn unknown_keys_keep_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let text =
+            r#"{"format":1,"revs_limit":7,"later":{"f":1.5,"big":12345678901234567890123,"z":-0,"e":1E5}}"#;
+        std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        assert_eq!((config.format, config.revs_limit), (1, 7));
+        config.store(dir.path()).unwrap();
+        let again = Config::load(dir.path()).unwrap();
+        assert_eq!(again, config);
+        assert_eq!(
+            serde_json::to_string(&again.other["later"]).unwrap(),
+            r#"{"f":1.5,"big":12345678901234567890123,"z":-0,"e":1e+5}"#
+        );
+    }
+}

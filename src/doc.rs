@@ -3,12 +3,23 @@
 //! Owns: which `_` members a written document may carry (`_id`, `_rev`, `_deleted`,
 //! `_revisions`; `_conflicts`, `_deleted_conflicts`, `_revs_info` and `_local_seq` are
 //! ignored as CouchDB does) and the canonical body bytes with their object id.
-//! Invariant: a `Body` always holds a JSON object's canonical bytes and their id.
+//!
+//! Invariants:
+//! 1. An `Incoming` document's body has every number in canonical form (`number`): this is
+//!    the one place documents from outside (`put`, imports, `_local` writes, `resolve`
+//!    bodies) are checked, and a number beyond the range of a double makes the document
+//!    invalid, naming it.
+//! 2. A `Body` holds a JSON object's canonical bytes and their id. `Body::from_map` relies
+//!    on its map's numbers being canonical, which they are when the map comes from an
+//!    `Incoming`, from a stored body, or from serde_json's constructors (`json!`,
+//!    `Number::from`, `Number::from_f64`); a map parsed from other text goes through
+//!    `number::canonicalize_value` first.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::id::{DocId, ObjectId};
+use crate::number;
 use crate::object::{body_bytes, body_id};
 use crate::rev::{RevHash, RevId};
 
@@ -32,7 +43,9 @@ impl PartialEq for Body {
 impl Eq for Body {}
 
 impl Body {
+    /// The body of `map`, whose numbers are canonical (invariant 2).
     pub fn from_map(map: &Map<String, Value>) -> Body {
+        debug_assert!(map.values().all(number::is_canonical_value), "a body number is not canonical");
         let bytes = body_bytes(map);
         let id = body_id(&bytes);
         Body { bytes, id, new_doc_rev: None }
@@ -81,7 +94,8 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    /// Split a parsed JSON value. `what` names the document in errors (an id or a line).
+    /// Split a parsed JSON value and put the body's numbers in canonical form. `what` names
+    /// the document in errors (an id or a line).
     pub fn from_value(value: Value, what: &str) -> Result<Incoming> {
         let Value::Object(mut map) = value else {
             return Err(Error::InvalidDoc {
@@ -114,6 +128,9 @@ impl Incoming {
                 "_attachments" => return Err(bad("attachments are not supported yet".into())),
                 other => return Err(bad(format!("bad special document member {other}"))),
             }
+        }
+        for value in map.values_mut() {
+            number::canonicalize_value(value).map_err(|e| bad(e.to_string()))?;
         }
         out.body = map;
         Ok(out)
@@ -210,6 +227,43 @@ mod tests {
         ] {
             assert!(Incoming::from_value(bad.clone(), "d").is_err(), "{bad}");
         }
+    }
+
+    fn new_doc_rev(text: &str) -> (String, String) {
+        let d = Incoming::from_slice(text.as_bytes(), "pin").unwrap();
+        let body = Body::from_map(&d.body);
+        (String::from_utf8(body.bytes.clone()).unwrap(), body.new_doc_rev(false).to_string())
+    }
+
+    /// Bodies whose numbers settee always kept as written have the bytes, and so the
+    /// revision ids, they had before numbers were canonicalized: the ids below were made by
+    /// `settee put` of commit 8b05d92 (serde_json without `arbitrary_precision`).
+    #[test]
+    fn ordinary_numbers_keep_their_bytes_and_revision_ids() {
+        let pinned = r#"{"int":42,"neg":-7,"u64max":18446744073709551615,"i64min":-9223372036854775808,"half":1.5,"big":1e+22,"tiny":1e-7,"zero":0.0,"negzero":-0.0,"pi":3.141592653589793,"fixed":100000.0,"sub":5e-324,"max":1.7976931348623157e+308,"list":[0,1,-2.5,0.1,{"x":123456789.125}]}"#;
+        assert_eq!(
+            new_doc_rev(pinned),
+            (pinned.to_string(), "1-f6e6329b7fad7cb7c5a75a0e84a381b4".to_string())
+        );
+        // Other spellings of the same doubles: stored as before, too.
+        assert_eq!(
+            new_doc_rev(r#"{"a":1E5,"b":-0,"c":1.50,"d":1e22,"e":0.000001}"#),
+            (
+                r#"{"a":100000.0,"b":-0.0,"c":1.5,"d":1e+22,"e":1e-6}"#.to_string(),
+                "1-4288fa7c31bf5cdb497cd97b7d2945aa".to_string()
+            )
+        );
+        // What was rounded before is kept now (before: -31.65190973915885 and
+        // 1.2345678901234568e+22).
+        assert_eq!(new_doc_rev(r#"{"lat":-31.651909739158846}"#).0, r#"{"lat":-31.651909739158846}"#);
+        assert_eq!(new_doc_rev(r#"{"n":12345678901234567890123}"#).0, r#"{"n":12345678901234567890123}"#);
+    }
+
+    #[test]
+    fn a_number_beyond_the_doubles_is_an_invalid_document() {
+        let err = Incoming::from_slice(br#"{"ok":1,"deep":[{"n":-1e400}]}"#, "d7").unwrap_err();
+        assert!(matches!(&err, Error::InvalidDoc { id, .. } if id == "d7"), "{err}");
+        assert!(err.to_string().contains("out of range"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - A **document** (`DocId`) has a **revision tree** (`revtree::RevTree`), a forest of
 //!   revisions (`RevId`, `N-hash`). Its leaves are the open revisions; one is the
 //!   deterministic **winner** (not deleted, then higher N, then greater hash).
-//! - **Objects** are immutable and named by SHA-1: document **bodies** (canonical JSON) and
+//! - **Objects** are immutable and named by SHA-1: document **bodies** (canonical JSON, with
+//!   numbers in the canonical form of `number`) and
 //!   **revisions** (`object::Revision`: doc id, rev id, deleted flag, body id, a link to the
 //!   parent's revision object and the ancestor hashes known). A document's tree is the merge
 //!   of the paths its revision objects describe, so replicated histories, forests and regrown
@@ -32,6 +33,7 @@ pub mod import;
 pub mod journal;
 pub mod manifest;
 pub mod merge;
+pub mod number;
 pub mod object;
 pub mod odb;
 pub mod pack;

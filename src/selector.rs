@@ -33,7 +33,8 @@
 //!   without `f`.
 //! - Comparisons use CouchDB's collation across types: null < false < true < numbers <
 //!   strings < arrays < objects, so `{"f": {"$gt": null}}` matches every non-null `f`.
-//!   Numbers compare by value (`1` equals `1.0`). Strings compare by Unicode code point, not
+//!   Numbers compare by their exact values (`1` equals `1.0`; integers of any size are
+//!   compared exactly, also with doubles). Strings compare by Unicode code point, not
 //!   by CouchDB's ICU collation (here `"B" < "a"`). Arrays compare element by element, then
 //!   by length. Objects compare as their entries sorted by key (key, then value), then by
 //!   size: key order never matters (CouchDB compares entries in stored order).
@@ -47,7 +48,8 @@
 //! 1. A parsed `Selector` holds no `$not`. `$and`/`$or` children are flattened (no `$and`
 //!    directly in an `$and`, nor `$or` in an `$or`), sorted by their canonical JSON and
 //!    deduplicated, and a lone child stands for itself. Literal arguments are in normal form
-//!    (object keys sorted, integral floats within ±2^53 written as integers); `$in`/`$nin`
+//!    (object keys sorted, numbers in the canonical form of `crate::number`, integral floats
+//!    within ±2^53 written as integers); `$in`/`$nin`
 //!    arguments are sorted by collation and deduplicated. Inputs that differ only in key
 //!    order, or in the order of `$and`/`$or`/`$in` elements, parse to equal selectors.
 //! 2. `canonical` is a selector in that form: parsing it gives back an equal `Selector`, so
@@ -56,6 +58,8 @@
 use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
+
+use crate::number::Integer;
 
 /// A parsed, normalized Mango selector.
 #[derive(Clone, Debug, PartialEq)]
@@ -254,7 +258,7 @@ fn parse_condition(value: &Value, path: &[String]) -> Result<Node, Error> {
         other if path.is_empty() => {
             Err(Error(format!("expected a selector object, found {}", describe(other))))
         }
-        other => Ok(field(path, Cond::Eq(normal_form(other)))),
+        other => Ok(field(path, Cond::Eq(normal_form(other)?))),
     }
 }
 
@@ -278,17 +282,17 @@ fn parse_operator(op: &str, arg: &Value, path: &[String]) -> Result<Node, Error>
             Value::Object(map) => Ok(negate(parse_object(map, path)?)),
             other => Err(Error(format!("$not takes an object, not {}", describe(other)))),
         },
-        "$eq" => leaf(Cond::Eq(normal_form(arg))),
-        "$ne" => leaf(Cond::Ne(normal_form(arg))),
-        "$gt" => leaf(Cond::Gt(normal_form(arg))),
-        "$gte" => leaf(Cond::Gte(normal_form(arg))),
-        "$lt" => leaf(Cond::Lt(normal_form(arg))),
-        "$lte" => leaf(Cond::Lte(normal_form(arg))),
+        "$eq" => leaf(Cond::Eq(normal_form(arg)?)),
+        "$ne" => leaf(Cond::Ne(normal_form(arg)?)),
+        "$gt" => leaf(Cond::Gt(normal_form(arg)?)),
+        "$gte" => leaf(Cond::Gte(normal_form(arg)?)),
+        "$lt" => leaf(Cond::Lt(normal_form(arg)?)),
+        "$lte" => leaf(Cond::Lte(normal_form(arg)?)),
         "$in" | "$nin" => {
             let Value::Array(items) = arg else {
                 return Err(Error(format!("{op} takes an array, not {}", describe(arg))));
             };
-            let set = value_set(items);
+            let set = value_set(items)?;
             leaf(if op == "$in" { Cond::In(set) } else { Cond::Nin(set) })
         }
         "$exists" => match arg {
@@ -346,18 +350,18 @@ fn combine(children: Vec<Node>, is_and: bool) -> Node {
 }
 
 /// `$in`/`$nin` arguments: normal form, sorted by collation (ties by text), deduplicated.
-fn value_set(items: &[Value]) -> Vec<Value> {
+fn value_set(items: &[Value]) -> Result<Vec<Value>, Error> {
     let mut keyed: Vec<(Value, String)> = items
         .iter()
         .map(|v| {
-            let v = normal_form(v);
+            let v = normal_form(v)?;
             let text = v.to_string();
-            (v, text)
+            Ok((v, text))
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     keyed.sort_by(|a, b| collate(&a.0, &b.0).then_with(|| a.1.cmp(&b.1)));
     keyed.dedup_by(|a, b| collate(&a.0, &b.0) == Ordering::Equal);
-    keyed.into_iter().map(|(v, _)| v).collect()
+    Ok(keyed.into_iter().map(|(v, _)| v).collect())
 }
 
 /// Splits a dotted field name; `\` makes the next character literal.
@@ -402,26 +406,32 @@ fn single(key: String, value: Value) -> Value {
     Value::Object(map)
 }
 
-/// A literal in normal form: object keys sorted by code point, integral floats within
-/// ±2^53 as integers. Equal to the input under `collate`.
-fn normal_form(value: &Value) -> Value {
-    match value {
-        Value::Number(n) => Value::Number(normal_number(n)),
-        Value::Array(items) => Value::Array(items.iter().map(normal_form).collect()),
-        Value::Object(map) => {
-            Value::Object(sorted_entries(map).into_iter().map(|(k, v)| (k.clone(), normal_form(v))).collect())
-        }
+/// A literal in normal form: object keys sorted by code point, numbers in canonical form
+/// (`crate::number`), integral floats within ±2^53 as integers. Equal to the input under
+/// `collate`. A number beyond the range of a double is an error.
+fn normal_form(value: &Value) -> Result<Value, Error> {
+    Ok(match value {
+        Value::Number(n) => Value::Number(normal_number(n)?),
+        Value::Array(items) => Value::Array(items.iter().map(normal_form).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            sorted_entries(map)
+                .into_iter()
+                .map(|(k, v)| Ok((k.clone(), normal_form(v)?)))
+                .collect::<Result<_, Error>>()?,
+        ),
         other => other.clone(),
-    }
+    })
 }
 
 const MAX_SAFE_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
 
-fn normal_number(n: &Number) -> Number {
-    match n.as_f64() {
+fn normal_number(n: &Number) -> Result<Number, Error> {
+    let mut n = n.clone();
+    crate::number::canonicalize(&mut n).map_err(|e| Error(e.to_string()))?;
+    Ok(match n.as_f64() {
         Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= MAX_SAFE_FLOAT_INT => Number::from(f as i64),
-        _ => n.clone(),
-    }
+        _ => n,
+    })
 }
 
 /// CouchDB's collation order of JSON types.
@@ -467,16 +477,25 @@ fn sorted_entries(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     entries
 }
 
+/// An integer in the i64 or u64 range.
 fn integer_value(n: &Number) -> Option<i128> {
     n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))
 }
 
-/// Exact comparison of JSON numbers (integers as integers, never rounded through f64).
+/// Exact comparison of JSON numbers: integers (of any size) as integers, never rounded
+/// through f64, and floats as the doubles they stand for.
 fn compare_numbers(x: &Number, y: &Number) -> Ordering {
     match (integer_value(x), integer_value(y)) {
-        (Some(i), Some(j)) => i.cmp(&j),
-        (Some(i), None) => compare_int_float(i, y.as_f64().unwrap_or(0.0)),
-        (None, Some(j)) => compare_int_float(j, x.as_f64().unwrap_or(0.0)).reverse(),
+        (Some(i), Some(j)) => return i.cmp(&j),
+        (Some(i), None) if y.is_f64() => return compare_int_float(i, y.as_f64().unwrap_or(0.0)),
+        (None, Some(j)) if x.is_f64() => return compare_int_float(j, x.as_f64().unwrap_or(0.0)).reverse(),
+        _ => {}
+    }
+    // An integer beyond the 64-bit range on either side, or two floats.
+    match (Integer::parse(x.as_str()), Integer::parse(y.as_str())) {
+        (Some(i), Some(j)) => i.cmp_exact(j),
+        (Some(i), None) => i.cmp_f64(y.as_f64().unwrap_or(0.0)),
+        (None, Some(j)) => j.cmp_f64(x.as_f64().unwrap_or(0.0)).reverse(),
         (None, None) => {
             let (f, g) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
             f.partial_cmp(&g).unwrap_or(Ordering::Equal)
@@ -897,5 +916,80 @@ mod tests {
         assert_eq!(sel(json!({"a\\.b": {"c": true}})).canonical(), r#"{"a\\.b.c":{"$eq":true}}"#);
         assert_ne!(sel(json!({"a": 1})).canonical(), sel(json!({"a": "1"})).canonical());
         assert_ne!(sel(json!({"a": 1})).canonical(), sel(json!({"a": {"$gte": 1}})).canonical());
+    }
+
+    fn parsed(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// Literals are read as documents are: spellings of one number are one selector, and
+    /// the canonical text of numbers that were kept exactly before is what it was.
+    #[test]
+    fn number_literals_take_their_canonical_form() {
+        for (left, right) in [
+            (r#"{"a":1.50}"#, r#"{"a":1.5}"#),
+            (r#"{"a":1E5}"#, r#"{"a":100000}"#),
+            (r#"{"a":-0}"#, r#"{"a":0}"#),
+            (r#"{"a":{"$in":[25E-1,2.50,1e-7]}}"#, r#"{"a":{"$in":[2.5,0.0000001]}}"#),
+        ] {
+            assert_eq!(sel(parsed(left)), sel(parsed(right)), "{left} vs {right}");
+        }
+        assert_eq!(sel(parsed(r#"{"a":1e22}"#)).canonical(), r#"{"a":{"$eq":1e+22}}"#);
+        assert_eq!(
+            sel(parsed(r#"{"a":-31.651909739158846}"#)).canonical(),
+            r#"{"a":{"$eq":-31.651909739158846}}"#
+        );
+        assert_eq!(
+            sel(parsed(r#"{"a":{"$gt":12345678901234567890123}}"#)).canonical(),
+            r#"{"a":{"$gt":12345678901234567890123}}"#
+        );
+        assert!(Selector::parse(&parsed(r#"{"a":1e400}"#)).unwrap_err().to_string().contains("out of range"));
+        assert!(Selector::parse(&parsed(r#"{"a":{"$in":[1,-1e400]}}"#)).is_err());
+    }
+
+    /// Integers beyond 64 bits compare exactly with each other and with doubles.
+    #[test]
+    fn integers_of_any_size_compare_exactly() {
+        let big = "12345678901234567890123";
+        let ordered = [
+            "-1e+300",
+            "-123456789012345678901234567890",
+            "-12345678901234567890123",
+            "-1.2345678901234568e+22",
+            "-18446744073709551616",
+            "-9223372036854775808",
+            "0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1.2345678901234566e+22",
+            "12345678901234567741439",
+            "1.2345678901234568e+22",
+            "12345678901234567741440",
+            big,
+            "12345678901234567890124",
+            "1.234567890123457e+22",
+            "123456789012345678901234567890",
+            "1e+300",
+        ];
+        for (i, x) in ordered.iter().enumerate() {
+            for (j, y) in ordered.iter().enumerate() {
+                let expected = match (x, y) {
+                    // The double 1.2345678901234568e+22 is exactly 12345678901234567741440.
+                    (&"1.2345678901234568e+22", &"12345678901234567741440")
+                    | (&"12345678901234567741440", &"1.2345678901234568e+22") => Ordering::Equal,
+                    _ => i.cmp(&j),
+                };
+                assert_eq!(collate(&parsed(x), &parsed(y)), expected, "{x} vs {y}");
+            }
+        }
+        check(
+            parsed(&format!(r#"{{"n":{{"$gt":{big}}}}}"#)),
+            &[
+                (parsed(r#"{"n":12345678901234567890124}"#), true),
+                (parsed(&format!(r#"{{"n":{big}}}"#)), false),
+                (parsed(r#"{"n":1.234567890123457e22}"#), true),
+                (parsed(r#"{"n":1.2345678901234568e22}"#), false),
+            ],
+        );
     }
 }

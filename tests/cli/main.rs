@@ -7,7 +7,8 @@
 //! first differing line marked.
 //!
 //! Layout: `documents.rs` (put, get, rm, ls), `history.rs` (conflicts, log, changes, import,
-//! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption).
+//! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption),
+//! `numbers.rs` (numbers come back exactly as written).
 
 mod bundle;
 mod contract;
@@ -15,6 +16,7 @@ mod documents;
 mod history;
 mod integrity;
 mod maintenance;
+mod numbers;
 mod readme;
 mod replication;
 mod store;

@@ -4,6 +4,7 @@ mod basics;
 mod compaction;
 mod durability;
 mod model;
+mod numbers;
 mod replicated;
 mod replication;
 
