@@ -64,8 +64,53 @@ pub struct Created {
     pub last_seq: Seq,
 }
 
+/// Refuse to write over `path` unless it is absent or a regular file: the bundle is renamed
+/// over it, which would replace a device node, a FIFO, a socket, a symlink or a directory.
+fn check_target(path: &Path) -> Result<()> {
+    let mut tmp = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    tmp.push(".tmp");
+    for p in [path.to_path_buf(), path.with_file_name(tmp)] {
+        match std::fs::symlink_metadata(&p) {
+            Ok(meta) if !meta.file_type().is_file() => {
+                let what = describe(&meta.file_type());
+                return Err(Error::Invalid(format!(
+                    "{} is {what}, not a regular file: a bundle only replaces a regular file",
+                    p.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn describe(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
 /// Write the documents of `store` changed after `since` (all of them for 0) to `path`.
+///
+/// `path` must be absent or a regular file (it is checked before any work and again before
+/// the rename): anything else is refused with nothing written.
 pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
+    check_target(path)?;
     let mut refs = Vec::new();
     let mut objects = Vec::new();
     let mut seen: FastSet<ObjectId> = FastSet::default();
@@ -115,6 +160,7 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
     out.extend_from_slice(&compressed);
     let trailer = crate::id::sha1(&out);
     out.extend_from_slice(trailer.as_bytes());
+    check_target(path)?;
     crate::fsutil::replace_atomically(path, &out)?;
     Ok(Created { documents, objects: count as usize, bytes: out.len() as u64, last_seq: store.last_seq() })
 }
