@@ -10,6 +10,7 @@
 //! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption).
 
 mod bundle;
+mod clone;
 mod documents;
 mod history;
 mod maintenance;
