@@ -13,6 +13,7 @@ mod bundle;
 mod clone;
 mod documents;
 mod history;
+mod integrity;
 mod maintenance;
 mod replication;
 mod store;
