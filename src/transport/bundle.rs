@@ -27,7 +27,11 @@ pub struct BundleSource {
 
 impl BundleSource {
     pub fn new(bundle: Bundle) -> BundleSource {
-        let by_id = bundle.docs.iter().enumerate().map(|(i, (id, _))| (id.clone(), i)).collect();
+        let mut by_id = HashMap::with_capacity(bundle.docs.len());
+        for (i, (id, _)) in bundle.docs.iter().enumerate() {
+            // The first record of an id wins, as a search from the front found it.
+            by_id.entry(id.clone()).or_insert(i);
+        }
         BundleSource { bundle, by_id }
     }
 }
@@ -52,7 +56,7 @@ impl Transport for BundleSource {
                 Filter::DocIds(ids) => ids.contains(id),
                 Filter::Selector(s) => {
                     let winner = &doc.leaves[0];
-                    let mut body = match self.bundle.objects.get(&winner.body) {
+                    let mut body = match self.bundle.object(&winner.body) {
                         Some((Kind::Body, b)) => crate::doc::Body::parse(b)?,
                         _ => Map::new(),
                     };
@@ -90,16 +94,16 @@ impl Transport for BundleSource {
             let Some((_, doc)) = self.by_id.get(id).and_then(|&i| self.bundle.docs.get(i)) else {
                 continue;
             };
-            let objects = &self.bundle.objects;
+            let bundle = &self.bundle;
             let (tree, _) =
-                crate::history::rebuild(id, doc, usize::MAX, &mut |oid| match objects.get(oid) {
+                crate::history::rebuild(id, doc, usize::MAX, &mut |oid| match bundle.object(oid) {
                     Some((Kind::Revision, b)) => {
                         RevisionObject::decode(b).map(Some).map_err(|e| Error::Invalid(e.to_string()))
                     }
                     _ => Ok(None),
                 })?;
             out.extend(super::revisions_of(id, &tree, revs, &mut |oid| {
-                Ok(objects.get(oid).filter(|(k, _)| *k == Kind::Body).map(|(_, b)| b.clone()))
+                Ok(bundle.object(oid).filter(|(k, _)| *k == Kind::Body).map(|(_, b)| b.to_vec()))
             })?);
         }
         Ok(out)
