@@ -1,9 +1,11 @@
 //! Replication benchmark: a store of 1,000,000 documents (about 200 bytes each) replicated
 //! to an empty store, then again (a no-op); and 100,000 documents with 10 revisions each.
-//! The source is built in this process; each replication is `settee fetch` run as a child
-//! process, so its peak memory is the command's own. Reports documents per second and peak
-//! memory. `cargo bench -p settee-cli --bench replicate` (SETTEE_BENCH_DOCS changes the
-//! document count).
+//! For each source it also compares the two ways to clone it: `settee clone` of the store,
+//! and `settee bundle create` followed by `settee clone` of the bundle.
+//! The source is built in a child process; each replication, clone and bundle is a `settee`
+//! command run as a child process, so its peak memory is the command's own. Reports
+//! documents per second and peak memory. `cargo bench -p settee-cli --bench replicate`
+//! (SETTEE_BENCH_DOCS changes the document count).
 
 /// The allocator the `settee` binary uses, so library figures match the command's.
 #[global_allocator]
@@ -55,6 +57,45 @@ fn build_source(source: &std::path::Path, docs: u64, rounds: u64) {
     assert!(status.success());
 }
 
+/// Run `settee ARGS` in `dir` with `--json`, measured.
+fn settee(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> child::Measured {
+    child::measure(Command::new(env!("CARGO_BIN_EXE_settee")).arg("--json").args(args).current_dir(dir))
+}
+
+/// One line of the table: the rate over `docs` documents, the time and the peak memory.
+fn row(what: &str, docs: u64, run: &child::Measured) {
+    println!(
+        "  {:<36} {:>12.0} docs/s ({:.2} s, peak {:.1} MiB)",
+        what,
+        docs as f64 / run.seconds,
+        run.seconds,
+        run.peak_rss_mib
+    );
+}
+
+/// Clone the store at `source` (a `.settee` directory) directly, then through a bundle.
+fn clones(work: &std::path::Path, source: &std::path::Path, docs: u64) {
+    let store_clone = settee(work, &["clone".as_ref(), source.as_os_str(), "store-clone".as_ref()]);
+    let bundle = work.join("source.bundle");
+    let create =
+        settee(source.parent().unwrap(), &["bundle".as_ref(), "create".as_ref(), bundle.as_os_str()]);
+    let bundle_clone = settee(work, &["clone".as_ref(), bundle.as_os_str(), "bundle-clone".as_ref()]);
+    for (what, run) in [("store clone", &store_clone), ("bundle clone", &bundle_clone)] {
+        let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(summary["docs_read"], docs, "{what}: {summary}");
+    }
+    let bytes = std::fs::metadata(&bundle).unwrap().len();
+    row("clone of the store (settee clone)", docs, &store_clone);
+    row("bundle create", docs, &create);
+    row("clone of the bundle (settee clone)", docs, &bundle_clone);
+    println!("  {:<36} {:>12.1} MiB", "bundle size", bytes as f64 / (1 << 20) as f64);
+    println!(
+        "  {:<36} {:>12.2} x",
+        "bundle clone time / store clone time",
+        bundle_clone.seconds / store_clone.seconds
+    );
+}
+
 fn run(label: &str, docs: u64, rounds: u64) {
     let work = tempfile::tempdir().unwrap();
     let source = work.path().join("src/.settee");
@@ -75,6 +116,8 @@ fn run(label: &str, docs: u64, rounds: u64) {
     );
     println!("  {:<36} {:>12.3} s", "no-op re-run", noop);
     println!("  {:<36} {:>12.1} MiB", "peak memory of settee fetch", peak);
+    std::fs::remove_dir_all(&target).unwrap();
+    clones(work.path(), &source, docs);
 }
 
 fn main() {

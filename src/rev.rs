@@ -4,7 +4,9 @@
 //! deterministic hash of a revision this store makes.
 //! Invariants:
 //! 1. A 32-character hexadecimal hash is kept as its 16 decoded bytes and always printed in
-//!    lowercase, so `1-ABCD…` and `1-abcd…` are the same revision (CouchDB does the same).
+//!    lowercase, so `1-ABCD…` and `1-abcd…` are the same revision: CouchDB does the same
+//!    (`couch_doc:parse_revid` decodes every 32-character hash to 16 bytes), so replicating
+//!    with it never turns one revision into two.
 //! 2. Any other hash is kept verbatim as opaque text; ordering compares the printed forms
 //!    bytewise, which for two 32-hex hashes is the same as comparing their bytes.
 //!

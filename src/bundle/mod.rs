@@ -17,11 +17,10 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::hash::FastSet;
+use crate::hash::{FastMap, FastSet};
 use crate::id::{hash_object, DocId, Kind, ObjectId, Seq};
 use crate::object::varint;
 use crate::refs::{read_id, write_id, DocRef, Entry};
@@ -51,8 +50,11 @@ pub struct Bundle {
     pub last_seq: Seq,
     /// Documents in the source's changes order.
     pub docs: Vec<(DocId, DocRef)>,
-    /// Every object, by id.
-    pub objects: HashMap<ObjectId, (Kind, Vec<u8>)>,
+    /// Every object, by id: its kind and where its bytes are in `section`. (Keyed by SHA-1
+    /// ids computed here, so the fast hash cannot be steered by a crafted bundle cheaply.)
+    objects: FastMap<ObjectId, (Kind, std::ops::Range<usize>)>,
+    /// The decompressed objects section, which the objects are read from in place.
+    section: Vec<u8>,
 }
 
 /// What `create` wrote.
@@ -64,8 +66,53 @@ pub struct Created {
     pub last_seq: Seq,
 }
 
+/// Refuse to write over `path` unless it is absent or a regular file: the bundle is renamed
+/// over it, which would replace a device node, a FIFO, a socket, a symlink or a directory.
+fn check_target(path: &Path) -> Result<()> {
+    let mut tmp = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    tmp.push(".tmp");
+    for p in [path.to_path_buf(), path.with_file_name(tmp)] {
+        match std::fs::symlink_metadata(&p) {
+            Ok(meta) if !meta.file_type().is_file() => {
+                let what = describe(&meta.file_type());
+                return Err(Error::Invalid(format!(
+                    "{} is {what}, not a regular file: a bundle only replaces a regular file",
+                    p.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn describe(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
 /// Write the documents of `store` changed after `since` (all of them for 0) to `path`.
+///
+/// `path` must be absent or a regular file (it is checked before any work and again before
+/// the rename): anything else is refused with nothing written.
 pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
+    check_target(path)?;
     let mut refs = Vec::new();
     let mut objects = Vec::new();
     let mut seen: FastSet<ObjectId> = FastSet::default();
@@ -115,6 +162,7 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
     out.extend_from_slice(&compressed);
     let trailer = crate::id::sha1(&out);
     out.extend_from_slice(trailer.as_bytes());
+    check_target(path)?;
     crate::fsutil::replace_atomically(path, &out)?;
     Ok(Created { documents, objects: count as usize, bytes: out.len() as u64, last_seq: store.last_seq() })
 }
@@ -177,7 +225,8 @@ impl Bundle {
             return Err(bad(at(rest), "objects section length does not match the file"));
         }
         // Decompressed as a stream, so a forged length cannot make us allocate it up front.
-        let mut section = Vec::new();
+        // Sized up front only as far as the compressed length makes plausible.
+        let mut section = Vec::with_capacity(raw_len.min(compressed_len as u64 * 16) as usize);
         {
             use std::io::Read;
             let decoder = zstd::stream::read::Decoder::new(rest)
@@ -192,7 +241,11 @@ impl Bundle {
         }
         let mut s = section.as_slice();
         let count = varint::read(&mut s).ok_or_else(|| bad(0, "bad object count"))?;
-        let mut objects = HashMap::with_capacity(count.min(1 << 20) as usize);
+        // An object takes at least 3 bytes (kind, length, one byte), so this bounds a forged count.
+        let mut objects = FastMap::with_capacity_and_hasher(
+            count.min(section.len() as u64 / 3) as usize,
+            Default::default(),
+        );
         for _ in 0..count {
             let kind = varint::take(&mut s, 1).and_then(|k| k.first().copied()).and_then(Kind::from_code);
             let Some(kind) = kind.filter(|k| *k != Kind::Dictionary) else {
@@ -205,22 +258,41 @@ impl Bundle {
                     crate::object::Revision::decode(obj).map_err(|e| bad(0, &e.to_string()))?;
                 }
                 _ => {
-                    crate::doc::Body::parse(obj).map_err(|_| bad(0, "a body is not a JSON object"))?;
+                    if !is_json_object(obj) {
+                        return Err(bad(0, "a body is not a JSON object"));
+                    }
                 }
             }
-            objects.insert(hash_object(kind, obj), (kind, obj.to_vec()));
+            let start = section.len() - s.len() - obj.len();
+            objects.insert(hash_object(kind, obj), (kind, start..start + obj.len()));
         }
         if !s.is_empty() {
             return Err(bad(0, "trailing bytes after the objects"));
         }
-        let bundle = Bundle { source, since, last_seq, docs, objects };
+        let bundle = Bundle { source, since, last_seq, docs, objects, section };
         for (id, doc) in &bundle.docs {
             for leaf in &doc.leaves {
-                if !matches!(bundle.objects.get(&leaf.body), Some((Kind::Body, _))) {
+                if !matches!(bundle.object(&leaf.body), Some((Kind::Body, _))) {
                     return Err(bad(0, &format!("the body of leaf {} of {id} is missing", leaf.rev)));
                 }
             }
         }
         Ok(bundle)
     }
+    /// The kind and bytes of object `oid`, if the bundle holds it.
+    pub fn object(&self, oid: &ObjectId) -> Option<(Kind, &[u8])> {
+        let (kind, range) = self.objects.get(oid)?;
+        Some((*kind, self.section.get(range.clone())?))
+    }
+
+    /// How many objects the bundle holds.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+}
+
+/// Whether `bytes` are one JSON object (checked without building it).
+fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }

@@ -211,6 +211,11 @@ impl Store {
 
     fn finish_open(mut self, lock: Option<lock::Lock>, opened: Opened) -> Result<Store> {
         let Some(lock) = lock else { return Ok(self) };
+        if self.config.format < crate::config::FORMAT {
+            // A writer brings an older store's config to the current format (and checksum).
+            self.config.store(&self.root)?;
+            self.config.format = crate::config::FORMAT;
+        }
         let journal =
             journal::Writer::open(&self.root.join(self.manifest.journal_name()), opened.journal_len)?;
         let active = self.manifest.active.ok_or_else(|| {

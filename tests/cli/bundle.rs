@@ -97,3 +97,36 @@ fn a_damaged_bundle_is_refused_and_changes_nothing() {
     // bundles are read-only peers
     dst.settee(["push", path.to_str().unwrap()]).fails(USAGE);
 }
+
+#[test]
+fn bundle_create_replaces_only_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let src = source();
+    // a FIFO stands in for a device node: renaming over it would replace it the same way
+    let fifo = src.path().join("pipe.bundle");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let msg = src.settee(["bundle", "create", "pipe.bundle"]).fails(ERROR);
+    assert!(msg.contains(fifo.to_str().unwrap()) && msg.contains("not a regular file"), "{msg}");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still there");
+    assert!(!src.path().join("pipe.bundle.tmp").exists(), "nothing was written");
+
+    // a symbolic link is not replaced either, and neither is its target
+    std::fs::write(src.path().join("target"), b"precious").unwrap();
+    std::os::unix::fs::symlink("target", src.path().join("link.bundle")).unwrap();
+    let msg = src.settee(["bundle", "create", "link.bundle"]).fails(ERROR);
+    assert!(msg.contains("link.bundle") && msg.contains("symbolic link"), "{msg}");
+    assert!(std::fs::symlink_metadata(src.path().join("link.bundle")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(src.path().join("target")).unwrap(), b"precious");
+
+    // a directory
+    std::fs::create_dir(src.path().join("dir.bundle")).unwrap();
+    let msg = src.settee(["bundle", "create", "dir.bundle"]).fails(ERROR);
+    assert!(msg.contains("dir.bundle") && msg.contains("a directory"), "{msg}");
+
+    // a regular file is replaced
+    std::fs::write(src.path().join("old.bundle"), b"stale").unwrap();
+    src.settee(["bundle", "create", "old.bundle"]).ok();
+    src.settee(["bundle", "verify", "old.bundle"]).ok();
+}

@@ -11,6 +11,8 @@
 //! `numbers.rs` (numbers come back exactly as written).
 
 mod bundle;
+mod clone;
+mod config;
 mod contract;
 mod documents;
 mod history;

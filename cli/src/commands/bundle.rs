@@ -54,10 +54,10 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let path = absolute(&ctx.cwd, file);
             let b = Bundle::open(&path)?;
             if ctx.json {
-                out.json(&json!({"ok": true, "documents": b.docs.len(), "objects": b.objects.len(),
+                out.json(&json!({"ok": true, "documents": b.docs.len(), "objects": b.object_count(),
                     "since": b.since.0, "last_seq": b.last_seq.0}))?;
             } else {
-                out.line(&format!("ok: {} documents, {} objects", b.docs.len(), b.objects.len()))?;
+                out.line(&format!("ok: {} documents, {} objects", b.docs.len(), b.object_count()))?;
             }
         }
         Action::List { file } => {
