@@ -95,3 +95,86 @@ fn no_flip_in_a_table_gives_a_wrong_answer() {
     }
     assert!(failed > 0);
 }
+
+/// A store with every kind of file: a pack with an index, tables, a journal with commits
+/// after the last checkpoint, a manifest and a config. Also returns each pack file's length
+/// before the last commit.
+fn store_of_every_file_kind() -> (TestEnv, Vec<(std::path::PathBuf, u64)>) {
+    let env = TestEnv::new();
+    let lines: String =
+        (0..300).map(|i| format!("{{\"_id\":\"d{i:03}\",\"n\":{i},\"s\":\"text {i}\"}}\n")).collect();
+    env.settee_stdin(["import", "-"], &lines).ok();
+    let rev = env.get_json(&["d007"])["_rev"].as_str().unwrap().to_string();
+    env.update("d007", &rev, r#"{"n":"seven"}"#);
+    let packs: Vec<(std::path::PathBuf, u64)> = std::fs::read_dir(env.store_dir().join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .map(|p| {
+            let len = std::fs::metadata(&p).unwrap().len();
+            (p, len)
+        })
+        .collect();
+    env.put("late", r#"{"after":"the checkpoint"}"#);
+    (env, packs)
+}
+
+/// Flips at spread offsets of every file: every read either fails or answers exactly as
+/// before, and nothing panics. Left out, as a known gap (issue 13, point 3): the journal,
+/// and the pack bytes of the last commit, where a flip is cut on open as a torn write
+/// would be, losing that commit without a word.
+#[test]
+fn no_flip_in_packs_indexes_manifest_or_config_gives_a_wrong_answer() {
+    let (env, pack_lengths) = store_of_every_file_kind();
+    let reads: [&[&str]; 5] = [
+        &["get", "d007", "--revs"],
+        &["get", "late"],
+        &["get", "d250"],
+        &["export", "--all-leaves"],
+        &["changes"],
+    ];
+    let good: Vec<String> = reads.iter().map(|args| env.settee(*args).ok().to_string()).collect();
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for dir in [env.store_dir(), env.store_dir().join("packs")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_file() && name != "LOCK" && !name.starts_with("journal-") {
+                files.push(path);
+            }
+        }
+    }
+    let kinds = |ext: &str| files.iter().filter(|p| p.to_string_lossy().ends_with(ext)).count();
+    assert!(kinds(".pack") >= 1 && kinds(".idx") >= 1 && kinds(".tbl") == 2, "{files:?}");
+    let (mut flips, mut failed) = (0, 0);
+    for file in &files {
+        let original = std::fs::read(file).unwrap();
+        let end =
+            pack_lengths.iter().find(|(p, _)| p == file).map_or(original.len(), |(_, len)| *len as usize);
+        let step = (end / 60).max(1);
+        for at in (0..end).step_by(step) {
+            let mut bytes = original.clone();
+            bytes[at] ^= 0x08;
+            std::fs::write(file, &bytes).unwrap();
+            flips += 1;
+            for (args, good) in reads.iter().zip(&good) {
+                let out = env.settee(*args);
+                crate::assert_no_panic(&out);
+                if out.code == OK {
+                    if &out.stdout != good {
+                        panic!(
+                            "{} byte {at}: {args:?} answered differently:\n{}",
+                            file.display(),
+                            crate::text_diff(good, &out.stdout)
+                        );
+                    }
+                } else {
+                    failed += 1;
+                }
+            }
+        }
+        std::fs::write(file, &original).unwrap();
+    }
+    assert!(flips > 200 && failed > 0, "{flips} flips, {failed} failed reads");
+    assert_eq!(env.settee(["fsck"]).ok(), "ok\n");
+}
