@@ -7,15 +7,19 @@
 //! without its pack bytes, which opening detects (`store`) and treats as a torn tail.
 //! Opening replays the records into the in-memory overlay.
 //!
-//! Owns: the journal file format, appending, replay and torn-tail detection.
+//! Owns: the journal file format, appending, replay and telling a torn tail from damage.
 //! Invariants:
 //! 1. A record is visible only if its length and CRC-32 check out.
 //! 2. An incomplete last record is a torn tail from a crash: it is cut off (by the writer) or
 //!    ignored (by readers). The record header carries its own CRC, so a damaged length can
 //!    never pass for a torn tail: a bad record followed by more bytes is corruption and an
 //!    error, never silently skipped.
+//! 3. The header's acknowledged length (format 3) is where the records that were durable
+//!    before the latest commit began end: each append first sets it to the journal's length
+//!    and then syncs it with the record. It never exceeds what is durable, so records lost
+//!    below it are damage, not a crash, and replay says so ([`CutKind`]).
 //!
-//! Spec: format-spec/journal.md (journal format 2; format 1 is still read).
+//! Spec: format-spec/journal.md (journal format 3; formats 1 and 2 are still read).
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
@@ -31,12 +35,19 @@ use crate::pack::Loc;
 use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
 
 pub const MAGIC: [u8; 4] = *b"SJNL";
-/// Journal format written. Version 2 records may be durable before the pack bytes they
-/// cover (readers check those of the last record); version 1 journals are read the same way.
-pub const VERSION: u32 = 2;
+/// Journal format written: the header ends with the acknowledged length. As in version 2,
+/// records may be durable before the pack bytes they cover (readers check those of the
+/// last record).
+pub const VERSION: u32 = 3;
+/// The version without an acknowledged length, still read.
+pub const VERSION_NO_ACKNOWLEDGED: u32 = 2;
 /// The version whose records were written only after their pack bytes were durable.
 pub const VERSION_SYNCED_PACK: u32 = 1;
-pub const HEADER_LEN: usize = 16;
+/// Header length of the version written: magic, version, generation, acknowledged length.
+pub const HEADER_LEN: usize = ACKNOWLEDGED_OFFSET + size_of::<u64>();
+/// Header length of versions 1 and 2 (no acknowledged length).
+pub const HEADER_LEN_NO_ACKNOWLEDGED: usize = 16;
+pub const ACKNOWLEDGED_OFFSET: usize = HEADER_LEN_NO_ACKNOWLEDGED;
 /// Record header: payload length u32, CRC-32 of the payload u32, CRC-32 of those 8 bytes u32.
 pub const RECORD_LEN_OFFSET: usize = 0;
 pub const RECORD_PAYLOAD_CRC_OFFSET: usize = RECORD_LEN_OFFSET + size_of::<u32>();
@@ -100,8 +111,9 @@ impl Record {
     }
 }
 
-fn header(generation: u64, version: u32) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
+/// The first 16 bytes of a header, common to every version.
+fn header(generation: u64, version: u32) -> [u8; HEADER_LEN_NO_ACKNOWLEDGED] {
+    let mut h = [0u8; HEADER_LEN_NO_ACKNOWLEDGED];
     h[..4].copy_from_slice(&MAGIC);
     h[4..8].copy_from_slice(&version.to_be_bytes());
     h[8..].copy_from_slice(&generation.to_be_bytes());
@@ -110,7 +122,46 @@ fn header(generation: u64, version: u32) -> [u8; HEADER_LEN] {
 
 /// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
 pub fn create(path: &Path, generation: u64) -> Result<()> {
-    crate::fsutil::write_new(path, &header(generation, VERSION))
+    let mut bytes = header(generation, VERSION).to_vec();
+    bytes.extend_from_slice(&(HEADER_LEN as u64).to_be_bytes());
+    crate::fsutil::write_new(path, &bytes)
+}
+
+/// Whether `bytes`, found at file offset `at`, show the mark of a write that never reached
+/// the disk: a whole zero sector (512 bytes, aligned in the file), or zeros from some point
+/// to the end covering at least a record header. Damage to durable data (a flipped bit)
+/// leaves neither.
+pub fn looks_unwritten(bytes: &[u8], at: u64) -> bool {
+    let trailing_zeros = bytes.iter().rev().take_while(|&&b| b == 0).count();
+    if trailing_zeros >= RECORD_HEADER_LEN.max(16) {
+        return true;
+    }
+    let skip = usize::try_from(at.next_multiple_of(512) - at).unwrap_or(usize::MAX);
+    bytes.get(skip..).unwrap_or_default().chunks(512).any(|s| s.len() == 512 && s.iter().all(|&b| b == 0))
+}
+
+/// Why the bytes past the valid length are not replayed (and are cut by the next writer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutKind {
+    /// What an interrupted commit leaves: an incomplete last record, zeros, or a last
+    /// record whose pack bytes are not all there. That commit was never acknowledged.
+    TornWrite,
+    /// A complete last record (or its pack bytes) failing a checksum: damage, or a torn
+    /// write on a file system that leaves garbage. The commit may have been acknowledged.
+    DamagedLastRecord,
+    /// Records below the acknowledged length are missing or damaged: acknowledged commits
+    /// are lost (a truncated or damaged journal), never a crash.
+    LostAcknowledged,
+}
+
+impl CutKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            CutKind::TornWrite => "an interrupted commit that was never acknowledged",
+            CutKind::DamagedLastRecord => "a damaged last commit, which may have been acknowledged",
+            CutKind::LostAcknowledged => "acknowledged commits lost to damage or truncation",
+        }
+    }
 }
 
 /// What replaying a journal found.
@@ -118,18 +169,34 @@ pub struct Replay {
     pub records: Vec<Record>,
     /// Bytes of the journal holding complete records (where the next record goes).
     pub valid_len: u64,
-    /// True when bytes past `valid_len` were a torn tail.
-    pub torn: bool,
+    /// Why bytes past `valid_len` are not replayed, if there are any (or if the pack bytes
+    /// of a record were missing, see [`Replay::drop_last`]).
+    pub cut: Option<CutKind>,
     /// Where the last record starts (`valid_len` when there is none).
     pub last_start: u64,
+    /// The header's acknowledged length (format 3; the header length before).
+    pub acknowledged: u64,
+    /// The journal file's length.
+    pub file_len: u64,
 }
 
 impl Replay {
-    /// Treat the last record as torn: the journal ends where it starts.
-    pub fn drop_last(&mut self) {
+    /// Drop the last record because its pack bytes are missing (`damaged: false`) or fail
+    /// their checksums (`damaged: true`): the journal then ends where it starts.
+    pub fn drop_last(&mut self, damaged: bool) {
         if self.records.pop().is_some() {
             self.valid_len = self.last_start;
-            self.torn = true;
+            self.cut =
+                Some(self.classify(if damaged { CutKind::DamagedLastRecord } else { CutKind::TornWrite }));
+        }
+    }
+
+    /// `kind`, unless the cut reaches below the acknowledged length.
+    fn classify(&self, kind: CutKind) -> CutKind {
+        if self.valid_len < self.acknowledged {
+            CutKind::LostAcknowledged
+        } else {
+            kind
         }
     }
 }
@@ -137,15 +204,16 @@ impl Replay {
 /// Read every complete record of the journal at `path`.
 pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
-    if bytes.len() < HEADER_LEN {
+    if bytes.len() < HEADER_LEN_NO_ACKNOWLEDGED {
         // A journal is created whole with its header before any manifest names it, so a
         // short header is damage, not a crash.
         return Err(Error::corrupt(path, 0, "journal header is truncated"));
     }
-    let known = [VERSION, VERSION_SYNCED_PACK].map(|v| header(generation, v));
-    if !known.iter().any(|h| bytes.get(..HEADER_LEN) == Some(&h[..])) {
+    let versions = [VERSION, VERSION_NO_ACKNOWLEDGED, VERSION_SYNCED_PACK];
+    let known = versions.map(|v| header(generation, v));
+    if !known.iter().any(|h| bytes.get(..HEADER_LEN_NO_ACKNOWLEDGED) == Some(&h[..])) {
         let version = bytes.get(4..8);
-        let readable = [VERSION, VERSION_SYNCED_PACK].map(u32::to_be_bytes);
+        let readable = versions.map(u32::to_be_bytes);
         if bytes.get(..4) == Some(&MAGIC[..]) && !readable.iter().any(|v| version == Some(&v[..])) {
             let v = crate::bytes::be32(&bytes, 4).unwrap_or(0);
             return Err(Error::UnsupportedVersion {
@@ -157,13 +225,37 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         }
         return Err(Error::corrupt(path, 0, "journal header does not match the manifest"));
     }
+    let (header_len, acknowledged) = if crate::bytes::be32(&bytes, 4) == Some(VERSION) {
+        let acknowledged = crate::bytes::be64(&bytes, ACKNOWLEDGED_OFFSET)
+            .ok_or_else(|| Error::corrupt(path, 0, "journal header is truncated"))?;
+        if acknowledged < HEADER_LEN as u64 {
+            return Err(Error::corrupt(
+                path,
+                ACKNOWLEDGED_OFFSET as u64,
+                "journal acknowledged length is inside its header",
+            ));
+        }
+        (HEADER_LEN, acknowledged)
+    } else {
+        (HEADER_LEN_NO_ACKNOWLEDGED, HEADER_LEN_NO_ACKNOWLEDGED as u64)
+    };
     let mut records = Vec::new();
-    let mut at = HEADER_LEN;
+    let mut at = header_len;
     let mut last_start = at as u64;
     let total = bytes.len();
+    let file_len = total as u64;
+    let done = |records, at: usize, last_start, kind: Option<CutKind>| {
+        let mut replay =
+            Replay { records, valid_len: at as u64, cut: None, last_start, acknowledged, file_len };
+        replay.cut = kind.map(|k| replay.classify(k));
+        if replay.cut.is_none() && replay.valid_len < acknowledged {
+            replay.cut = Some(CutKind::LostAcknowledged);
+        }
+        replay
+    };
     loop {
         if at == total {
-            return Ok(Replay { records, valid_len: at as u64, torn: false, last_start });
+            return Ok(done(records, at, last_start, None));
         }
         let rest = bytes.get(at..).unwrap_or_default();
         let header = rest.get(..RECORD_HEADER_LEN);
@@ -175,19 +267,27 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
             // A crash leaves a prefix of the last write (or zeros after a power loss); a
             // damaged header with other bytes after it is corruption.
             if header.is_none() || rest.iter().all(|&b| b == 0) {
-                return Ok(Replay { records, valid_len: at as u64, torn: true, last_start });
+                return Ok(done(records, at, last_start, Some(CutKind::TornWrite)));
             }
             return Err(Error::corrupt(path, at as u64, "journal record header fails its checksum"));
         }
         let len = crate::bytes::be32(rest, RECORD_LEN_OFFSET).unwrap_or_default() as usize;
         let crc = crate::bytes::be32(rest, RECORD_PAYLOAD_CRC_OFFSET).unwrap_or_default();
         let Some(payload) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
-            return Ok(Replay { records, valid_len: at as u64, torn: true, last_start });
+            return Ok(done(records, at, last_start, Some(CutKind::TornWrite)));
         };
         let end = at + RECORD_HEADER_LEN + len;
         if crc32fast::hash(payload) != crc {
             if end == total {
-                return Ok(Replay { records, valid_len: at as u64, torn: true, last_start });
+                // Whole but wrong: zeros where sectors never reached the disk are a torn
+                // write; anything else is damage (or a file system that writes garbage).
+                let start = (at + RECORD_HEADER_LEN) as u64;
+                let kind = if looks_unwritten(payload, start) {
+                    CutKind::TornWrite
+                } else {
+                    CutKind::DamagedLastRecord
+                };
+                return Ok(done(records, at, last_start, Some(kind)));
             }
             return Err(Error::corrupt(path, at as u64, "journal record fails its checksum"));
         }
@@ -207,18 +307,42 @@ pub struct Writer {
     file: File,
     path: PathBuf,
     len: u64,
+    /// The acknowledged length in the header (format 3), or `None` for an older journal.
+    acknowledged: Option<u64>,
 }
 
 impl Writer {
     /// Open for appending at `valid_len`, cutting off anything after it.
     pub fn open(path: &Path, valid_len: u64) -> Result<Writer> {
-        let file = OpenOptions::new().write(true).open(path).map_err(Error::io(path))?;
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(Error::io(path))?;
         let actual = file.metadata().map_err(Error::io(path))?.len();
+        let mut head = [0u8; HEADER_LEN];
+        use std::os::unix::fs::FileExt;
+        let read = file.read_at(&mut head, 0).map_err(Error::io(path))?;
+        let acknowledged = (read == HEADER_LEN && crate::bytes::be32(&head, 4) == Some(VERSION))
+            .then(|| crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0));
         if actual != valid_len {
             file.set_len(valid_len).map_err(Error::io(path))?;
             file.sync_all().map_err(Error::io(path))?;
         }
-        Ok(Writer { file, path: path.into(), len: valid_len })
+        let mut writer = Writer { file, path: path.into(), len: valid_len, acknowledged };
+        if writer.acknowledged.is_some_and(|a| a > valid_len) {
+            // Acknowledged records were cut (and quarantined by the store): what remains is
+            // what is acknowledged now.
+            writer.set_acknowledged(valid_len)?;
+            writer.file.sync_data().map_err(Error::io(&writer.path))?;
+        }
+        Ok(writer)
+    }
+
+    /// Write the header's acknowledged length (format 3), to be synced with what follows.
+    fn set_acknowledged(&mut self, len: u64) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(&len.to_be_bytes(), ACKNOWLEDGED_OFFSET as u64)
+            .map_err(Error::io(&self.path))?;
+        self.acknowledged = Some(len);
+        Ok(())
     }
 
     /// Append one record and make it durable.
@@ -230,6 +354,10 @@ impl Writer {
         let header_crc = crc32fast::hash(&buf);
         buf.extend_from_slice(&header_crc.to_be_bytes());
         buf.extend_from_slice(&payload);
+        // Every record before this one is durable: say so in the header, synced with it.
+        if self.acknowledged.is_some_and(|a| a != self.len) {
+            self.set_acknowledged(self.len)?;
+        }
         use std::os::unix::fs::FileExt;
         let result = self.file.write_all_at(&buf, self.len).and_then(|()| self.file.sync_data());
         if let Err(e) = result {
@@ -255,7 +383,8 @@ impl Writer {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len <= HEADER_LEN as u64
+        let header = if self.acknowledged.is_some() { HEADER_LEN } else { HEADER_LEN_NO_ACKNOWLEDGED };
+        self.len <= header as u64
     }
 }
 
@@ -304,13 +433,15 @@ mod tests {
         let full = std::fs::read(&path).unwrap();
         let r = replay(&path, 7).unwrap();
         assert_eq!(r.records, vec![record(1), record(2)]);
-        assert!(!r.torn);
+        assert_eq!(r.cut, None);
         // Every truncation inside the second record is a torn tail that keeps the first.
         for len in after_one as usize..full.len() {
             std::fs::write(&path, &full[..len]).unwrap();
             let r = replay(&path, 7).unwrap();
             assert_eq!(r.records, vec![record(1)], "len {len}");
             assert_eq!(r.valid_len, after_one);
+            let torn = (len as u64 > after_one).then_some(CutKind::TornWrite);
+            assert_eq!(r.cut, torn, "len {len}");
         }
         // Any flipped byte in the first record, with the second after it, is corruption,
         // never a torn tail (which would drop the second, acknowledged, record).
@@ -326,7 +457,7 @@ mod tests {
         std::fs::write(&path, &zeros).unwrap();
         let r = replay(&path, 7).unwrap();
         assert_eq!(r.records.len(), 2);
-        assert!(r.torn);
+        assert_eq!(r.cut, Some(CutKind::TornWrite));
         // A journal of another generation is refused.
         std::fs::write(&path, &full).unwrap();
         assert!(replay(&path, 8).is_err());
@@ -334,11 +465,50 @@ mod tests {
         // then ends where it starts.
         let mut r = replay(&path, 7).unwrap();
         assert_eq!(r.last_start, after_one);
-        r.drop_last();
-        assert_eq!((r.records.len(), r.valid_len, r.torn), (1, after_one, true));
+        r.drop_last(false);
+        assert_eq!((r.records.len(), r.valid_len, r.cut), (1, after_one, Some(CutKind::TornWrite)));
     }
 
-    /// Version 1 journals read as version 2 ones do; other versions are refused by name.
+    /// The acknowledged length tells damage from a crash: a whole last record failing its
+    /// checksum is damage, records missing below the acknowledged length are lost
+    /// acknowledged commits, and an incomplete one past it is a torn write.
+    #[test]
+    fn the_acknowledged_length_tells_damage_from_a_torn_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&path, 1).unwrap();
+        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        let mut ends = Vec::new();
+        for n in 1..=3 {
+            w.append(&record(n)).unwrap();
+            ends.push(w.len());
+        }
+        let full = std::fs::read(&path).unwrap();
+        // the header says the first two records were durable when the third was written
+        assert_eq!(crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET), Some(ends[1]));
+        // a flipped bit in the last record's payload: damage, not a torn write
+        let mut bad = full.clone();
+        let last = bad.len() - 5;
+        bad[last] ^= 0x20;
+        std::fs::write(&path, &bad).unwrap();
+        let r = replay(&path, 1).unwrap();
+        assert_eq!((r.records.len(), r.cut), (2, Some(CutKind::DamagedLastRecord)));
+        // the file cut at the end of the first record: acknowledged records are lost
+        std::fs::write(&path, &full[..ends[0] as usize]).unwrap();
+        let r = replay(&path, 1).unwrap();
+        assert_eq!((r.records.len(), r.cut), (1, Some(CutKind::LostAcknowledged)));
+        // cut inside the last record: a torn write
+        std::fs::write(&path, &full[..full.len() - 3]).unwrap();
+        let r = replay(&path, 1).unwrap();
+        assert_eq!((r.records.len(), r.cut), (2, Some(CutKind::TornWrite)));
+        // a writer reopening after a loss acknowledges what is left, so the loss is
+        // reported once, by the open that cut it
+        std::fs::write(&path, &full[..ends[0] as usize]).unwrap();
+        drop(Writer::open(&path, ends[0]).unwrap());
+        assert_eq!(replay(&path, 1).unwrap().cut, None);
+    }
+
+    /// Version 1 and 2 journals (16-byte headers) are read; other versions are refused by name.
     #[test]
     fn version_1_journals_are_read_and_others_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -348,8 +518,14 @@ mod tests {
         w.append(&record(5)).unwrap();
         let current = std::fs::read(&path).unwrap();
         assert_eq!(current[4..8], VERSION.to_be_bytes());
-        for (version, readable) in [(VERSION_SYNCED_PACK, true), (3, false), (0, false)] {
-            let mut bytes = current.clone();
+        let records = &current[HEADER_LEN..];
+        for (version, readable) in
+            [(VERSION_SYNCED_PACK, true), (VERSION_NO_ACKNOWLEDGED, true), (VERSION + 1, false), (0, false)]
+        {
+            // Versions 1 and 2 have a 16-byte header, without the acknowledged length.
+            let mut bytes =
+                if readable { header(3, version).to_vec() } else { current[..HEADER_LEN].to_vec() };
+            bytes.extend_from_slice(records);
             bytes[4..8].copy_from_slice(&version.to_be_bytes());
             std::fs::write(&path, &bytes).unwrap();
             match replay(&path, 3) {

@@ -40,13 +40,31 @@ impl Ctx {
 
     pub fn open_read(&self) -> Result<Store> {
         let dir = self.store_dir()?;
-        Store::open(&dir, OpenOptions::default()).with_context(|| format!("opening {}", dir.display()))
+        let store = Store::open(&dir, OpenOptions::default())
+            .with_context(|| format!("opening {}", dir.display()))?;
+        if let Some(found) = store.recovery().filter(|r| r.is_damage()) {
+            eprintln!(
+                "warning: {}; the next command that writes moves it to the quarantine",
+                found.describe()
+            );
+        }
+        Ok(store)
     }
 
     pub fn open_write(&self) -> Result<Store> {
         let dir = self.store_dir()?;
-        Store::open(&dir, OpenOptions { write: true, wait_for_lock: self.wait })
-            .with_context(|| format!("opening {} for writing", dir.display()))
+        let store = Store::open(&dir, OpenOptions { write: true, wait_for_lock: self.wait })
+            .with_context(|| format!("opening {} for writing", dir.display()))?;
+        warn_of_cut(&store);
+        Ok(store)
+    }
+}
+
+/// Say what opening `store` for writing cut, and where it is kept.
+pub fn warn_of_cut(store: &Store) {
+    if let Some(found) = store.recovery() {
+        let kept = store.root().join(settee::store::recovery::QUARANTINE_DIR);
+        eprintln!("warning: cut {}; kept in {}", found.describe(), kept.display());
     }
 }
 

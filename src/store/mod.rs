@@ -19,6 +19,7 @@ mod local;
 pub mod lock;
 mod overlay;
 mod read;
+pub mod recovery;
 mod resolve;
 mod stats;
 mod verify;
@@ -92,6 +93,8 @@ pub struct Store {
     batch_refs: Overlay,
     last_seq: Seq,
     writer: Option<WriteState>,
+    /// What opening found past the last commit it replayed, if anything.
+    recovery: Option<recovery::Recovery>,
 }
 
 impl Store {
@@ -175,13 +178,39 @@ impl Store {
         // and it is cut like a torn tail.
         if let (Some((last, before)), Some(active)) = (replay.records.split_last(), manifest.active) {
             let from = end_of(before);
-            if last.pack_end > from
-                && !pack_bytes_intact(&packs.join(active.file_name()), from, last.pack_end)?
-            {
-                replay.drop_last();
+            if last.pack_end > from {
+                match pack_bytes(&packs.join(active.file_name()), from, last.pack_end)? {
+                    PackBytes::Intact => {}
+                    PackBytes::Missing => replay.drop_last(false),
+                    PackBytes::Damaged => replay.drop_last(true),
+                }
             }
         }
         let pack_end = end_of(&replay.records);
+        let journal_path = root.join(manifest.journal_name());
+        let pack_tail = match manifest.active {
+            Some(active) => {
+                let path = packs.join(active.file_name());
+                let len = std::fs::metadata(&path).map_err(Error::io(&path))?.len();
+                (len > pack_end).then(|| recovery::Tail { path, offset: pack_end, len: len - pack_end })
+            }
+            None => None,
+        };
+        let journal_tail = recovery::Tail {
+            path: journal_path,
+            offset: replay.valid_len,
+            len: replay.file_len.saturating_sub(replay.valid_len),
+        };
+        let recovery = match (replay.cut, &pack_tail) {
+            (Some(kind), _) => Some(recovery::Recovery { kind, journal: journal_tail, pack: pack_tail }),
+            // Pack bytes with no record: a commit interrupted before its record was durable.
+            (None, Some(_)) => Some(recovery::Recovery {
+                kind: journal::CutKind::TornWrite,
+                journal: journal_tail,
+                pack: pack_tail,
+            }),
+            (None, None) => None,
+        };
         let odb = ObjectDb::open(&packs, &manifest.sealed, manifest.active_spec(pack_end))?;
         let refs = RefsTable::open(&root.join(manifest.refs_name()))?;
         let changes = ChangesTable::open(&root.join(manifest.changes_name()))?;
@@ -197,6 +226,7 @@ impl Store {
             overlay_changes: Vec::new(),
             batch_refs: Overlay::default(),
             writer: None,
+            recovery,
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);
@@ -211,6 +241,10 @@ impl Store {
 
     fn finish_open(mut self, lock: Option<lock::Lock>, opened: Opened) -> Result<Store> {
         let Some(lock) = lock else { return Ok(self) };
+        // Whatever the writer is about to cut is kept first.
+        if let Some(found) = self.recovery.as_ref().filter(|r| r.bytes() > 0 || r.is_damage()) {
+            recovery::quarantine(&self.root, found)?;
+        }
         if self.config.format < crate::config::FORMAT {
             // A writer brings an older store's config to the current format (and checksum).
             self.config.store(&self.root)?;
@@ -310,6 +344,12 @@ impl Store {
     }
 
     /// The `.settee` directory.
+    /// What opening found past the last commit it replayed: an interrupted commit, or
+    /// damage. A writer has already quarantined and cut it.
+    pub fn recovery(&self) -> Option<&recovery::Recovery> {
+        self.recovery.as_ref()
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -438,16 +478,29 @@ impl Store {
 }
 
 /// True if the pack at `path` holds whole, checksummed frames from `from` to `to`.
-fn pack_bytes_intact(path: &Path, from: u64, to: u64) -> Result<bool> {
+/// What a commit's pack bytes hold after a crash.
+enum PackBytes {
+    Intact,
+    /// Short of the commit's end, or zeros where sectors never reached the disk.
+    Missing,
+    /// All there, but failing their checksums.
+    Damaged,
+}
+
+/// The state of the active pack's bytes `[from, to)`, which the last journal record covers.
+fn pack_bytes(path: &Path, from: u64, to: u64) -> Result<PackBytes> {
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path).map_err(Error::io(path))?;
     if file.metadata().map_err(Error::io(path))?.len() < to {
-        return Ok(false);
+        return Ok(PackBytes::Missing);
     }
     let len = usize::try_from(to - from).map_err(|_| Error::corrupt(path, from, "commit too large"))?;
     let mut bytes = vec![0u8; len];
     file.read_exact_at(&mut bytes, from).map_err(Error::io(path))?;
-    Ok(pack::frame::all_intact(&bytes))
+    if pack::frame::all_intact(&bytes) {
+        return Ok(PackBytes::Intact);
+    }
+    Ok(if journal::looks_unwritten(&bytes, from) { PackBytes::Missing } else { PackBytes::Damaged })
 }
 
 /// The objects one commit added to the active pack, for finding where an entry's shown body

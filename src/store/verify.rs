@@ -27,6 +27,21 @@ impl Store {
     pub fn verify(&self) -> Result<Vec<Finding>> {
         let mut findings = Vec::new();
         let mut note = |place: String, problem: String| findings.push(Finding { place, problem });
+        // Damage past the last commit, not yet cut, and damage cut earlier and kept.
+        if let Some(found) = self.recovery.as_ref().filter(|r| r.is_damage()) {
+            note(found.journal.path.display().to_string(), found.describe());
+        }
+        let quarantine = self.root.join(super::recovery::QUARANTINE_DIR);
+        for kept in super::recovery::notes(&self.root) {
+            if kept["kind"] != super::recovery::kind_name(crate::journal::CutKind::TornWrite) {
+                let what = kept["what"].as_str().unwrap_or("damage").to_string();
+                let time = kept["time"].as_str().unwrap_or("?").to_string();
+                note(
+                    quarantine.display().to_string(),
+                    format!("{what}, cut on {time} (see NOTES; remove the quarantine once dealt with)"),
+                );
+            }
+        }
         for (reader, index) in self.odb.sealed() {
             if let Err((offset, what)) = index.verify() {
                 note(format!("{} offset {offset}", index.path().display()), what.to_string());

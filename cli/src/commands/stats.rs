@@ -14,6 +14,8 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
     let store = ctx.open_read()?;
     let s = store.stats()?;
     let space = store.space()?;
+    let kept = settee::store::recovery::notes(store.root());
+    let damage = kept.iter().filter(|n| n["kind"] != "torn-write").count();
     let mut out = Out::new();
     if ctx.json {
         out.json(&json!({
@@ -24,6 +26,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
                 "journal": s.journal_bytes, "total": s.total_bytes(),
                 "packs_live": space.live_bytes, "reclaimable": space.reclaimable_bytes,
             },
+            "quarantine": {"cuts": kept.len(), "damage": damage},
         }))?;
     } else {
         out.line(&format!("documents   {}", s.documents))?;
@@ -55,6 +58,14 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             "live        {} of {} pack bytes ({reclaimable})",
             space.live_bytes, space.total_bytes
         ))?;
+        if !kept.is_empty() {
+            let dir = store.root().join(settee::store::recovery::QUARANTINE_DIR);
+            out.line(&format!(
+                "quarantine  {} cuts kept in {} ({damage} of damage; see its NOTES)",
+                kept.len(),
+                dir.display()
+            ))?;
+        }
     }
     out.finish()?;
     Ok(0)
