@@ -606,17 +606,26 @@ impl RefsTable {
     /// Verify the trailer checksum and every group's (fsck).
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
         verify_trailer(self.bytes.as_ref())?;
-        for g in 0..self.groups {
-            if let Err(e) = self.check_group(g) {
-                let offset = match e {
-                    Error::Corrupt { offset, .. } => offset,
-                    _ => 0,
-                };
-                return Err((offset, "refs table group checksum mismatch"));
-            }
-        }
-        Ok(())
+        verify_parts(self.groups, |g| self.check_group(g), "refs table group checksum mismatch")
     }
+}
+
+/// Check parts `0..parts` with `check`; the first failure as fsck reports it.
+fn verify_parts(
+    parts: usize,
+    check: impl Fn(usize) -> Result<()>,
+    what: &'static str,
+) -> std::result::Result<(), (u64, &'static str)> {
+    for part in 0..parts {
+        if let Err(e) = check(part) {
+            let offset = match e {
+                Error::Corrupt { offset, .. } => offset,
+                _ => 0,
+            };
+            return Err((offset, what));
+        }
+    }
+    Ok(())
 }
 
 fn verify_trailer(b: &[u8]) -> std::result::Result<(), (u64, &'static str)> {
@@ -742,16 +751,8 @@ impl ChangesTable {
     /// Verify the trailer checksum and every chunk's (fsck).
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
         verify_trailer(self.bytes.as_ref())?;
-        for c in 0..self.count.div_ceil(CHANGES_CHUNK) {
-            if let Err(e) = self.check_chunk(c) {
-                let offset = match e {
-                    Error::Corrupt { offset, .. } => offset,
-                    _ => 0,
-                };
-                return Err((offset, "changes table chunk checksum mismatch"));
-            }
-        }
-        Ok(())
+        let chunks = self.count.div_ceil(CHANGES_CHUNK);
+        verify_parts(chunks, |c| self.check_chunk(c), "changes table chunk checksum mismatch")
     }
 
     pub fn path(&self) -> &Path {

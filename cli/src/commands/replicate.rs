@@ -68,8 +68,10 @@ fn options(args: &Args) -> Result<Options> {
 
 /// Open the peer store at `root` for replication (checkpoints are written on both sides).
 fn open_peer(ctx: &Ctx, root: &std::path::Path) -> Result<Store> {
-    Store::open(root, OpenOptions { write: true, wait_for_lock: ctx.wait })
-        .with_context(|| format!("opening {}", root.display()))
+    let peer = Store::open(root, OpenOptions { write: true, wait_for_lock: ctx.wait })
+        .with_context(|| format!("opening {}", root.display()))?;
+    crate::ctx::warn_of_cut(&peer);
+    Ok(peer)
 }
 
 pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
