@@ -267,3 +267,26 @@ fn a_torn_write_is_cut_with_a_warning_and_no_finding() {
     assert!(write.code == OK && write.stderr.contains("interrupted commit"), "{write:?}");
     assert_eq!(env.settee(["fsck"]).ok(), "ok\n");
 }
+
+/// Rewrites do not launder damage: a checkpoint or a compaction that meets a damaged refs
+/// group stops with the error and leaves the damaged table in place, so fsck still sees it.
+#[test]
+fn checkpoints_and_compactions_refuse_a_damaged_table_and_keep_it() {
+    let env = store_with_history();
+    let table = refs_table(&env);
+    let mut bytes = std::fs::read(&table).unwrap();
+    let at = bytes.windows(16).position(|w| w == [0xaa; 16]).unwrap();
+    bytes[at] ^= 0x80;
+    std::fs::write(&table, &bytes).unwrap();
+    for args in [&["compact", "--full"][..], &["compact"]] {
+        let msg = env.settee(args).fails(ERROR);
+        assert!(msg.contains("refs-") && msg.contains("checksum"), "{args:?}: {msg}");
+    }
+    // an import ends with a checkpoint: the documents are committed, the checkpoint refused
+    let out = env.settee_stdin(["import", "-"], "{\"_id\":\"new\"}\n");
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stderr.contains("checksum"), "{}", out.stderr);
+    assert_eq!(std::fs::read(refs_table(&env)).unwrap(), bytes, "the damaged table is left as it was");
+    let fsck = env.settee(["fsck"]);
+    assert!(fsck.code == ERROR && fsck.stdout.contains("checksum"), "{fsck:?}");
+}
