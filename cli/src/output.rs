@@ -34,6 +34,12 @@ impl Out {
         Ok(())
     }
 
+    /// Push what is buffered to stdout now (a follower prints each change as it comes).
+    pub fn flush(&mut self) -> Result<()> {
+        self.inner.flush()?;
+        Ok(())
+    }
+
     pub fn finish(mut self) -> Result<()> {
         self.inner.flush()?;
         Ok(())

@@ -15,6 +15,7 @@ mod clone;
 mod config;
 mod contract;
 mod documents;
+mod follow;
 mod history;
 mod integrity;
 mod maintenance;

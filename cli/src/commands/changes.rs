@@ -1,8 +1,17 @@
-//! `settee changes`: the changes feed, one row per document at its latest sequence.
+//! `settee changes`: the changes feed, one row per document at its latest sequence, and with
+//! `--follow` CouchDB's continuous feed: each new change as it is committed, by this or any
+//! other process, until SIGINT, SIGTERM or a closed output pipe.
+//!
+//! Following watches the store's manifest and journal (every 50 ms) and reads the feed
+//! again from the last sequence printed when either changed, so a commit shows within
+//! about 100 ms.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use settee::Seq;
+use settee::{Seq, Store};
 
 use crate::ctx::Ctx;
 use crate::output::Out;
@@ -19,6 +28,17 @@ pub struct Args {
     /// List every leaf revision (winner first), not only the winner.
     #[arg(long)]
     all_docs: bool,
+    /// Keep printing new changes as they are committed, until interrupted (SIGINT or
+    /// SIGTERM, then exit 0) or the output pipe closes.
+    #[arg(long)]
+    follow: bool,
+}
+
+/// Set by SIGINT and SIGTERM while following.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
@@ -26,9 +46,73 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let mut out = Out::new();
     // With no rows, the feed ends where the store does (never past it).
     let mut last = Seq(args.since.min(store.last_seq().0));
-    for change in store.changes(Seq(args.since)).take(args.limit.unwrap_or(usize::MAX)) {
+    let mut left = args.limit.unwrap_or(usize::MAX);
+    print_changes(ctx, args, &store, &mut last, &mut left, &mut out)?;
+    if args.follow && left > 0 {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGINT, request_stop as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, request_stop as *const () as libc::sighandler_t);
+        }
+        out.flush()?;
+        let root = store.root().to_path_buf();
+        drop(store);
+        let mut seen = fingerprint(&root);
+        while left > 0 && !STOP.load(Ordering::SeqCst) && !stdout_closed() {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = fingerprint(&root);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let store = ctx.open_read()?;
+            print_changes(ctx, args, &store, &mut last, &mut left, &mut out)?;
+            out.flush()?;
+        }
+    }
+    if ctx.json {
+        out.json(&json!({"last_seq": last.0}))?;
+    }
+    out.finish()?;
+    Ok(0)
+}
+
+/// What changes when a commit or a checkpoint lands: the manifest's and the journal's
+/// sizes and modification times.
+fn fingerprint(root: &std::path::Path) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    let journal = settee::manifest::Manifest::load(root).ok().map(|m| root.join(m.journal_name()));
+    [Some(root.join(settee::manifest::FILE_NAME)), journal]
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p.as_ref()?).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        })
+        .collect()
+}
+
+/// Whether the reader of our stdout has gone (a pipe whose other end closed).
+fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd { fd: 1, events: 0, revents: 0 };
+    // SAFETY: one valid pollfd, no waiting.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Print the changes after `last`, at most `left` of them, moving both on.
+fn print_changes(
+    ctx: &Ctx,
+    args: &Args,
+    store: &Store,
+    last: &mut Seq,
+    left: &mut usize,
+    out: &mut Out,
+) -> Result<()> {
+    // After what was printed, and never before `--since` (which may lie past the store's end).
+    let from = Seq(last.0.max(args.since));
+    for change in store.changes(from).take(*left) {
         let change = change?;
-        last = change.seq;
+        *left -= 1;
+        *last = change.seq;
         let leaves = if args.all_docs { &change.doc.leaves[..] } else { &change.doc.leaves[..1] };
         if ctx.json {
             let revs: Vec<Value> = leaves.iter().map(|l| json!({"rev": l.rev.to_string()})).collect();
@@ -43,9 +127,5 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             out.line(&format!("{}\t{}\t{}{deleted}", change.seq, change.id, revs.join(",")))?;
         }
     }
-    if ctx.json {
-        out.json(&json!({"last_seq": last.0}))?;
-    }
-    out.finish()?;
-    Ok(0)
+    Ok(())
 }

@@ -1,0 +1,106 @@
+//! `settee changes --follow`: CouchDB's continuous feed on the command line. It prints what
+//! other processes commit as they commit it, and stops cleanly on SIGTERM, SIGINT or a
+//! closed output pipe. Every wait here is bounded.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::TestEnv;
+
+/// Lines the follower prints, read on a thread so that the test can wait with a deadline.
+fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next_row(rx: &mpsc::Receiver<String>, within: Duration) -> Value {
+    let line = rx.recv_timeout(within).expect("a row within the deadline");
+    serde_json::from_str(&line).expect("one JSON row a line")
+}
+
+#[test]
+fn follow_prints_what_other_processes_commit_and_stops_on_sigterm() {
+    let env = TestEnv::new();
+    env.put("before", "{}");
+    let mut child = env
+        .command()
+        .args(["--json", "changes", "--follow"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let rows = lines_of(&mut child);
+    assert_eq!(next_row(&rows, Duration::from_secs(5))["id"], "before");
+    for id in ["one", "two", "three"] {
+        let started = Instant::now();
+        let rev = env.put(id, r#"{"n":1}"#);
+        let row = next_row(&rows, Duration::from_secs(5));
+        assert_eq!((row["id"].as_str(), row["changes"][0]["rev"].as_str()), (Some(id), Some(rev.as_str())));
+        assert!(started.elapsed() < Duration::from_secs(1), "{id} took {:?}", started.elapsed());
+    }
+    // an update moves a document to a new sequence, and the follower shows it again
+    let rev = env.get_json(&["one"])["_rev"].as_str().unwrap().to_string();
+    env.update("one", &rev, r#"{"n":2}"#);
+    let row = next_row(&rows, Duration::from_secs(5));
+    assert_eq!((row["id"].as_str(), row["seq"].as_u64()), (Some("one"), Some(5)));
+    // SIGTERM: a last `last_seq` row and exit 0
+    // SAFETY: a plain kill of our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let row = next_row(&rows, Duration::from_secs(5));
+    assert_eq!(row["last_seq"], 5);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the follower did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn follow_ends_quietly_when_its_reader_goes() {
+    let env = TestEnv::new();
+    env.put("a", "{}");
+    let mut child = env
+        .command()
+        .args(["changes", "--follow"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let rows = lines_of(&mut child);
+    assert!(rows.recv_timeout(Duration::from_secs(5)).expect("the first row").contains("\ta\t"));
+    drop(rows); // the reading thread ends at its next line or at EOF: close the pipe for good
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        // a commit makes the follower write, which a closed pipe refuses, if polling has not
+        // noticed first
+        env.put(&format!("d{}", deadline.saturating_duration_since(Instant::now()).as_millis()), "{}");
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the follower kept running with no reader");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(stderr, "");
+}
