@@ -12,8 +12,9 @@ pub struct Ctx {
     /// `SETTEE_DIR`, if set: the store's `.settee` directory, or the work tree holding it.
     pub settee_dir: Option<PathBuf>,
     pub json: bool,
-    /// Wait for the writer lock instead of failing when another process holds it.
-    pub wait: bool,
+    /// How long to wait for the writer lock when another process holds it (`None`: fail
+    /// at once).
+    pub wait: Option<std::time::Duration>,
 }
 
 impl Ctx {

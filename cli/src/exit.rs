@@ -65,7 +65,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
     match settee_error(err)? {
         settee::Error::Locked { .. } => {
-            Some("another settee command is writing to this store; retry when it ends")
+            Some("another settee command held the store's writer lock all along; pass --wait SECONDS to wait longer")
         }
         settee::Error::NoStore { .. } => Some("run `settee init` to create one, or pass -C DIR"),
         _ => None,

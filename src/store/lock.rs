@@ -18,9 +18,10 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Take the lock, or fail at once with `Error::Locked` naming the holder; with `wait`,
-    /// block until it is free.
-    pub fn acquire(dir: &Path, wait: bool) -> Result<Lock> {
+    /// Take the lock. Without `wait`, fail at once with `Error::Locked` naming the holder;
+    /// with it, try again (every 5 to 50 ms) until the lock is free or `wait` has passed,
+    /// then fail the same way.
+    pub fn acquire(dir: &Path, wait: Option<std::time::Duration>) -> Result<Lock> {
         let path: PathBuf = dir.join(FILE_NAME);
         let mut file = OpenOptions::new()
             .read(true)
@@ -29,12 +30,22 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(Error::io(&path))?;
-        let op = if wait { libc::LOCK_EX } else { libc::LOCK_EX | libc::LOCK_NB };
-        // SAFETY: flock on a valid, owned file descriptor has no memory-safety requirements.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc != 0 {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            // SAFETY: flock on a valid, owned file descriptor has no memory-safety requirements.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                break;
+            }
             let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let busy = err.raw_os_error() == Some(libc::EWOULDBLOCK);
+            if busy && wait.is_some_and(|w| started.elapsed() < w) {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                continue;
+            }
+            if busy {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();

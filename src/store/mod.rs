@@ -58,8 +58,9 @@ pub const PACKS_DIR: &str = "packs";
 pub struct OpenOptions {
     /// Take the writer lock.
     pub write: bool,
-    /// When the lock is held by another process, wait for it instead of failing.
-    pub wait_for_lock: bool,
+    /// When the lock is held by another process, wait for it up to this long instead of
+    /// failing at once.
+    pub wait_for_lock: Option<std::time::Duration>,
 }
 
 /// What replaying the journal tells a writer about where to continue.
@@ -118,7 +119,7 @@ impl Store {
         }
         let packs = root.join(PACKS_DIR);
         std::fs::create_dir_all(&packs).map_err(Error::io(&packs))?;
-        let lock = lock::Lock::acquire(root, false)?;
+        let lock = lock::Lock::acquire(root, None)?;
         let uuid = {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -138,7 +139,7 @@ impl Store {
             crate::fsutil::sync_dir(parent)?;
         }
         drop(lock);
-        Store::open(root, OpenOptions { write: true, wait_for_lock: false })
+        Store::open(root, OpenOptions { write: true, wait_for_lock: None })
     }
 
     /// Open the store whose directory is `root`.

@@ -93,12 +93,12 @@ fn a_clone_replaces_what_an_interrupted_clone_left() {
 fn a_failed_clone_leaves_nothing_behind() {
     let src = source(20);
     // the source is locked by a writer: the clone fails after it created its store
-    let holder = settee::store::lock::Lock::acquire(&src.store_dir(), false).unwrap();
+    let holder = settee::store::lock::Lock::acquire(&src.store_dir(), None).unwrap();
     let dst = TestEnv::bare();
-    dst.settee(["clone", src.store_dir().to_str().unwrap(), "copy"]).fails(ERROR);
+    dst.settee(["--no-wait", "clone", src.store_dir().to_str().unwrap(), "copy"]).fails(ERROR);
     assert!(!dst.path().join("copy").exists(), "the directory the clone made is removed");
     std::fs::create_dir(dst.path().join("mine")).unwrap();
-    dst.settee(["clone", src.store_dir().to_str().unwrap(), "mine"]).fails(ERROR);
+    dst.settee(["--no-wait", "clone", src.store_dir().to_str().unwrap(), "mine"]).fails(ERROR);
     assert!(dst.path().join("mine").is_dir(), "a directory that was there stays");
     assert_eq!(std::fs::read_dir(dst.path().join("mine")).unwrap().count(), 0);
     drop(holder);

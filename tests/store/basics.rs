@@ -195,7 +195,7 @@ fn identical_bodies_are_stored_once() {
 #[test]
 fn a_second_writer_is_refused_and_readers_are_not() {
     let t = TestStore::new();
-    let e = Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: false }).err().unwrap();
+    let e = Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: None }).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::Locked);
     assert!(e.to_string().contains("pid"), "{e}");
     let _reader = t.reader();

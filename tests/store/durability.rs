@@ -54,8 +54,7 @@ fn a_torn_journal_tail_is_cut_and_earlier_commits_stay() {
     t.release_writer();
     for cut in [len_after_first + 1, len_after_first + 9, full.len() as u64 - 1] {
         std::fs::write(&path, &full[..cut as usize]).unwrap();
-        let store =
-            Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: false }).unwrap();
+        let store = Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: None }).unwrap();
         assert!(winner_body(&store, "a").is_some());
         assert!(winner_body(&store, "b").is_none(), "cut at {cut}");
         assert!(store.verify().unwrap().is_empty());

@@ -40,7 +40,7 @@ impl TestStore {
         // Drop the old store first so its lock is released.
         let placeholder = Store::open(&root, OpenOptions::default()).unwrap();
         drop(std::mem::replace(&mut self.store, placeholder));
-        self.store = Store::open(&root, OpenOptions { write: true, wait_for_lock: false }).unwrap();
+        self.store = Store::open(&root, OpenOptions { write: true, wait_for_lock: None }).unwrap();
     }
 
     /// Drop the writer (releasing the lock), keeping a reader in its place.

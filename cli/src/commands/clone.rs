@@ -124,7 +124,7 @@ fn remove_abandoned(building: &Path) -> Result<()> {
     if !meta.is_dir() {
         bail!("{} is in the way of the clone: it is not a directory a clone left", building.display());
     }
-    match settee::store::lock::Lock::acquire(building, false) {
+    match settee::store::lock::Lock::acquire(building, None) {
         Ok(lock) => drop(lock),
         Err(e @ settee::Error::Locked { .. }) => {
             return Err(

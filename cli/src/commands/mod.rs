@@ -52,9 +52,13 @@ pub struct Cli {
     /// Print machine-readable JSON (one object, or one per line for streams).
     #[arg(long, global = true)]
     json: bool,
-    /// When another process holds the store's writer lock, wait for it instead of failing.
-    #[arg(long, global = true)]
-    wait: bool,
+    /// When another process holds the store's writer lock, wait up to SECONDS for it
+    /// before failing (writers queue: each waits its turn).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_wait)]
+    wait: f64,
+    /// Fail at once when another process holds the store's writer lock.
+    #[arg(long, global = true, conflicts_with = "wait")]
+    no_wait: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,7 +105,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         None => cwd,
     };
     let settee_dir = std::env::var_os("SETTEE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let ctx = Ctx { cwd, settee_dir, json: cli.json, wait: cli.wait };
+    let wait = (!cli.no_wait).then(|| std::time::Duration::from_secs_f64(cli.wait));
+    let ctx = Ctx { cwd, settee_dir, json: cli.json, wait };
     match &cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Put(a) => put::run(&ctx, a),
@@ -129,6 +134,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
+    }
+}
+
+/// `--wait SECONDS`: a finite, non-negative number of seconds.
+fn parse_wait(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds")),
     }
 }
 
