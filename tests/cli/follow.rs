@@ -26,6 +26,31 @@ fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// `settee ARGS` in `env`, with stdout and stderr piped.
+fn follower(env: &TestEnv, args: &[&str]) -> std::process::Child {
+    env.command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
+/// The child's exit code once it exits, calling `meanwhile` between checks; fails the test
+/// if it runs past `limit`.
+fn exit_within(child: &mut std::process::Child, limit: Duration, mut meanwhile: impl FnMut()) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "the follower did not stop within {limit:?}");
+        meanwhile();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn next_row(rx: &mpsc::Receiver<String>, within: Duration) -> Value {
     let line = rx.recv_timeout(within).expect("a row within the deadline");
     serde_json::from_str(&line).expect("one JSON row a line")
@@ -35,14 +60,7 @@ fn next_row(rx: &mpsc::Receiver<String>, within: Duration) -> Value {
 fn follow_prints_what_other_processes_commit_and_stops_on_sigterm() {
     let env = TestEnv::new();
     env.put("before", "{}");
-    let mut child = env
-        .command()
-        .args(["--json", "changes", "--follow"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = follower(&env, &["--json", "changes", "--follow"]);
     let rows = lines_of(&mut child);
     assert_eq!(next_row(&rows, Duration::from_secs(5))["id"], "before");
     for id in ["one", "two", "three"] {
@@ -62,44 +80,25 @@ fn follow_prints_what_other_processes_commit_and_stops_on_sigterm() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let row = next_row(&rows, Duration::from_secs(5));
     assert_eq!(row["last_seq"], 5);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the follower did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(exit_within(&mut child, Duration::from_secs(5), || {}), Some(0));
 }
 
 #[test]
 fn follow_ends_quietly_when_its_reader_goes() {
     let env = TestEnv::new();
     env.put("a", "{}");
-    let mut child = env
-        .command()
-        .args(["changes", "--follow"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = follower(&env, &["changes", "--follow"]);
     let rows = lines_of(&mut child);
     assert!(rows.recv_timeout(Duration::from_secs(5)).expect("the first row").contains("\ta\t"));
     drop(rows); // the reading thread ends at its next line or at EOF: close the pipe for good
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        // a commit makes the follower write, which a closed pipe refuses, if polling has not
-        // noticed first
-        env.put(&format!("d{}", deadline.saturating_duration_since(Instant::now()).as_millis()), "{}");
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the follower kept running with no reader");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+                // each commit makes the follower write, which a closed pipe refuses, if polling has not
+                // noticed first
+    let mut n = 0;
+    let code = exit_within(&mut child, Duration::from_secs(5), || {
+        n += 1;
+        env.put(&format!("d{n}"), "{}");
+    });
+    assert_eq!(code, Some(0));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(stderr, "");

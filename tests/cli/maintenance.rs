@@ -237,6 +237,19 @@ fn compaction_never_grows_a_store_and_stats_agree_with_it() {
     );
 }
 
+/// `settee ARGS` started with `body` on its stdin, not waited for.
+fn start_put(env: &TestEnv, args: &[&str], body: &str) -> std::process::Child {
+    let mut cmd = env.command();
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    child
+}
+
 /// Writers queue: many `settee put` started at once all succeed, one after another, and
 /// concurrent updates of the same documents either succeed or are conflicts (exit 3), never
 /// a lost update; the store stays sound.
@@ -248,16 +261,7 @@ fn concurrent_writers_wait_their_turn() {
     }
     let mut children = Vec::new();
     for i in 0..20 {
-        let mut cmd = env.command();
-        cmd.args(["put", &format!("new{i:02}")])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{{\"i\":{i}}}").as_bytes())
-            .unwrap();
-        drop(child.stdin.take());
-        children.push(child);
+        children.push(start_put(&env, &["put", &format!("new{i:02}")], &format!("{{\"i\":{i}}}")));
     }
     // updates of the shared documents with the revision each writer read first
     let revs: Vec<String> = (0..4)
@@ -267,15 +271,7 @@ fn concurrent_writers_wait_their_turn() {
     for i in 0..8 {
         let id = format!("shared{}", i % 4);
         let rev = &revs[i % 4];
-        let mut cmd = env.command();
-        cmd.args(["put", &id, "--rev", rev])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{{\"by\":{i}}}").as_bytes())
-            .unwrap();
-        drop(child.stdin.take());
+        let child = start_put(&env, &["put", &id, "--rev", rev], &format!("{{\"by\":{i}}}"));
         updates.push((id, child));
     }
     for child in children {
