@@ -186,15 +186,16 @@ impl Replay {
     pub fn drop_last(&mut self, damaged: bool) {
         if self.records.pop().is_some() {
             self.valid_len = self.last_start;
-            self.cut =
-                Some(self.classify(if damaged { CutKind::DamagedLastRecord } else { CutKind::TornWrite }));
+            let kind = if damaged { CutKind::DamagedLastRecord } else { CutKind::TornWrite };
+            self.cut = self.classify(Some(kind));
         }
     }
 
-    /// `kind`, unless the cut reaches below the acknowledged length.
-    fn classify(&self, kind: CutKind) -> CutKind {
+    /// `kind`, unless the valid length is below the acknowledged one: then acknowledged
+    /// commits are lost, whether or not there are bytes to cut.
+    fn classify(&self, kind: Option<CutKind>) -> Option<CutKind> {
         if self.valid_len < self.acknowledged {
-            CutKind::LostAcknowledged
+            Some(CutKind::LostAcknowledged)
         } else {
             kind
         }
@@ -247,10 +248,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
     let done = |records, at: usize, last_start, kind: Option<CutKind>| {
         let mut replay =
             Replay { records, valid_len: at as u64, cut: None, last_start, acknowledged, file_len };
-        replay.cut = kind.map(|k| replay.classify(k));
-        if replay.cut.is_none() && replay.valid_len < acknowledged {
-            replay.cut = Some(CutKind::LostAcknowledged);
-        }
+        replay.cut = replay.classify(kind);
         replay
     };
     loop {
