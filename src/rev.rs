@@ -3,12 +3,13 @@
 //! Owns: parsing and printing revision ids, their ordering for the winner rule, and the
 //! deterministic hash of a revision this store makes.
 //! Invariants:
-//! 1. A 32-character hexadecimal hash is kept as its 16 decoded bytes and always printed in
-//!    lowercase, so `1-ABCD…` and `1-abcd…` are the same revision: CouchDB does the same
-//!    (`couch_doc:parse_revid` decodes every 32-character hash to 16 bytes), so replicating
-//!    with it never turns one revision into two.
-//! 2. Any other hash is kept verbatim as opaque text; ordering compares the printed forms
-//!    bytewise, which for two 32-hex hashes is the same as comparing their bytes.
+//! 1. A revision id is kept exactly as it was given: printing a parsed id gives back its
+//!    hash byte for byte. A hash of 32 lowercase hexadecimal digits (every hash CouchDB,
+//!    PouchDB and settee make) is kept as its 16 decoded bytes, which print back the same;
+//!    any other hash, upper-case hex included, is kept verbatim as opaque text. So
+//!    `1-ABCD…` and `1-abcd…` are two revisions, as PouchDB compares them.
+//! 2. Ordering compares the printed forms bytewise, which for two decoded hashes is the same
+//!    as comparing their bytes.
 //!
 //! Spec: format-spec/revisions.md.
 
@@ -20,9 +21,10 @@ use crate::id::ObjectId;
 /// The hash part of a revision id.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum RevHash {
-    /// 32 hex characters, stored decoded (CouchDB, PouchDB and settee revisions).
+    /// 32 lowercase hex characters, stored decoded (CouchDB, PouchDB and settee revisions).
     Md5([u8; 16]),
-    /// Anything else that matches `[^-]+` after the first `-`, kept as given.
+    /// Anything else that matches `[^-]+` after the first `-` (upper-case hex included),
+    /// kept as given.
     Opaque(Box<str>),
 }
 
@@ -59,7 +61,7 @@ impl RevHash {
         if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err("hash contains whitespace or control characters");
         }
-        if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if text.len() == 32 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             let mut out = [0u8; 16];
             for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
                 out[i] = (hex_val(chunk[0]) << 4) | hex_val(chunk[1]);
@@ -92,8 +94,7 @@ impl RevHash {
 fn hex_val(b: u8) -> u8 {
     match b {
         b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        _ => b - b'A' + 10,
+        _ => b - b'a' + 10,
     }
 }
 
@@ -210,12 +211,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_md5_hashes_case_insensitively() {
-        let a = RevId::parse("3-0123456789ABCDEF0123456789abcdef").unwrap();
-        let b = RevId::parse("3-0123456789abcdef0123456789abcdef").unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.to_string(), "3-0123456789abcdef0123456789abcdef");
-        assert!(matches!(a.hash, RevHash::Md5(_)));
+    fn keeps_every_hash_spelled_as_given() {
+        let lower = RevId::parse("3-0123456789abcdef0123456789abcdef").unwrap();
+        assert!(matches!(lower.hash, RevHash::Md5(_)));
+        assert_eq!(lower.to_string(), "3-0123456789abcdef0123456789abcdef");
+        let upper = RevId::parse("3-0123456789ABCDEF0123456789abcdef").unwrap();
+        assert!(matches!(upper.hash, RevHash::Opaque(_)));
+        assert_eq!(upper.to_string(), "3-0123456789ABCDEF0123456789abcdef");
+        assert_ne!(lower, upper);
+        // one total order: the printed forms compared bytewise
+        assert_eq!(lower.cmp(&upper), lower.to_string().cmp(&upper.to_string()));
     }
 
     #[test]

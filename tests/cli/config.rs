@@ -1,5 +1,5 @@
 //! A damaged config is refused, never read with a changed value; revision ids with
-//! upper-case hex are the same revisions as their lower-case spelling, as in CouchDB.
+//! upper-case hex are kept as given.
 
 use crate::*;
 
@@ -76,20 +76,21 @@ fn a_current_config_whose_checksum_line_is_lost_is_refused() {
     assert!(msg.contains("config") && msg.contains("no checksum"), "{msg}");
 }
 
-/// CouchDB (`couch_doc:parse_revid`) decodes a 32-hex revision hash to its 16 bytes in
-/// either case and prints it in lowercase, so `1-ABC…` and `1-abc…` are one revision; settee
-/// does the same, and replicating either spelling never makes a second leaf.
+/// A replicated revision id comes back byte for byte: an upper-case hex hash is not folded
+/// to lower case, so the peer that sent it recognises it, and the two spellings are two
+/// revisions (as PouchDB compares them).
 #[test]
-fn upper_case_hex_revisions_are_the_same_revisions_as_lower_case() {
+fn replicated_revision_ids_are_kept_byte_for_byte() {
     let upper = "0123456789ABCDEF0123456789ABCDEF";
     let lower = upper.to_ascii_lowercase();
     let env = TestEnv::new();
     env.import_replicated(&[replicated("d", 1, &[upper], serde_json::json!({"v": 1}))]);
-    assert_eq!(env.get_json(&["d"])["_rev"], format!("1-{lower}"));
-    let again = env.import_replicated(&[replicated("d", 1, &[&lower], serde_json::json!({"v": 1}))]);
-    assert!(again.contains("1 unchanged"), "{again}");
-    let leaves = env.settee(["export", "--all-leaves"]).ok().lines().count();
-    assert_eq!(leaves, 1);
-    // the mixed-case spelling names the same revision when reading it back
+    assert_eq!(env.get_json(&["d"])["_rev"], format!("1-{upper}"));
+    let revisions = env.get_json(&["d", "--revs"])["_revisions"].clone();
+    assert_eq!(revisions, serde_json::json!({"start": 1, "ids": [upper]}));
     assert_eq!(env.get_json(&["d", "--rev", &format!("1-{upper}")])["v"], 1);
+    // the lower-case spelling is another revision: a second leaf, not "unchanged"
+    env.import_replicated(&[replicated("d", 1, &[&lower], serde_json::json!({"v": 2}))]);
+    let leaves = env.settee(["export", "--all-leaves"]).ok().lines().count();
+    assert_eq!(leaves, 2);
 }
