@@ -431,15 +431,26 @@ impl ObjectDb {
         Ok(use_bytes(kind, bytes))
     }
 
-    /// Read and verify an object, or `None` if no live pack holds it.
+    /// Read and verify an object, or `None` if no live pack holds it. An absence is only
+    /// answered once every index consulted has passed its checksum (a damaged id or fanout
+    /// makes a lookup miss), so damage is an error, never "not found".
     pub fn read(&self, id: &ObjectId) -> Result<Option<(Kind, Vec<u8>)>> {
         if let Some(Some((kind, bytes))) = self.staged.get(id) {
             return Ok(Some((*kind, bytes.to_vec())));
         }
         match self.find(id) {
             Some(found) => self.read_at(id, found).map(Some),
-            None => Ok(None),
+            None => {
+                self.verify_indexes()?;
+                Ok(None)
+            }
         }
+    }
+
+    /// Verify the checksum of every index (once per open index).
+    fn verify_indexes(&self) -> Result<()> {
+        let active = self.active.as_ref().and_then(|a| a.index.as_ref());
+        active.into_iter().chain(self.sealed.iter().map(|s| &s.index)).try_for_each(Index::verify_once)
     }
 
     pub fn read_revision(&self, id: &ObjectId) -> Result<Option<Revision>> {

@@ -252,8 +252,9 @@ pub fn replicate(
         let failed = || Err(Error::Invalid("a replication thread panicked".into()));
         let outcome = target_side.join().unwrap_or_else(|_| failed());
         let source_result = source_side.join().unwrap_or_else(|_| failed().map(|_: Outcome| ()));
-        let outcome = outcome?;
+        // The source side stops quietly when the target has gone, so its error, if any, is
+        // the cause and the target's "source stopped" only its consequence.
         source_result?;
-        Ok(outcome)
+        outcome
     })
 }

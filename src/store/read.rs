@@ -181,7 +181,7 @@ impl Store {
         if let [leaf] = doc.leaves.as_slice() {
             if leaf.parent.is_none() && revs.contains(&leaf.rev) {
                 // One leaf whose object holds its whole (stemmed) history: no tree needed.
-                let Some(bytes) = self.odb.read_body(&leaf.body)? else { return Ok(Vec::new()) };
+                let bytes = self.leaf_body(id, &leaf.rev, &leaf.body)?;
                 let mut ancestry = leaf.ancestry.clone();
                 ancestry.truncate(self.revs_limit().saturating_sub(1));
                 return Ok(vec![crate::transport::Revision {
@@ -194,7 +194,19 @@ impl Store {
             }
         }
         let tree = self.load_tree(id, doc)?;
-        crate::transport::revisions_of(id, &tree, revs, &mut |oid| self.odb.read_body(oid))
+        crate::transport::revisions_of(id, &tree, revs, &mut |rev, oid| self.leaf_body(id, rev, oid))
+    }
+
+    /// The bytes of a leaf's body, which every store keeps: absent is damage (a lost object,
+    /// or an index that no longer finds it), never a revision to skip.
+    fn leaf_body(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Vec<u8>> {
+        self.odb.read_body(body)?.ok_or_else(|| {
+            Error::corrupt(
+                self.root.join(super::PACKS_DIR),
+                0,
+                format!("body {body} of leaf {rev} of {id} is missing"),
+            )
+        })
     }
 
     /// The winner's body, `_id` and `_rev` only: the fast path for plain reads.

@@ -102,8 +102,11 @@ impl Transport for BundleSource {
                     }
                     _ => Ok(None),
                 })?;
-            out.extend(super::revisions_of(id, &tree, revs, &mut |oid| {
-                Ok(bundle.object(oid).filter(|(k, _)| *k == Kind::Body).map(|(_, b)| b.to_vec()))
+            out.extend(super::revisions_of(id, &tree, revs, &mut |rev, oid| {
+                // Opening the bundle checked that every leaf's body is in it.
+                bundle.object(oid).filter(|(k, _)| *k == Kind::Body).map(|(_, b)| b.to_vec()).ok_or_else(
+                    || Error::Invalid(format!("bundle: the body of leaf {rev} of {id} is missing")),
+                )
             })?);
         }
         Ok(out)

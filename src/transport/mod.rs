@@ -107,12 +107,13 @@ pub trait Transport {
 
 /// The revisions `revs` of a document's `tree` with their histories and bodies, as
 /// `_bulk_get?revs=true&latest=true` answers: a revision that is no longer a leaf gives the
-/// leaves below it; unknown revisions and revisions whose body is not at hand are left out.
+/// leaves below it; unknown revisions are left out. Every leaf keeps its body, so
+/// `read_body` fails (naming the damage) rather than let a revision be skipped.
 pub fn revisions_of(
     id: &DocId,
     tree: &crate::revtree::RevTree<crate::history::NodeInfo>,
     revs: &[RevId],
-    read_body: &mut dyn FnMut(&crate::id::ObjectId) -> Result<Option<Vec<u8>>>,
+    read_body: &mut dyn FnMut(&RevId, &crate::id::ObjectId) -> Result<Vec<u8>>,
 ) -> Result<Vec<Revision>> {
     let mut wanted: Vec<RevId> = Vec::new();
     for r in revs {
@@ -125,7 +126,7 @@ pub fn revisions_of(
     let mut out = Vec::with_capacity(wanted.len());
     for rev in wanted {
         let Some(info) = tree.get(&rev).and_then(|n| n.value.clone()) else { continue };
-        let Some(bytes) = read_body(&info.body)? else { continue };
+        let bytes = read_body(&rev, &info.body)?;
         let ancestry =
             tree.ancestry(&rev).unwrap_or_default().into_iter().skip(1).map(|(r, _)| r.hash).collect();
         out.push(Revision {

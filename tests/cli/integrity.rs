@@ -290,3 +290,92 @@ fn checkpoints_and_compactions_refuse_a_damaged_table_and_keep_it() {
     let fsck = env.settee(["fsck"]);
     assert!(fsck.code == ERROR && fsck.stdout.contains("checksum"), "{fsck:?}");
 }
+
+/// Damage in a source store's packs or pack indexes stops a fetch or a clone from it with an error: the
+/// target gets no copy of the damage and no changed document. A fetch keeps the batches it
+/// committed before meeting the damage (each an exact copy of the source's documents); a
+/// clone leaves nothing behind. Damage to the source's last commit makes it read as the
+/// store before that commit, with a warning, and that state is what gets copied.
+#[test]
+fn a_damaged_source_store_is_never_copied() {
+    let src = TestEnv::new();
+    let lines: String =
+        (0..400).map(|i| format!("{{\"_id\":\"d{i:03}\",\"n\":{i},\"s\":\"text of {i}\"}}\n")).collect();
+    src.settee_stdin(["import", "-"], &lines).ok();
+    let before_last: std::collections::HashSet<String> =
+        src.settee(["export", "--all-leaves"]).ok().lines().map(str::to_string).collect();
+    let rev = src.get_json(&["d007"])["_rev"].as_str().unwrap().to_string();
+    src.update("d007", &rev, r#"{"n":"seven"}"#);
+    let good_lines: Vec<String> =
+        src.settee(["export", "--all-leaves"]).ok().lines().map(str::to_string).collect();
+    let good: std::collections::HashSet<&str> = good_lines.iter().map(String::as_str).collect();
+    let packs: Vec<String> = std::fs::read_dir(src.store_dir().join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".pack") || name.ends_with(".idx"))
+        .collect();
+    assert!(packs.len() >= 2, "{packs:?}");
+    // A copy of the source with one byte of one pack flipped (reading it may cut its tail).
+    let damaged_copy = |pack: &str, at: usize| {
+        let env = TestEnv::bare();
+        let status = std::process::Command::new("cp")
+            .args(["-a", src.store_dir().to_str().unwrap(), env.path().to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let path = env.path().join(".settee/packs").join(pack);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[at] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+        env
+    };
+    let (mut flips, mut refused) = (0, 0);
+    for pack in &packs {
+        let len = std::fs::metadata(src.store_dir().join("packs").join(pack)).unwrap().len() as usize;
+        for at in (0..len).step_by((len / 40).max(1)) {
+            flips += 1;
+            let source = damaged_copy(pack, at);
+            let dst = TestEnv::new();
+            dst.put("mine", r#"{"keep":"me"}"#);
+            let fetched = dst.settee(["fetch", source.store_dir().to_str().unwrap()]);
+            crate::assert_no_panic(&fetched);
+            let copied = dst.settee(["export", "--all-leaves"]).ok().to_string();
+            for line in copied.lines().filter(|l| !l.contains("\"mine\"")) {
+                let older = before_last.contains(line) && fetched.stderr.contains("warning: ");
+                assert!(
+                    good.contains(line) || older,
+                    "{pack} byte {at}: fetch copied a changed document: {line}\n{}",
+                    fetched.stderr
+                );
+            }
+            if fetched.code == OK {
+                let complete = copied.lines().count() == good.len() + 1;
+                assert!(
+                    complete || fetched.stderr.contains("warning: "),
+                    "{pack} byte {at}: fetch lost documents"
+                );
+            } else {
+                refused += 1;
+                assert!(fetched.stderr.starts_with("error: "), "{}", fetched.stderr);
+            }
+            assert_eq!(dst.settee(["fsck"]).ok(), "ok\n", "{pack} byte {at}");
+            let source = damaged_copy(pack, at);
+            let bare = TestEnv::bare();
+            let cloned = bare.settee(["clone", source.store_dir().to_str().unwrap(), "copy"]);
+            crate::assert_no_panic(&cloned);
+            if cloned.code == OK {
+                let copy = bare.path().join("copy");
+                let export =
+                    bare.settee(["-C", copy.to_str().unwrap(), "export", "--all-leaves"]).ok().to_string();
+                let exact = export.lines().eq(good_lines.iter().map(String::as_str));
+                let older = cloned.stderr.contains("warning: ")
+                    && export.lines().count() == before_last.len()
+                    && export.lines().all(|l| before_last.contains(l));
+                assert!(exact || older, "{pack} byte {at}: the clone differs:\n{}", cloned.stderr);
+            } else {
+                assert!(!bare.path().join("copy").exists(), "a refused clone leaves nothing behind");
+            }
+        }
+    }
+    assert!(flips >= 40 && refused > flips / 2, "{flips} flips, {refused} fetches refused");
+}

@@ -100,9 +100,7 @@ fn build(
             "cloning",
         )?,
         (Location::Store(peer_root), None) => {
-            let mut peer =
-                Store::open(peer_root, settee::OpenOptions { write: true, wait_for_lock: ctx.wait })
-                    .with_context(|| format!("opening {}", peer_root.display()))?;
+            let mut peer = super::replicate::open_peer(ctx, peer_root)?;
             one_way(
                 ctx,
                 &mut LocalStore::new(&mut peer),

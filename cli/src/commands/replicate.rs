@@ -66,8 +66,9 @@ fn options(args: &Args) -> Result<Options> {
     Ok(options)
 }
 
-/// Open the peer store at `root` for replication (checkpoints are written on both sides).
-fn open_peer(ctx: &Ctx, root: &std::path::Path) -> Result<Store> {
+/// Open the peer store at `root` for replication (checkpoints are written on both sides),
+/// saying what opening it cut.
+pub(crate) fn open_peer(ctx: &Ctx, root: &std::path::Path) -> Result<Store> {
     let peer = Store::open(root, OpenOptions { write: true, wait_for_lock: ctx.wait })
         .with_context(|| format!("opening {}", root.display()))?;
     crate::ctx::warn_of_cut(&peer);

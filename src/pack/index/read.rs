@@ -25,6 +25,8 @@ pub struct Index<T: AsRef<[u8]> = memmap2::Mmap> {
     loc_len: usize,
     /// Ids this index holds, once it has answered enough lookups with "absent".
     absent: crate::filter::Lazy,
+    /// The outcome of [`Index::verify`], once a reader has needed it.
+    verified: std::sync::OnceLock<std::result::Result<(), (u64, &'static str)>>,
 }
 
 use crate::bytes::be32;
@@ -76,6 +78,7 @@ impl<T: AsRef<[u8]>> Index<T> {
             count,
             loc_len,
             absent: crate::filter::Lazy::default(),
+            verified: std::sync::OnceLock::new(),
         })
     }
 
@@ -181,6 +184,14 @@ impl<T: AsRef<[u8]>> Index<T> {
     }
 
     /// Full verification: trailer checksum, sorted ids, fanout consistency.
+    /// [`Index::verify`] once per open index, as an error naming the file and offset: for a
+    /// reader about to answer "absent", since damaged ids or fanout make lookups miss.
+    pub fn verify_once(&self) -> Result<()> {
+        self.verified
+            .get_or_init(|| self.verify())
+            .map_err(|(offset, what)| Error::corrupt(self.path.clone(), offset, what))
+    }
+
     pub fn verify(&self) -> std::result::Result<(), (u64, &'static str)> {
         let b = self.bytes.as_ref();
         let body_len = b.len().saturating_sub(TRAILER_LEN);
