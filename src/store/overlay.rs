@@ -9,6 +9,11 @@
 //! their hash). At a few hundred thousand entries the index no longer fits the CPU caches,
 //! so a writer that knows which ids come next can `prefetch` their index lines.
 //!
+//! Ids come from outside (imports, replication peers, and later HTTP clients), so the index
+//! hashes them with a keyed hash whose keys are drawn at random once per process (SipHash
+//! 1-3, as `std`'s `RandomState`): ids crafted to share a bucket under one process's keys do
+//! not under another's, and cannot pile into one long probe run.
+//!
 //! Each entry may carry a hint of where the body it shows was committed (`Found`), which
 //! the next checkpoint writes into the refs table without searching for it.
 //!
@@ -21,9 +26,9 @@
 
 use std::sync::Arc;
 
-use crate::filter::hash_bytes;
 use crate::odb::Found;
 use crate::refs::Entry;
+use std::hash::BuildHasher;
 
 /// An empty index word.
 const EMPTY: u64 = 0;
@@ -36,7 +41,8 @@ fn hash_of(id: &str) -> u64 {
     if let Some(rest) = id.strip_prefix("collide-") {
         return rest.len() as u64 % 2;
     }
-    hash_bytes(id.as_bytes())
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+    KEYS.get_or_init(std::collections::hash_map::RandomState::new).hash_one(id.as_bytes())
 }
 
 /// The index word of the entry at `position` whose id hashes to `hash`.
