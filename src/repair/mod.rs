@@ -22,6 +22,7 @@
 
 pub mod fetch;
 pub mod notes;
+mod records;
 mod scan;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use crate::hash::FastSet;
 use crate::id::{Kind, ObjectId, Seq};
 use crate::journal;
 use crate::manifest::Manifest;
+use crate::odb::Found;
 use crate::pack::{self, index, PackId};
 use crate::refs::table::{RefsTable, TableWriter};
 use crate::refs::Entry;
@@ -80,17 +82,26 @@ pub fn repair(root: &Path, options: &Options) -> Result<Outcome> {
         Err(_) => Held::Lock { _lock: store::lock::Lock::acquire(root, options.wait_for_lock)? },
     };
     let quarantine = root.join(recovery::QUARANTINE_DIR).display().to_string();
+    let mut cut = Vec::new();
+    if let Held::Store(s) = &held {
+        if let Some(found) = s.recovery().filter(|r| r.bytes() > 0 || r.is_damage()) {
+            cut.push(format!("cut {}; kept in {quarantine}", found.describe()));
+        }
+    }
     let damage: Vec<store::Finding> =
         store::fsck(root)?.into_iter().filter(|f| f.place != quarantine).collect();
     if damage.is_empty() {
-        return Ok(Outcome::default());
+        return Ok(Outcome { actions: cut, ..Outcome::default() });
     }
+    cut.extend(damage.iter().map(|f| format!("found: {f}")));
     let manifest = match &held {
         Held::Store(s) => s.manifest().clone(),
         Held::Lock { .. } => Manifest::load(root)?,
     };
-    let outcome = rebuild(root, &manifest)?;
+    let mut outcome = rebuild(root, &manifest)?;
     drop(held);
+    cut.append(&mut outcome.actions);
+    outcome.actions = cut;
     Ok(outcome)
 }
 
@@ -249,18 +260,16 @@ fn read_entries(root: &Path, old: &Manifest, out: &mut Outcome) -> (BTreeMap<Str
         }
     }
     let journal_path = root.join(old.journal_name());
-    match journal::replay(&journal_path, old.generation) {
-        Ok(replay) => {
-            if let Some(kind) = replay.cut.filter(|k| *k != journal::CutKind::TornWrite) {
-                out.lost_commits = true;
+    match records::salvage(&journal_path) {
+        Ok(salvaged) => {
+            out.lost_commits |= salvaged.lost;
+            for (at, what) in &salvaged.damage {
                 out.actions.push(format!(
-                    "{} offset {}: {}; the records from there on are not used",
-                    journal_path.display(),
-                    replay.valid_len,
-                    kind.describe()
+                    "{} offset {at}: {what}; the commits there are not used",
+                    journal_path.display()
                 ));
             }
-            for record in replay.records {
+            for record in salvaged.records {
                 for (id, entry) in record.refs {
                     entries.insert(id.to_string(), entry);
                 }
@@ -358,10 +367,28 @@ fn write_layout(
         out.actions.push(format!("wrote {} with its index ({} objects)", id.file_name(), objects.len()));
     }
 
+    // Each entry's body hint: where its shown body is now, in a new pack (whose entries the
+    // index writer left sorted by id) or in a kept one.
+    let kept_indexes: Vec<(PackId, index::Index)> = keep
+        .iter()
+        .filter_map(|p| index::Index::open(&packs_dir.join(p.index_name())).ok().map(|i| (*p, i)))
+        .collect();
+    let locate = |body: &ObjectId| {
+        written
+            .iter()
+            .find_map(|(pack, entries)| {
+                let at = entries.binary_search_by_key(body, |e| e.0).ok()?;
+                entries.get(at).map(|&(_, loc)| Found { pack: *pack, loc })
+            })
+            .or_else(|| {
+                kept_indexes.iter().find_map(|(p, i)| i.find(body).map(|loc| Found { pack: *p, loc }))
+            })
+    };
     let mut tables = TableWriter::create(&root.join(next.refs_name()))?;
     for (id, entry) in live {
-        tables.push(id, entry, None)?;
+        tables.push(id, entry, entry.shown_body().and_then(locate))?;
     }
+    drop(kept_indexes);
     next.table_docs = tables.finish(&root.join(next.changes_name()))?;
     out.actions.push(format!(
         "rebuilt {} and {} ({} entries)",

@@ -93,9 +93,13 @@ fn a_damaged_changes_table_is_rebuilt_from_the_refs() {
     let table = file_starting(&env.store_dir(), "changes-", ".tbl");
     flip(&table, 40);
     assert_eq!(env.settee(["fsck"]).code, ERROR);
-    let out = env.settee(["fsck", "--repair"]);
-    assert_eq!(out.code, OK, "{out:?}");
-    assert!(out.stdout.contains("rebuilt refs-") && !out.stdout.contains("could not save"), "{out:?}");
+    let events = env.settee(["--json", "fsck", "--repair"]).json_lines();
+    assert!(events.iter().all(|e| e["type"] == "action"), "{events:?}");
+    let said = |what: &str| events.iter().any(|e| e["data"]["what"].as_str().unwrap().contains(what));
+    assert!(
+        said("found: changes: ") && said("rebuilt refs-") && said("switched to generation"),
+        "{events:?}"
+    );
     assert_sound_and_same(&env, &before);
     assert_eq!(env.settee(["changes"]).ok(), changes_before);
     // The damaged table is kept, not deleted.
@@ -203,6 +207,29 @@ fn a_damaged_sealed_pack_index_is_rebuilt_from_its_pack() {
     assert_sound_and_same(&env, &before);
 }
 
+/// A journal cut short below its acknowledged length: opening for writing cuts and keeps the
+/// tail; the repair names the lost commits, and a replica brings them back.
+#[test]
+fn a_truncated_journal_is_restored_from_a_bundle() {
+    let env = damaged_candidate(2);
+    env.settee(["bundle", "create", "all.bundle"]).ok();
+    let before = export(&env);
+    let journal = file_starting(&env.store_dir(), "journal-", ".log");
+    // Inside the first of the two records (the header is 24 bytes): the second was
+    // acknowledged, so this is no interrupted write.
+    std::fs::OpenOptions::new().write(true).open(&journal).unwrap().set_len(24 + 20).unwrap();
+    let out = env.settee(["fsck", "--repair"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stdout.starts_with("cut acknowledged commits lost"), "{out:?}");
+    assert!(out.stdout.contains("could not save: the documents of lost journal commits"), "{out:?}");
+    env.settee(["get", "j1"]).fails(4);
+    let out = env.settee(["fsck", "--repair", "--from", "all.bundle"]);
+    assert_eq!(out.code, OK, "{out:?}");
+    assert!(out.stdout.contains("fetched 2 revisions of 2 documents"), "{out:?}");
+    assert_sound_and_same(&env, &before);
+}
+
+/// A record damaged in the middle of the journal: the commits after it are kept.
 #[test]
 fn lost_journal_commits_come_back_from_a_replica() {
     let env = damaged_candidate(3);
@@ -213,8 +240,14 @@ fn lost_journal_commits_come_back_from_a_replica() {
     flip(&journal, 24 + 12 + 3);
     let out = env.settee(["fsck", "--repair"]);
     assert_eq!(out.code, ERROR, "{out:?}");
-    assert!(out.stdout.contains("lost journal commits"), "{out:?}");
-    env.settee(["get", "j2"]).fails(4);
+    assert!(
+        out.stdout.contains("offset 24: journal record fails its checksum; the commits there are not used"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("could not save: the documents of lost journal commits"), "{out:?}");
+    // The first commit is lost; the two after it are intact and kept.
+    env.settee(["get", "j0"]).fails(4);
+    assert_eq!(env.get_json(&["j2"])["j"], 2);
     assert_eq!(env.get_json(&["d05"])["edited"], true, "the tables' documents stay");
 
     let out = env.settee(["fsck", "--repair", "--from", replica_dir.to_str().unwrap()]);

@@ -86,11 +86,11 @@ fn run_repair(ctx: &Ctx, args: &Args) -> Result<u8> {
     let options = repair::Options { wait_for_lock: ctx.wait };
     let outcome = repair::repair(&root, &options).with_context(|| format!("repairing {}", root.display()))?;
     let mut ev = Events { out: Out::new(), json: ctx.json };
-    if outcome.generation.is_none() {
-        ev.emit("action", json!({"what": "nothing to rebuild"}), "nothing to rebuild: fsck finds no damage")?;
-    }
     for a in &outcome.actions {
         ev.emit("action", json!({"what": a}), a)?;
+    }
+    if outcome.generation.is_none() {
+        ev.emit("action", json!({"what": "nothing to rebuild"}), "nothing to rebuild: fsck finds no damage")?;
     }
     let mut named: Vec<String> = Vec::new();
     for u in &outcome.unsaved {
