@@ -437,6 +437,9 @@ fn write_layout(
         crate::fsutil::sync_dir(q)?;
     }
 
+    // The note goes first: a crash after it but before the switch leaves a note naming
+    // documents the old store cannot show either, never a switch without its note.
+    notes::add_repair(root, out, &kept)?;
     next.store(root)?;
 
     for path in &dropped {
@@ -448,6 +451,5 @@ fn write_layout(
         kept.len(),
         kept_dir.display()
     ));
-    notes::add_repair(root, out, &kept)?;
     Ok(next)
 }
