@@ -47,6 +47,10 @@ pub use notes::{Range, Unsaved, Wanted};
 pub struct Options {
     /// Wait this long for the writer lock (`None`: fail at once when it is held).
     pub wait_for_lock: Option<std::time::Duration>,
+    /// Fault injection for tests: fail just before the note and the manifest switch, with
+    /// every new file written.
+    #[doc(hidden)]
+    pub fail_before_switch: bool,
 }
 
 /// What a repair did.
@@ -98,7 +102,7 @@ pub fn repair(root: &Path, options: &Options) -> Result<Outcome> {
         Held::Store(s) => s.manifest().clone(),
         Held::Lock { .. } => Manifest::load(root)?,
     };
-    let mut outcome = rebuild(root, &manifest)?;
+    let mut outcome = rebuild(root, &manifest, options)?;
     drop(held);
     cut.append(&mut outcome.actions);
     outcome.actions = cut;
@@ -106,7 +110,7 @@ pub fn repair(root: &Path, options: &Options) -> Result<Outcome> {
 }
 
 /// The rebuild, under the lock.
-fn rebuild(root: &Path, old: &Manifest) -> Result<Outcome> {
+fn rebuild(root: &Path, old: &Manifest, options: &Options) -> Result<Outcome> {
     let packs_dir = root.join(PACKS_DIR);
     let mut out = Outcome::default();
     let (mut entries, mut max_seq) = read_entries(root, old, &mut out);
@@ -214,7 +218,8 @@ fn rebuild(root: &Path, old: &Manifest) -> Result<Outcome> {
     }
     out.unsaved.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let next = write_layout(root, old, &keep, &rewrite, &live, max_seq, &mut out)?;
+    let plan = Plan { keep: &keep, rewrite: &rewrite, live: &live, max_seq };
+    let next = write_layout(root, old, &plan, options, &mut out)?;
     out.generation = Some(next.generation);
     Ok(out)
 }
@@ -305,15 +310,23 @@ fn index_matches(path: &Path, found: &[(ObjectId, pack::Loc)]) -> bool {
 }
 
 /// Write the new generation, keep the files it drops in the quarantine, switch the manifest.
+/// What the new generation holds: the sealed packs kept, the packs whose intact objects are
+/// copied, the saved entries in id order, and the highest seq.
+struct Plan<'a> {
+    keep: &'a [PackId],
+    rewrite: &'a [PackId],
+    live: &'a [(String, Entry)],
+    max_seq: Seq,
+}
+
 fn write_layout(
     root: &Path,
     old: &Manifest,
-    keep: &[PackId],
-    rewrite: &[PackId],
-    live: &[(String, Entry)],
-    max_seq: Seq,
+    plan: &Plan<'_>,
+    options: &Options,
     out: &mut Outcome,
 ) -> Result<Manifest> {
+    let Plan { keep, rewrite, live, max_seq } = *plan;
     let packs_dir = root.join(PACKS_DIR);
     let mut next = old.clone();
     next.generation += 1;
@@ -437,6 +450,9 @@ fn write_layout(
         crate::fsutil::sync_dir(q)?;
     }
 
+    if options.fail_before_switch {
+        return Err(Error::Invalid("injected failure before the manifest switch".into()));
+    }
     // The note goes first: a crash after it but before the switch leaves a note naming
     // documents the old store cannot show either, never a switch without its note.
     notes::add_repair(root, out, &kept)?;

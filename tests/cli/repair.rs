@@ -254,3 +254,32 @@ fn lost_journal_commits_come_back_from_a_replica() {
     assert_eq!(out.code, OK, "{out:?}");
     assert_sound_and_same(&env, &before);
 }
+
+/// A frame holding only a revision object above a leaf: the leaf and its body are intact,
+/// so the document is saved with its link cleared and its ancestor ids kept.
+#[test]
+fn a_damaged_revision_object_above_a_leaf_cuts_only_the_link() {
+    let env = TestEnv::new();
+    let first = env.put("a", "{\"x\":1}");
+    // The same body again: the second commit's frame holds only the first revision's object.
+    let second = env.update("a", &first, "{\"x\":1}");
+    // A later commit: open checks the last commit's pack bytes, and would cut that one.
+    env.put("b", "{\"y\":2}");
+    let pack = file_starting(&env.store_dir().join("packs"), "pack-", ".pack");
+    let bytes = std::fs::read(&pack).unwrap();
+    let first_len = u32::from_be_bytes(bytes[16..20].try_into().unwrap()) as usize + 16;
+    assert!(bytes.len() > 16 + first_len, "two frames");
+    flip(&pack, 16 + first_len + 16 + 2);
+    assert_eq!(env.settee(["fsck"]).code, ERROR);
+    let out = env.settee(["fsck", "--repair"]);
+    assert_eq!(out.code, OK, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("document a: the revision object above leaf {second} is damaged")),
+        "{out:?}"
+    );
+    assert_eq!(env.settee(["fsck"]).ok(), "ok\n");
+    let doc = env.get_json(&["a", "--revs"]);
+    assert_eq!(doc["_rev"], second.as_str());
+    assert_eq!(doc["x"], 1);
+    assert_eq!(doc["_revisions"]["ids"].as_array().unwrap().len(), 2, "{doc}");
+}

@@ -83,7 +83,7 @@ fn revs_text(revs: &[String]) -> String {
 
 fn run_repair(ctx: &Ctx, args: &Args) -> Result<u8> {
     let root = ctx.store_dir()?;
-    let options = repair::Options { wait_for_lock: ctx.wait };
+    let options = repair::Options { wait_for_lock: ctx.wait, ..Default::default() };
     let outcome = repair::repair(&root, &options).with_context(|| format!("repairing {}", root.display()))?;
     let mut ev = Events { out: Out::new(), json: ctx.json };
     for a in &outcome.actions {
