@@ -121,6 +121,7 @@ fn rebuild(root: &Path, old: &Manifest, options: &Options) -> Result<Outcome> {
     let mut known: BTreeMap<String, RevId> = BTreeMap::new();
     let mut keep: Vec<PackId> = Vec::new();
     let mut rewrite: Vec<PackId> = Vec::new();
+    let mut kept_objects: FastSet<ObjectId> = FastSet::default();
     for (id, sealed) in old.sealed.iter().map(|p| (*p, true)).chain(old.active.map(|p| (p, false))) {
         let path = packs_dir.join(id.file_name());
         let mut found: Vec<(ObjectId, pack::Loc)> = Vec::new();
@@ -151,6 +152,7 @@ fn rebuild(root: &Path, old: &Manifest, options: &Options) -> Result<Outcome> {
         let index_path = packs_dir.join(id.index_name());
         if sealed && damage.is_empty() && index_matches(&index_path, &found) {
             keep.push(id);
+            kept_objects.extend(found.iter().map(|(oid, _)| *oid));
         } else {
             if sealed && damage.is_empty() {
                 out.actions.push(format!(
@@ -218,8 +220,8 @@ fn rebuild(root: &Path, old: &Manifest, options: &Options) -> Result<Outcome> {
     }
     out.unsaved.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let plan = Plan { keep: &keep, rewrite: &rewrite, live: &live, max_seq };
-    let next = write_layout(root, old, &plan, options, &mut out)?;
+    let plan = Plan { keep: &keep, rewrite: &rewrite, live: &live, max_seq, done: kept_objects };
+    let next = write_layout(root, old, plan, options, &mut out)?;
     out.generation = Some(next.generation);
     Ok(out)
 }
@@ -317,16 +319,18 @@ struct Plan<'a> {
     rewrite: &'a [PackId],
     live: &'a [(String, Entry)],
     max_seq: Seq,
+    /// The objects of the kept packs (they need no copy).
+    done: FastSet<ObjectId>,
 }
 
 fn write_layout(
     root: &Path,
     old: &Manifest,
-    plan: &Plan<'_>,
+    plan: Plan<'_>,
     options: &Options,
     out: &mut Outcome,
 ) -> Result<Manifest> {
-    let Plan { keep, rewrite, live, max_seq } = *plan;
+    let Plan { keep, rewrite, live, max_seq, mut done } = plan;
     let packs_dir = root.join(PACKS_DIR);
     let mut next = old.clone();
     next.generation += 1;
@@ -336,13 +340,6 @@ fn write_layout(
     next.table_seq = max_seq;
 
     // Objects of the kept packs need no copy; the rest is copied once, in pack order.
-    let mut done: FastSet<ObjectId> = FastSet::default();
-    for p in keep {
-        scan::pack(&packs_dir.join(p.file_name()), &mut |oid, _, _, _| {
-            done.insert(oid);
-            Ok(())
-        })?;
-    }
     let mut writer: Option<pack::writer::Writer> = None;
     let mut written: Vec<(PackId, Vec<(ObjectId, pack::Loc)>)> = Vec::new();
     for p in rewrite {
