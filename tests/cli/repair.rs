@@ -165,6 +165,14 @@ fn a_damaged_body_frame_names_its_documents_and_a_bundle_restores_them() {
         }
     }
 
+    // A replica that lacks them names them again, and the note stays open.
+    let empty = TestEnv::new();
+    let out = env.settee(["fsck", "--repair", "--from", empty.path().to_str().unwrap()]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    let lacking = out.stdout.lines().filter(|l| l.ends_with(": the replica lacks it")).count();
+    assert_eq!(lacking, named.len(), "{out:?}");
+    assert!(out.stderr.contains(&format!("{} documents could not be saved", named.len())), "{out:?}");
+    assert_eq!(env.settee(["fsck"]).code, ERROR, "the note stays open");
     let out = env.settee(["fsck", "--repair", "--from", "all.bundle"]);
     assert_eq!(out.code, OK, "{out:?}");
     assert_eq!(out.stdout.lines().filter(|l| l.starts_with("restored: ")).count(), named.len(), "{out:?}");
