@@ -101,13 +101,20 @@ pub(crate) fn add_repair(root: &Path, outcome: &super::Outcome, kept: &[std::pat
         .collect();
     let ranges: Vec<Value> =
         outcome.ranges.iter().map(|r| json!({"after": r.after, "before": r.before})).collect();
-    let mut what = format!("a repair could not save {} documents", outcome.unsaved.len());
+    let mut parts = Vec::new();
+    if !outcome.unsaved.is_empty() {
+        parts.push(format!("could not save {} documents", outcome.unsaved.len()));
+    }
     if !outcome.ranges.is_empty() {
-        what.push_str(" and does not know the documents of damaged refs groups");
+        parts.push(format!("does not know the documents of {} damaged refs id ranges", outcome.ranges.len()));
     }
     if outcome.lost_commits {
-        what.push_str(" and does not know the documents of lost commits");
+        parts.push("does not know the documents of lost journal commits".to_string());
     }
+    let what = match parts.is_empty() {
+        true => "a repair saved every document".to_string(),
+        false => format!("a repair {}", parts.join(" and ")),
+    };
     let time = now();
     let mut note = json!({
         "time": time,
