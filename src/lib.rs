@@ -39,6 +39,7 @@ pub mod odb;
 pub mod pack;
 mod prefetch;
 pub mod refs;
+pub mod repair;
 pub mod replicate;
 pub mod rev;
 pub mod revtree;

@@ -418,6 +418,27 @@ impl RefsTable {
         }))
     }
 
+    /// For repair: each group in turn with the offset it starts at, and its entries if it
+    /// passes its checksum and decodes whole, or the first error met in it. A damaged group
+    /// does not stop the walk; no entry of a damaged group is returned.
+    pub fn salvage_groups(&self) -> impl Iterator<Item = (usize, u64, Result<Vec<(String, Entry)>>)> + '_ {
+        (0..self.groups).map(move |g| {
+            let at = self.group_start(g).map_or((self.offsets_at + g * 8) as u64, |a| a as u64);
+            let read = || -> Result<Vec<(String, Entry)>> {
+                let mut cursor = self.group_cursor(g)?;
+                let end = ((g + 1) * GROUP).min(self.count);
+                let mut out = Vec::with_capacity(GROUP);
+                while cursor.index < end {
+                    let entry_at = cursor.at as u64;
+                    let bad = || Error::corrupt(&self.path, entry_at, "malformed refs entry");
+                    out.push(self.next(&mut cursor).ok_or_else(bad)??);
+                }
+                Ok(out)
+            };
+            (g, at, read())
+        })
+    }
+
     /// The id and entry stored at byte offset `at` (an offset a changes row names).
     pub fn entry_at(&self, at: usize) -> Result<(String, Entry)> {
         // The last group starting at or before `at`, then along it.

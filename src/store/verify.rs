@@ -33,12 +33,15 @@ impl Store {
         }
         let quarantine = self.root.join(super::recovery::QUARANTINE_DIR);
         for kept in super::recovery::notes(&self.root) {
-            if kept["kind"] != super::recovery::kind_name(crate::journal::CutKind::TornWrite) {
+            // A note marked `repaired` was dealt with by `fsck --repair` (format-spec/repair.md).
+            let open = kept.get("repaired").is_none();
+            if open && kept["kind"] != super::recovery::kind_name(crate::journal::CutKind::TornWrite) {
                 let what = kept["what"].as_str().unwrap_or("damage").to_string();
                 let time = kept["time"].as_str().unwrap_or("?").to_string();
+                let when = if kept["kind"] == "repair" { "noted" } else { "cut" };
                 note(
                     quarantine.display().to_string(),
-                    format!("{what}, cut on {time} (see NOTES; remove the quarantine once dealt with)"),
+                    format!("{what}, {when} on {time} (see NOTES; remove the quarantine once dealt with)"),
                 );
             }
         }

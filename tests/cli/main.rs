@@ -21,6 +21,7 @@ mod integrity;
 mod maintenance;
 mod numbers;
 mod readme;
+mod repair;
 mod replication;
 mod store;
 

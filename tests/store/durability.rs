@@ -257,3 +257,55 @@ fn a_refs_table_with_a_bad_group_offset_is_a_finding() {
     let findings = t.reader().verify().expect("damage is reported as findings");
     assert!(findings.iter().any(|f| f.to_string().contains("group offset")), "{findings:?}");
 }
+
+/// A repair that stops with every new file written but before its manifest switch leaves
+/// the old store: same generation, same findings; the next writer open removes the new
+/// files, and a repair run again succeeds.
+#[test]
+fn a_repair_interrupted_before_its_switch_leaves_the_old_store() {
+    let mut t = TestStore::new();
+    for i in 0..20 {
+        put(&mut t.store, &format!("d{i:02}"), None, json!({"n": i})).unwrap();
+    }
+    t.store.checkpoint().unwrap();
+    let before: Vec<Option<serde_json::Value>> =
+        (0..20).map(|i| winner_body(&t.store, &format!("d{i:02}"))).collect();
+    t.release_writer();
+    let root = t.root();
+    let changes = store_file(&root, "changes-");
+    let mut bytes = std::fs::read(&changes).unwrap();
+    bytes[30] ^= 0x01;
+    std::fs::write(&changes, &bytes).unwrap();
+    let findings = settee::store::fsck(&root).unwrap();
+    assert!(!findings.is_empty());
+    let listing = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let (root_files, pack_files) = (listing(&root), listing(&root.join("packs")));
+    let generation = t.reader().manifest().generation;
+
+    let options = settee::repair::Options { fail_before_switch: true, ..Default::default() };
+    let err = settee::repair::repair(&root, &options).unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert_eq!(t.reader().manifest().generation, generation);
+    assert_eq!(settee::store::fsck(&root).unwrap(), findings);
+    drop(Store::open(&root, OpenOptions { write: true, wait_for_lock: None }).unwrap());
+    assert_eq!(listing(&root.join("packs")), pack_files, "the new packs are leftovers, removed");
+    let mut now = listing(&root);
+    now.retain(|n| n != "quarantine");
+    assert_eq!(now, root_files.into_iter().filter(|n| n != "quarantine").collect::<Vec<_>>());
+
+    let outcome = settee::repair::repair(&root, &settee::repair::Options::default()).unwrap();
+    assert_eq!(outcome.generation, Some(generation + 1));
+    assert!(outcome.unsaved.is_empty() && outcome.ranges.is_empty() && !outcome.lost_commits);
+    assert_eq!(settee::store::fsck(&root).unwrap(), vec![]);
+    let store = t.reader();
+    let after: Vec<Option<serde_json::Value>> =
+        (0..20).map(|i| winner_body(&store, &format!("d{i:02}"))).collect();
+    assert_eq!(after, before);
+}
