@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use super::{lock, Store};
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// The writer role of a handle: how long to wait for the lock, and the lock while held.
 pub(super) struct Writing {
@@ -49,12 +49,15 @@ impl Writing {
 impl Store {
     /// Run `f` holding the writer lock, with the view caught up with every commit made
     /// before it was taken. Operations that write go through here; a caller may wrap a
-    /// series of them (a batch of writes and a checkpoint) to hold the lock once for all.
-    /// Fails with `Error::Locked` naming the holder when the lock stays busy longer than
-    /// the handle waits.
-    pub fn locked<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+    /// series of them (a batch of writes and a checkpoint, a whole clone) to hold the lock
+    /// once for all. Fails with `Error::Locked` naming the holder when the lock stays busy
+    /// longer than the handle waits.
+    pub fn locked<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let Some(writing) = self.writing.as_mut() else {
-            return Err(Error::Invalid("store was opened read-only".into()));
+            return Err(Error::Invalid("store was opened read-only".into()).into());
         };
         if writing.is_held() {
             writing.depth += 1;
@@ -66,7 +69,7 @@ impl Store {
         }
         writing.lock = Some(lock::Lock::acquire(&self.root, writing.wait)?);
         writing.depth = 1;
-        let result = self.catch_up_for_write().and_then(|()| f(self));
+        let result = self.catch_up_for_write().map_err(E::from).and_then(|()| f(self));
         if let Some(w) = self.writing.as_mut() {
             w.depth = 0;
             w.lock = None;
