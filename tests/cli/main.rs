@@ -22,6 +22,7 @@ mod maintenance;
 mod numbers;
 mod readme;
 mod replication;
+mod shared;
 mod store;
 
 use std::ffi::OsStr;
