@@ -538,6 +538,34 @@ mod tests {
         assert_eq!(replay(&path, 1).unwrap().cut, None);
     }
 
+    /// Reading from a record boundary gives the records after it, with the same lengths
+    /// and cut as a whole replay; a start past the end is refused.
+    #[test]
+    fn a_tail_replays_like_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&path, 4).unwrap();
+        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        w.append(&record(1)).unwrap();
+        let first = w.len();
+        w.append(&record(2)).unwrap();
+        w.append(&record(3)).unwrap();
+        let whole = replay(&path, 4).unwrap();
+        let tail = replay_from(&path, 4, first).unwrap();
+        assert_eq!(tail.records, vec![record(2), record(3)]);
+        assert_eq!((tail.valid_len, tail.cut, tail.file_len), (whole.valid_len, None, whole.file_len));
+        assert_eq!(tail.last_start, whole.last_start);
+        assert!(replay_from(&path, 4, w.len()).unwrap().records.is_empty());
+        // a commit in progress: its partial record is a torn tail, the others are read
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[0, 0, 0, 9, 1]);
+        std::fs::write(&path, &bytes).unwrap();
+        let tail = replay_from(&path, 4, first).unwrap();
+        assert_eq!((tail.records.len(), tail.cut), (2, Some(CutKind::TornWrite)));
+        assert!(replay_from(&path, 4, bytes.len() as u64 + 1).is_err());
+        assert!(replay_from(&path, 5, first).is_err(), "another generation's journal");
+    }
+
     /// Version 1 and 2 journals (16-byte headers) are read; other versions are refused by name.
     #[test]
     fn version_1_journals_are_read_and_others_refused() {

@@ -24,6 +24,7 @@ mod checkpoint;
 mod feed;
 mod local;
 pub mod lock;
+mod notify;
 mod overlay;
 mod read;
 pub mod recovery;
@@ -107,6 +108,8 @@ pub struct Store {
     writer: Option<WriteState>,
     /// What opening found past the last commit it replayed, if anything.
     recovery: Option<recovery::Recovery>,
+    /// Shared by this process's handles of the store: bumped by each commit.
+    signal: Arc<notify::Signal>,
 }
 
 impl Store {
@@ -253,6 +256,7 @@ impl Store {
             writing: None,
             writer: None,
             recovery,
+            signal: notify::signal_for(root),
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);

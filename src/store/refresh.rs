@@ -32,6 +32,26 @@ impl Store {
         self.catch_up(false)
     }
 
+    /// Wait until this view's last sequence passes `seq` or `timeout` elapses, refreshing
+    /// it; true if it passed. A commit through another handle in this process wakes the
+    /// wait at once; one by another process is seen within `notify::POLL` (25 ms).
+    pub fn wait_for_seq(&mut self, seq: crate::id::Seq, timeout: std::time::Duration) -> Result<bool> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            // Read before refreshing: a commit landing after the refresh wakes the wait.
+            let seen = self.signal.count();
+            self.refresh()?;
+            if self.last_seq > seq {
+                return Ok(true);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            self.signal.wait_past(seen, (deadline - now).min(super::notify::POLL));
+        }
+    }
+
     /// Catch up under the writer lock, then make sure the append handles sit at the ends.
     pub(super) fn catch_up_for_write(&mut self) -> Result<()> {
         self.catch_up(true)?;

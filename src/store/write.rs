@@ -172,7 +172,9 @@ impl Store {
             return Err(e);
         }
         self.journal_len = w.journal.len();
-        self.apply_record(record)
+        self.apply_record(record)?;
+        self.signal.notify();
+        Ok(())
     }
 
     pub(crate) fn abort_batch(&mut self) {

@@ -201,7 +201,7 @@ fn a_writer_is_refused_only_while_another_holds_the_lock() {
     put(&mut second, "a", None, sample()).unwrap();
     // while one handle holds it, the other's write fails at once, naming the holder's pid
     let op = Op::Edit { id: id("b"), base: None, deleted: false, body: body(sample()) };
-    let e = t.store.locked(|_| Ok(second.write(vec![op]))).unwrap().unwrap_err();
+    let e = t.store.locked(|_| Ok::<_, settee::Error>(second.write(vec![op]))).unwrap().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Locked);
     assert!(e.to_string().contains(&format!("pid {}", std::process::id())), "{e}");
     let _reader = t.reader();

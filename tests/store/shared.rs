@@ -126,3 +126,26 @@ fn the_next_writer_cuts_what_a_crashed_writer_left() {
     assert_eq!(leaves(&store, "b").len(), 1);
     assert!(store.verify().unwrap().is_empty());
 }
+
+/// A handle waiting for the next sequence is woken by a commit through another handle of
+/// this process, and gives up after its timeout when nothing comes.
+#[test]
+fn waiting_for_a_sequence_ends_with_the_commit_or_the_timeout() {
+    let t = TestStore::new();
+    let mut reader = t.reader();
+    let short = std::time::Duration::from_millis(60);
+    assert!(!reader.wait_for_seq(Seq(0), short).unwrap(), "nothing was committed");
+    let mut other = writer(&t);
+    let started = std::time::Instant::now();
+    let woke = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            put(&mut other, "a", None, sample()).unwrap();
+        });
+        reader.wait_for_seq(Seq(0), std::time::Duration::from_secs(20)).unwrap()
+    });
+    assert!(woke && started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!((reader.last_seq(), leaves(&reader, "a").len()), (Seq(1), 1));
+    // a sequence already passed needs no wait
+    assert!(reader.wait_for_seq(Seq(0), short).unwrap());
+}
