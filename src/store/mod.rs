@@ -601,3 +601,12 @@ mod tests {
         assert_eq!(CommitLocations::new(None, &objects).find(&oid(0)), None);
     }
 }
+
+#[cfg(test)]
+mod sync_check {
+    fn is_send_sync<T: Send + Sync>() {}
+    #[test]
+    fn a_store_is_send_and_sync() {
+        is_send_sync::<super::Store>();
+    }
+}

@@ -1,13 +1,19 @@
-//! Waking the handles of this process that wait for new commits to a store.
+//! What the handles of one store directory in this process share: a signal that wakes the
+//! handles waiting for new commits, and a gate the writers among them pass, one at a time,
+//! before they take the writer lock.
 //!
 //! Every handle of one store directory in a process shares one [`Signal`] (found by the
-//! directory's canonical path); a commit through any of them bumps it and wakes the waiters
+//! directory's canonical path). A commit through any of them bumps it and wakes the waiters
 //! at once. Commits of other processes are not signalled: waiters also look at the files
-//! every [`POLL`] (`Store::wait_for_seq`).
+//! every [`POLL`] (`Store::wait_for_seq`). Writers of this process queue at the gate on a
+//! condition variable rather than retrying `flock` with pauses, so a handle's turn comes as
+//! soon as the one before lets go.
 //!
-//! Invariant: the count only grows, and is bumped after the commit is applied to the
-//! committing handle's view and durable, so a waiter woken by it finds the commit when it
-//! refreshes.
+//! Invariants:
+//! 1. The count only grows, and is bumped after the commit is applied to the committing
+//!    handle's view and durable, so a waiter woken by it finds the commit when it refreshes.
+//! 2. At most one handle of the process is past the gate; only a handle past it takes the
+//!    writer lock, and it leaves the gate after releasing the lock.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +28,9 @@ pub const POLL: Duration = Duration::from_millis(25);
 pub struct Signal {
     commits: Mutex<u64>,
     cond: Condvar,
+    /// True while a handle of this process is past the gate.
+    gate: Mutex<bool>,
+    gate_cond: Condvar,
 }
 
 type Registry = Mutex<HashMap<PathBuf, Weak<Signal>>>;
@@ -56,5 +65,29 @@ impl Signal {
     pub fn wait_past(&self, seen: u64, timeout: Duration) {
         let guard = self.commits.lock().unwrap_or_else(|e| e.into_inner());
         let _ = self.cond.wait_timeout_while(guard, timeout, |count| *count <= seen);
+    }
+
+    /// Pass the gate, waiting up to `wait` (`None`: not at all) for the handle past it to
+    /// leave; false if it did not.
+    pub fn enter(&self, wait: Option<Duration>) -> bool {
+        let busy = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut busy = match wait {
+            None => busy,
+            Some(wait) => self
+                .gate_cond
+                .wait_timeout_while(busy, wait, |b| *b)
+                .map_or_else(|e| e.into_inner().0, |r| r.0),
+        };
+        if *busy {
+            return false;
+        }
+        *busy = true;
+        true
+    }
+
+    /// Leave the gate, letting the next handle in.
+    pub fn leave(&self) {
+        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.gate_cond.notify_one();
     }
 }

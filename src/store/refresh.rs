@@ -152,6 +152,7 @@ impl Store {
         let mut fresh = if locked { fresh.finish_open()? } else { fresh };
         fresh.writing = self.writing.take();
         fresh.batch_refs = std::mem::take(&mut self.batch_refs);
+        fresh.signal = self.signal.clone();
         *self = fresh;
         Ok(())
     }

@@ -16,7 +16,9 @@
 //!    conflict and every commit gets the next sequence number.
 //! 3. One hold is re-entrant: an operation made of others (resolve writes, a write
 //!    checkpoints) catches up once, at the outermost level, and releases once, there.
-//! 4. The lock is released however the operation ends (the kernel also drops it when the
+//! 4. Handles of one process pass a gate in turn before taking the lock (`notify.rs`), so
+//!    they wait on each other without polling.
+//! 5. The lock is released however the operation ends (the kernel also drops it when the
 //!    process dies), so a failed or crashed writer never blocks the others.
 //!
 //! Spec: format-spec/layout.md ("Locking and visibility").
@@ -46,6 +48,22 @@ impl Writing {
     }
 }
 
+/// Being past this process's gate for the store (`notify.rs`); leaving it on drop, so a
+/// panicking operation does not shut the others out.
+struct Pass(std::sync::Arc<super::notify::Signal>);
+
+impl Pass {
+    fn enter(signal: &std::sync::Arc<super::notify::Signal>, wait: Option<Duration>) -> Option<Pass> {
+        signal.enter(wait).then(|| Pass(signal.clone()))
+    }
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 impl Store {
     /// Run `f` holding the writer lock, with the view caught up with every commit made
     /// before it was taken. Operations that write go through here; a caller may wrap a
@@ -67,7 +85,14 @@ impl Store {
             }
             return result;
         }
-        writing.lock = Some(lock::Lock::acquire(&self.root, writing.wait)?);
+        // Handles of this process queue at the gate; then the lock orders the processes.
+        let started = std::time::Instant::now();
+        let Some(_pass) = Pass::enter(&self.signal, writing.wait) else {
+            let holder = format!("pid {}, through another handle", std::process::id());
+            return Err(Error::Locked { path: self.root.join(lock::FILE_NAME), holder }.into());
+        };
+        let left = writing.wait.map(|w| w.saturating_sub(started.elapsed()));
+        writing.lock = Some(lock::Lock::acquire(&self.root, left)?);
         writing.depth = 1;
         let result = self.catch_up_for_write().map_err(E::from).and_then(|()| f(self));
         if let Some(w) = self.writing.as_mut() {
