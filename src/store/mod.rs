@@ -22,6 +22,7 @@
 
 mod checkpoint;
 mod feed;
+mod group;
 mod local;
 pub mod lock;
 mod notify;

@@ -28,9 +28,9 @@ pub const POLL: Duration = Duration::from_millis(25);
 pub struct Signal {
     commits: Mutex<u64>,
     cond: Condvar,
-    /// True while a handle of this process is past the gate.
-    gate: Mutex<bool>,
-    gate_cond: Condvar,
+    /// Who is past the gate, and the writes queued for a group commit (`group.rs`).
+    pub(super) gate: Mutex<super::group::Gate>,
+    pub(super) gate_cond: Condvar,
 }
 
 type Registry = Mutex<HashMap<PathBuf, Weak<Signal>>>;
@@ -70,24 +70,25 @@ impl Signal {
     /// Pass the gate, waiting up to `wait` (`None`: not at all) for the handle past it to
     /// leave; false if it did not.
     pub fn enter(&self, wait: Option<Duration>) -> bool {
-        let busy = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-        let mut busy = match wait {
-            None => busy,
+        let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gate = match wait {
+            None => gate,
             Some(wait) => self
                 .gate_cond
-                .wait_timeout_while(busy, wait, |b| *b)
+                .wait_timeout_while(gate, wait, |g| g.busy)
                 .map_or_else(|e| e.into_inner().0, |r| r.0),
         };
-        if *busy {
+        if gate.busy {
             return false;
         }
-        *busy = true;
+        gate.busy = true;
         true
     }
 
     /// Leave the gate, letting the next handle in.
     pub fn leave(&self) {
-        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = false;
-        self.gate_cond.notify_one();
+        self.gate.lock().unwrap_or_else(|e| e.into_inner()).busy = false;
+        // Waiters for the gate and for their queued writes' results share the condition.
+        self.gate_cond.notify_all();
     }
 }

@@ -82,11 +82,17 @@ impl Store {
     /// Apply `ops` in order as one commit, holding the writer lock and checked against the
     /// latest commits of every writer. The outer error means nothing was written; the inner
     /// ones are per document (conflicts, not found) and leave the others unaffected.
+    ///
+    /// Writes from several handles of the store in this process at once share commits
+    /// (`group.rs`): each is still applied as if committed alone, in turn.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
-        self.locked(|store| store.write_locked(ops))
+        if self.writing.as_ref().is_some_and(|w| w.is_held()) {
+            return self.write_locked(ops);
+        }
+        self.write_grouped(ops)
     }
 
-    fn write_locked(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+    pub(super) fn write_locked(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         self.require_writer()?;
         let mut refs = std::mem::take(&mut self.batch_refs);
         refs.reserve(ops.len());

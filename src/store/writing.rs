@@ -46,6 +46,10 @@ impl Writing {
     pub(super) fn is_held(&self) -> bool {
         self.depth > 0
     }
+
+    pub(super) fn wait(&self) -> Option<Duration> {
+        self.wait
+    }
 }
 
 /// Being past this process's gate for the store (`notify.rs`); leaving it on drop, so a
@@ -86,13 +90,22 @@ impl Store {
             return result;
         }
         // Handles of this process queue at the gate; then the lock orders the processes.
-        let started = std::time::Instant::now();
         let Some(_pass) = Pass::enter(&self.signal, writing.wait) else {
             let holder = format!("pid {}, through another handle", std::process::id());
             return Err(Error::Locked { path: self.root.join(lock::FILE_NAME), holder }.into());
         };
-        let left = writing.wait.map(|w| w.saturating_sub(started.elapsed()));
-        writing.lock = Some(lock::Lock::acquire(&self.root, left)?);
+        self.locked_past_gate(f)
+    }
+
+    /// [`Store::locked`] for a caller already past this process's gate (or nested).
+    pub(super) fn locked_past_gate<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let Some(writing) = self.writing.as_mut() else {
+            return Err(Error::Invalid("store was opened read-only".into()).into());
+        };
+        writing.lock = Some(lock::Lock::acquire(&self.root, writing.wait)?);
         writing.depth = 1;
         let result = self.catch_up_for_write().map_err(E::from).and_then(|()| f(self));
         if let Some(w) = self.writing.as_mut() {

@@ -149,3 +149,37 @@ fn waiting_for_a_sequence_ends_with_the_commit_or_the_timeout() {
     // a sequence already passed needs no wait
     assert!(reader.wait_for_seq(Seq(0), short).unwrap());
 }
+
+/// Writes from many handles that share commits are still decided one after another: of
+/// updates from the same revision exactly one wins, and each writer reads its own write.
+#[test]
+fn grouped_writes_keep_mvcc_and_read_their_own_writes() {
+    let mut t = TestStore::new();
+    let base = put(&mut t.store, "hot", None, json!({"n": 0})).unwrap();
+    let outcomes: Vec<(bool, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|n| {
+                let mut store = writer(&t);
+                let base = base.clone();
+                s.spawn(move || {
+                    let mine = put(&mut store, &format!("own{n}"), None, json!({"n": n})).unwrap();
+                    let reads_own = leaves(&store, &format!("own{n}")) == vec![mine.to_string()];
+                    let won = match put(&mut store, "hot", Some(&base), json!({"by": n})) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::Conflict);
+                            false
+                        }
+                    };
+                    (won, reads_own)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|(won, _)| *won).count(), 1);
+    assert!(outcomes.iter().all(|(_, reads_own)| *reads_own));
+    t.store.refresh().unwrap();
+    assert_eq!(t.store.last_seq(), Seq(1 + 8 + 1));
+    assert_eq!(leaves(&t.store, "hot").len(), 1);
+}
