@@ -66,10 +66,7 @@ impl Store {
     /// Apply what was committed since the view last looked; `locked` says the caller holds
     /// the writer lock (invariant 3).
     fn catch_up(&mut self, locked: bool) -> Result<bool> {
-        let manifest = match Manifest::load(&self.root) {
-            Ok(m) => m,
-            Err(e) => return Err(e),
-        };
+        let manifest = Manifest::load(&self.root)?;
         if manifest != self.manifest {
             self.reload(locked)?;
             return Ok(true);
