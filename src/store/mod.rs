@@ -67,10 +67,11 @@ pub const PACKS_DIR: &str = "packs";
 /// How to open a store.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenOptions {
-    /// Take the writer lock.
+    /// Open for writing: take the writer lock to recover from a crashed writer, then again
+    /// for each write (`writing.rs`).
     pub write: bool,
-    /// When the lock is held by another process, wait for it up to this long instead of
-    /// failing at once.
+    /// When the lock is held by another writer, wait for it up to this long instead of
+    /// failing at once (at open and at every write).
     pub wait_for_lock: Option<std::time::Duration>,
 }
 
