@@ -205,6 +205,33 @@ impl Replay {
 /// Read every complete record of the journal at `path`.
 pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let (header_len, acknowledged) = check_header(path, generation, &bytes)?;
+    replay_records(path, bytes.get(header_len..).unwrap_or_default(), header_len as u64, acknowledged)
+}
+
+/// Read the complete records of the journal at `path` from byte `from` on: the tail a view
+/// that has replayed the records before `from` has not seen. `from` must be where a record
+/// starts (or the end); a journal shorter than `from` is an error. The header is checked
+/// as by [`replay`].
+pub fn replay_from(path: &Path, generation: u64, from: u64) -> Result<Replay> {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path).map_err(Error::io(path))?;
+    let file_len = file.metadata().map_err(Error::io(path))?.len();
+    let mut head = vec![0u8; HEADER_LEN.min(usize::try_from(file_len).unwrap_or(HEADER_LEN))];
+    file.read_exact_at(&mut head, 0).map_err(Error::io(path))?;
+    let (header_len, acknowledged) = check_header(path, generation, &head)?;
+    if from < header_len as u64 || from > file_len {
+        return Err(Error::corrupt(path, from, "journal is shorter than the records already read from it"));
+    }
+    let len =
+        usize::try_from(file_len - from).map_err(|_| Error::corrupt(path, from, "journal tail too large"))?;
+    let mut tail = vec![0u8; len];
+    file.read_exact_at(&mut tail, from).map_err(Error::io(path))?;
+    replay_records(path, &tail, from, acknowledged)
+}
+
+/// Check the header at the start of `bytes`: its length and the acknowledged length.
+fn check_header(path: &Path, generation: u64, bytes: &[u8]) -> Result<(usize, u64)> {
     if bytes.len() < HEADER_LEN_NO_ACKNOWLEDGED {
         // A journal is created whole with its header before any manifest names it, so a
         // short header is damage, not a crash.
@@ -216,7 +243,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         let version = bytes.get(4..8);
         let readable = versions.map(u32::to_be_bytes);
         if bytes.get(..4) == Some(&MAGIC[..]) && !readable.iter().any(|v| version == Some(&v[..])) {
-            let v = crate::bytes::be32(&bytes, 4).unwrap_or(0);
+            let v = crate::bytes::be32(bytes, 4).unwrap_or(0);
             return Err(Error::UnsupportedVersion {
                 path: path.into(),
                 what: "journal",
@@ -226,8 +253,8 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         }
         return Err(Error::corrupt(path, 0, "journal header does not match the manifest"));
     }
-    let (header_len, acknowledged) = if crate::bytes::be32(&bytes, 4) == Some(VERSION) {
-        let acknowledged = crate::bytes::be64(&bytes, ACKNOWLEDGED_OFFSET)
+    if crate::bytes::be32(bytes, 4) == Some(VERSION) {
+        let acknowledged = crate::bytes::be64(bytes, ACKNOWLEDGED_OFFSET)
             .ok_or_else(|| Error::corrupt(path, 0, "journal header is truncated"))?;
         if acknowledged < HEADER_LEN as u64 {
             return Err(Error::corrupt(
@@ -236,18 +263,22 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
                 "journal acknowledged length is inside its header",
             ));
         }
-        (HEADER_LEN, acknowledged)
+        Ok((HEADER_LEN, acknowledged))
     } else {
-        (HEADER_LEN_NO_ACKNOWLEDGED, HEADER_LEN_NO_ACKNOWLEDGED as u64)
-    };
+        Ok((HEADER_LEN_NO_ACKNOWLEDGED, HEADER_LEN_NO_ACKNOWLEDGED as u64))
+    }
+}
+
+/// Read the records in `bytes`, which start at file offset `base` (a record boundary).
+fn replay_records(path: &Path, bytes: &[u8], base: u64, acknowledged: u64) -> Result<Replay> {
     let mut records = Vec::new();
-    let mut at = header_len;
-    let mut last_start = at as u64;
+    let mut at = 0usize;
+    let mut last_start = base;
     let total = bytes.len();
-    let file_len = total as u64;
+    let file_len = base + total as u64;
     let done = |records, at: usize, last_start, kind: Option<CutKind>| {
-        let mut replay =
-            Replay { records, valid_len: at as u64, cut: None, last_start, acknowledged, file_len };
+        let valid_len = base + at as u64;
+        let mut replay = Replay { records, valid_len, cut: None, last_start, acknowledged, file_len };
         replay.cut = replay.classify(kind);
         replay
     };
@@ -261,13 +292,14 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
             crate::bytes::be32(h, RECORD_HEADER_CRC_OFFSET)
                 == h.get(..RECORD_HEADER_CRC_OFFSET).map(crc32fast::hash)
         });
+        let offset = base + at as u64;
         if !header_ok {
             // A crash leaves a prefix of the last write (or zeros after a power loss); a
             // damaged header with other bytes after it is corruption.
             if header.is_none() || rest.iter().all(|&b| b == 0) {
                 return Ok(done(records, at, last_start, Some(CutKind::TornWrite)));
             }
-            return Err(Error::corrupt(path, at as u64, "journal record header fails its checksum"));
+            return Err(Error::corrupt(path, offset, "journal record header fails its checksum"));
         }
         let len = crate::bytes::be32(rest, RECORD_LEN_OFFSET).unwrap_or_default() as usize;
         let crc = crate::bytes::be32(rest, RECORD_PAYLOAD_CRC_OFFSET).unwrap_or_default();
@@ -279,7 +311,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
             if end == total {
                 // Whole but wrong: zeros where sectors never reached the disk are a torn
                 // write; anything else is damage (or a file system that writes garbage).
-                let start = (at + RECORD_HEADER_LEN) as u64;
+                let start = offset + RECORD_HEADER_LEN as u64;
                 let kind = if looks_unwritten(payload, start) {
                     CutKind::TornWrite
                 } else {
@@ -287,15 +319,15 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
                 };
                 return Ok(done(records, at, last_start, Some(kind)));
             }
-            return Err(Error::corrupt(path, at as u64, "journal record fails its checksum"));
+            return Err(Error::corrupt(path, offset, "journal record fails its checksum"));
         }
         // Intact bytes that do not decode are never a torn write: refuse them rather than
         // cut them off.
         let record = Record::decode(payload).ok_or_else(|| {
-            Error::corrupt(path, at as u64, "journal record passes its checksums but does not decode")
+            Error::corrupt(path, offset, "journal record passes its checksums but does not decode")
         })?;
         records.push(record);
-        last_start = at as u64;
+        last_start = offset;
         at = end;
     }
 }
@@ -504,6 +536,34 @@ mod tests {
         std::fs::write(&path, &full[..ends[0] as usize]).unwrap();
         drop(Writer::open(&path, ends[0]).unwrap());
         assert_eq!(replay(&path, 1).unwrap().cut, None);
+    }
+
+    /// Reading from a record boundary gives the records after it, with the same lengths
+    /// and cut as a whole replay; a start past the end is refused.
+    #[test]
+    fn a_tail_replays_like_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&path, 4).unwrap();
+        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        w.append(&record(1)).unwrap();
+        let first = w.len();
+        w.append(&record(2)).unwrap();
+        w.append(&record(3)).unwrap();
+        let whole = replay(&path, 4).unwrap();
+        let tail = replay_from(&path, 4, first).unwrap();
+        assert_eq!(tail.records, vec![record(2), record(3)]);
+        assert_eq!((tail.valid_len, tail.cut, tail.file_len), (whole.valid_len, None, whole.file_len));
+        assert_eq!(tail.last_start, whole.last_start);
+        assert!(replay_from(&path, 4, w.len()).unwrap().records.is_empty());
+        // a commit in progress: its partial record is a torn tail, the others are read
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[0, 0, 0, 9, 1]);
+        std::fs::write(&path, &bytes).unwrap();
+        let tail = replay_from(&path, 4, first).unwrap();
+        assert_eq!((tail.records.len(), tail.cut), (2, Some(CutKind::TornWrite)));
+        assert!(replay_from(&path, 4, bytes.len() as u64 + 1).is_err());
+        assert!(replay_from(&path, 5, first).is_err(), "another generation's journal");
     }
 
     /// Version 1 and 2 journals (16-byte headers) are read; other versions are refused by name.

@@ -2,18 +2,22 @@
 //!
 //! Owns: looking objects up across the sealed packs (through their indexes) and the active
 //! pack (through the index of its checkpointed prefix and the locations the journal recorded
-//! since), verifying what is read, a small cache of decompressed blocks, and objects staged by
-//! an uncommitted batch.
+//! since), verifying what is read, a small cache of decompressed blocks per thread, and
+//! objects staged by an uncommitted batch.
 //! Not: deciding which packs are live (`manifest`), writing packs (`pack::writer`).
 //! Invariants:
 //! 1. `read` returns bytes only if they hash to the requested id; anything else is an error
 //!    naming the pack and block.
 //! 2. Staged objects are visible to the writer's own reads only, and vanish on rollback.
+//! 3. Reads through `&ObjectDb` take no exclusive lock: threads sharing one database read in
+//!    parallel (each keeps its own recent blocks; prepared dictionaries are behind a
+//!    read-write lock, written once per dictionary).
 
 use std::path::{Path, PathBuf};
 
 use crate::hash::FastMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result};
 use crate::id::{hash_object, Kind, ObjectId};
@@ -32,8 +36,17 @@ type StagedBytes = (Kind, Arc<[u8]>);
 /// What `ObjectDb::scan` calls for each object.
 pub type Visit<'a> = dyn FnMut(ObjectId, Kind, &[u8]) -> Result<()> + 'a;
 
-/// A block: its pack and the offset of its frame.
-type BlockKey = (PackId, u32);
+/// A block: the database it was read through ([`ObjectDb::uid`]), its pack and the offset of
+/// its frame.
+type BlockKey = (u64, PackId, u32);
+
+/// The next [`ObjectDb::uid`].
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's recent blocks, of every database it reads (told apart by uid).
+    static RECENT: std::cell::RefCell<RecentBlocks> = std::cell::RefCell::new(RecentBlocks::default());
+}
 
 /// The blocks decompressed last, replaced oldest first: enough for reads that visit a
 /// block's objects in turn (documents in id or sequence order, a revision and its
@@ -91,8 +104,10 @@ pub struct ObjectDb {
     /// Objects added by the batch being built: revisions with their bytes (a replicated
     /// write may read them back), bodies by id only (they are never read back in a batch).
     staged: FastMap<ObjectId, Option<StagedBytes>>,
-    recent: Mutex<RecentBlocks>,
-    dictionaries: Mutex<DictionaryCache>,
+    /// Unique in the process: keys this database's blocks in the per-thread caches, which
+    /// outlive it.
+    uid: u64,
+    dictionaries: RwLock<DictionaryCache>,
 }
 
 thread_local! {
@@ -181,8 +196,8 @@ impl ObjectDb {
             sealed: packs,
             active,
             staged: FastMap::default(),
-            recent: Mutex::new(RecentBlocks::default()),
-            dictionaries: Mutex::new(FastMap::default()),
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            dictionaries: RwLock::new(FastMap::default()),
         })
     }
 
@@ -285,14 +300,12 @@ impl ObjectDb {
     }
 
     fn block(&self, pack: PackId, block: u32) -> Result<Arc<Vec<u8>>> {
-        let key = (pack, block);
-        if let Some(b) = self.recent.lock().ok().and_then(|r| r.get(key)) {
+        let key = (self.uid, pack, block);
+        if let Some(b) = RECENT.with(|r| r.borrow().get(key)) {
             return Ok(b);
         }
         let raw = Arc::new(self.read_block(pack, block)?);
-        if let Ok(mut recent) = self.recent.lock() {
-            recent.insert(key, raw.clone());
-        }
+        RECENT.with(|r| r.borrow_mut().insert(key, raw.clone()));
         Ok(raw)
     }
 
@@ -379,11 +392,11 @@ impl ObjectDb {
     /// The prepared dictionary held by the block at `at` of `reader`'s pack.
     fn dictionary(&self, reader: &Reader, at: u32) -> Result<Arc<zstd::zstd_safe::DDict<'static>>> {
         let key = (reader.id(), at);
-        if let Some(d) = self.dictionaries.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if let Some(d) = self.dictionaries.read().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(d);
         }
         let dictionary = Arc::new(zstd::zstd_safe::DDict::create(&dictionary_block(reader, at)?));
-        if let Ok(mut cache) = self.dictionaries.lock() {
+        if let Ok(mut cache) = self.dictionaries.write() {
             cache.insert(key, dictionary.clone());
         }
         Ok(dictionary)
@@ -528,7 +541,7 @@ mod tests {
     #[test]
     fn recent_blocks_keep_the_newest() {
         let mut recent = RecentBlocks::default();
-        let key = |n: u32| (PackId(1), n);
+        let key = |n: u32| (1, PackId(1), n);
         for n in 0..RECENT_BLOCKS as u32 + 3 {
             recent.insert(key(n), Arc::new(vec![n as u8]));
         }
@@ -538,6 +551,7 @@ mod tests {
         for n in 3..RECENT_BLOCKS as u32 + 3 {
             assert_eq!(recent.get(key(n)).as_deref(), Some(&vec![n as u8]), "block {n}");
         }
-        assert!(recent.get((PackId(2), 5)).is_none(), "blocks are told apart by pack");
+        assert!(recent.get((1, PackId(2), 5)).is_none(), "blocks are told apart by pack");
+        assert!(recent.get((2, PackId(1), 5)).is_none(), "and by database");
     }
 }

@@ -139,7 +139,7 @@ pub(crate) struct Live {
 impl Store {
     /// Compact the store (see the module documentation).
     pub fn compact(&mut self, options: &Options) -> Result<Outcome> {
-        let result = self.compact_inner(options);
+        let result = self.locked(|store| store.compact_inner(options));
         if result.is_err() {
             // The files on disk are the old layout or the new one, whole; this handle's view
             // may be neither, so it stops writing (reopen the store to go on).

@@ -27,6 +27,10 @@ pub struct Purged {
 impl Store {
     /// Purge leaf revisions `revs` of `id`; revisions that are not leaves are ignored.
     pub fn purge(&mut self, id: &DocId, revs: &[RevId]) -> Result<Purged> {
+        self.locked(|store| store.purge_locked(id, revs))
+    }
+
+    fn purge_locked(&mut self, id: &DocId, revs: &[RevId]) -> Result<Purged> {
         let Some(doc) = self.doc_ref(id)? else { return Ok(Purged { revs: Vec::new(), seq: None }) };
         let purged: Vec<RevId> =
             doc.leaves.iter().map(|l| l.rev.clone()).filter(|r| revs.contains(r)).collect();

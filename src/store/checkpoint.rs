@@ -42,7 +42,7 @@ impl Store {
     /// Fold everything written since the last checkpoint into the tables and index the
     /// active pack. Cheap to call when nothing changed.
     pub fn checkpoint(&mut self) -> Result<()> {
-        self.checkpoint_with(false)
+        self.locked(|store| store.checkpoint_with(false))
     }
 
     /// A checkpoint that also seals the active pack (if it holds anything) under its final
@@ -130,6 +130,8 @@ impl Store {
         self.odb.recycle(old);
         let journal = journal::Writer::open(&self.root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
         self.clear_overlay();
+        self.journal_len = journal.len();
+        self.dictionary = u32::try_from(self.manifest.active_dictionary).unwrap_or(0);
         if let Some(w) = self.writer.as_mut() {
             w.journal = journal;
             if let Some(p) = new_pack {

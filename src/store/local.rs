@@ -14,7 +14,10 @@ use crate::refs::{Entry, LocalRef};
 impl Store {
     /// Write `_local/<name>` and return its new revision (`0-N`).
     pub fn put_local(&mut self, id: &DocId, body: &Map<String, Value>) -> Result<String> {
-        self.require_writer()?;
+        self.locked(|store| store.put_local_locked(id, body))
+    }
+
+    fn put_local_locked(&mut self, id: &DocId, body: &Map<String, Value>) -> Result<String> {
         let rev = match self.entry(id.as_str())? {
             Some(Entry::Local(l)) => l.rev + 1,
             _ => 1,
@@ -41,7 +44,10 @@ impl Store {
 
     /// Delete `_local/<name>`; false if it did not exist.
     pub fn remove_local(&mut self, id: &DocId) -> Result<bool> {
-        self.require_writer()?;
+        self.locked(|store| store.remove_local_locked(id))
+    }
+
+    fn remove_local_locked(&mut self, id: &DocId) -> Result<bool> {
         if !matches!(self.entry(id.as_str())?, Some(Entry::Local(_))) {
             return Ok(false);
         }

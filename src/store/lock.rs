@@ -1,4 +1,5 @@
-//! The writer lock: `.settee/LOCK`, held with `flock` by the one process allowed to write.
+//! The writer lock: `.settee/LOCK`, held with `flock` by the one handle writing at the moment
+//! (for one commit or batch: `writing.rs`).
 //!
 //! Invariants: the lock is released when the holder exits, however it exits (the kernel drops
 //! `flock` locks with the file descriptor), so a crash never leaves a stale lock. The file

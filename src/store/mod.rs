@@ -1,29 +1,40 @@
 //! The store: a `.settee/` directory of packs, tables, a journal and a manifest, opened for
-//! reading or (holding `LOCK`) for writing.
+//! reading or for writing. Many processes (and many handles in one process) may have it
+//! open for writing at once; they take turns holding `LOCK`, one commit (or batch) at a
+//! time (`writing.rs`), and every handle catches up with the others' commits
+//! (`refresh.rs`).
 //!
 //! Owns: creating and opening a store, crash recovery on open (torn tails cut, leftovers
-//! removed), the in-memory overlay of journal records, and looking up refs.
+//! removed), the in-memory view (tables plus the overlay of journal records), and looking
+//! up refs.
 //! Invariants:
-//! 1. A write is acknowledged only after its objects (pack) and then its record (journal)
-//!    are fsynced; on open, pack bytes past the last record's `pack_end` are cut off.
+//! 1. A write is acknowledged only after its objects (pack) and its record (journal) are
+//!    fsynced; whoever next holds the lock cuts pack bytes past the last record's
+//!    `pack_end`.
 //! 2. Readers take no lock. They read the manifest, map the files it names and replay the
 //!    journal's complete records; a checkpoint replacing those files under them makes them
 //!    retry from the new manifest.
 //! 3. Open reads the manifest, index headers and the journal, never every object.
+//! 4. A view is the state after some whole commit: the tables of its manifest generation
+//!    plus the first `journal_len` bytes of its journal, never part of a record.
 //!
 //! Spec: format-spec/layout.md.
 
 mod checkpoint;
 mod feed;
+mod group;
 mod local;
 pub mod lock;
+mod notify;
 mod overlay;
 mod read;
 pub mod recovery;
+mod refresh;
 mod resolve;
 mod stats;
 mod verify;
 mod write;
+mod writing;
 
 use std::sync::Arc;
 
@@ -56,23 +67,19 @@ pub const PACKS_DIR: &str = "packs";
 /// How to open a store.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OpenOptions {
-    /// Take the writer lock.
+    /// Open for writing: take the writer lock to recover from a crashed writer, then again
+    /// for each write (`writing.rs`).
     pub write: bool,
-    /// When the lock is held by another process, wait for it up to this long instead of
-    /// failing at once.
+    /// When the lock is held by another writer, wait for it up to this long instead of
+    /// failing at once (at open and at every write).
     pub wait_for_lock: Option<std::time::Duration>,
 }
 
-/// What replaying the journal tells a writer about where to continue.
-struct Opened {
-    /// Bytes of the journal holding complete records.
-    journal_len: u64,
-    /// The active pack's dictionary block (0: none).
-    dictionary: u32,
-}
-
+/// Handles for appending at the ends of the journal and the active pack. They are
+/// positioned when the writer lock is taken and used only while it is held; a view that
+/// catches up with another writer's commits drops them, and the next lock hold reopens them
+/// at the new ends.
 struct WriteState {
-    _lock: lock::Lock,
     journal: journal::Writer,
     pack: pack::writer::Writer,
 }
@@ -93,9 +100,18 @@ pub struct Store {
     /// The ref changes of the batch being written, kept between batches for its capacity.
     batch_refs: Overlay,
     last_seq: Seq,
+    /// Bytes of the manifest's journal this view has applied (a record boundary).
+    journal_len: u64,
+    /// The active pack's dictionary block as of the last applied commit (0: none).
+    dictionary: u32,
+    /// The writer role, for a store opened for writing.
+    writing: Option<writing::Writing>,
+    /// Append handles, when positioned at the view's ends (see [`WriteState`]).
     writer: Option<WriteState>,
     /// What opening found past the last commit it replayed, if anything.
     recovery: Option<recovery::Recovery>,
+    /// Shared by this process's handles of the store: bumped by each commit.
+    signal: Arc<notify::Signal>,
 }
 
 impl Store {
@@ -147,25 +163,36 @@ impl Store {
         if !root.join(crate::manifest::FILE_NAME).is_file() {
             return Err(Error::NoStore { path: root.into() });
         }
-        let lock = if options.write { Some(lock::Lock::acquire(root, options.wait_for_lock)?) } else { None };
-        // A reader may race a checkpoint that replaces the files the manifest it read names;
-        // it then finds a file gone and starts again from the new manifest.
+        if !options.write {
+            return Store::load_retrying(root, true);
+        }
+        // Opening for writing recovers from a crashed writer under the lock, then lets go:
+        // each later write takes it again (`writing.rs`).
+        let lock = lock::Lock::acquire(root, options.wait_for_lock)?;
+        let mut store = Store::load_retrying(root, false)?.finish_open()?;
+        store.writing = Some(writing::Writing::new(options.wait_for_lock));
+        drop(lock);
+        Ok(store)
+    }
+
+    /// [`Store::load`], started again from the new manifest when a file is gone (a reader,
+    /// `retry`, racing a checkpoint that replaced the files the manifest it read named).
+    fn load_retrying(root: &Path, retry: bool) -> Result<Store> {
         let mut attempts = 0;
         loop {
             attempts += 1;
             match Store::load(root) {
-                Ok((store, opened)) => return store.finish_open(lock, opened),
                 Err(Error::Io { source, .. })
-                    if lock.is_none() && source.kind() == std::io::ErrorKind::NotFound && attempts < 20 =>
+                    if retry && source.kind() == std::io::ErrorKind::NotFound && attempts < 20 =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-                Err(e) => return Err(e),
+                other => return other,
             }
         }
     }
 
-    fn load(root: &Path) -> Result<(Store, Opened)> {
+    fn load(root: &Path) -> Result<Store> {
         let config = Config::load(root)?;
         let manifest = Manifest::load(root)?;
         let mut replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
@@ -226,22 +253,25 @@ impl Store {
             overlay: Overlay::default(),
             overlay_changes: Vec::new(),
             batch_refs: Overlay::default(),
+            journal_len: replay.valid_len,
+            dictionary: 0,
+            writing: None,
             writer: None,
             recovery,
+            signal: notify::signal_for(root),
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);
             store.apply_ref_changes(record.refs.iter().cloned(), &record.objects);
         }
         let dictionary = replay.records.last().map_or(store.manifest.active_dictionary, |r| r.dictionary);
-        let dictionary = u32::try_from(dictionary).map_err(|_| {
-            Error::corrupt(root.join(store.manifest.journal_name()), 0, "dictionary offset out of range")
-        })?;
-        Ok((store, Opened { journal_len: replay.valid_len, dictionary }))
+        store.dictionary = dictionary_offset(&store.root.join(store.manifest.journal_name()), dictionary)?;
+        Ok(store)
     }
 
-    fn finish_open(mut self, lock: Option<lock::Lock>, opened: Opened) -> Result<Store> {
-        let Some(lock) = lock else { return Ok(self) };
+    /// Recover what a crashed writer left and position the append handles; the caller
+    /// holds the writer lock.
+    fn finish_open(mut self) -> Result<Store> {
         // Whatever the writer is about to cut is kept first.
         if let Some(found) = self.recovery.as_ref().filter(|r| r.bytes() > 0 || r.is_damage()) {
             recovery::quarantine(&self.root, found)?;
@@ -251,17 +281,24 @@ impl Store {
             self.config.store(&self.root)?;
             self.config.format = crate::config::FORMAT;
         }
-        let journal =
-            journal::Writer::open(&self.root.join(self.manifest.journal_name()), opened.journal_len)?;
+        self.open_handles()?;
+        self.remove_leftovers()?;
+        Ok(self)
+    }
+
+    /// Position the append handles at the view's ends, cutting off anything past them (a
+    /// crashed writer's torn tail, already quarantined); the caller holds the writer lock.
+    fn open_handles(&mut self) -> Result<()> {
+        self.writer = None;
+        let journal = journal::Writer::open(&self.root.join(self.manifest.journal_name()), self.journal_len)?;
         let active = self.manifest.active.ok_or_else(|| {
             Error::corrupt(self.root.join(crate::manifest::FILE_NAME), 0, "manifest names no active pack")
         })?;
         let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
         let pack =
-            pack::writer::Writer::reopen(&self.root.join(PACKS_DIR), active, committed, opened.dictionary)?;
-        self.writer = Some(WriteState { _lock: lock, journal, pack });
-        self.remove_leftovers()?;
-        Ok(self)
+            pack::writer::Writer::reopen(&self.root.join(PACKS_DIR), active, committed, self.dictionary)?;
+        self.writer = Some(WriteState { journal, pack });
+        Ok(())
     }
 
     /// Delete files a crashed writer or checkpoint left behind: anything in the store's
@@ -373,10 +410,11 @@ impl Store {
 
     /// Replace the store's config (remotes, `revs_limit`); needs the writer lock.
     pub fn set_config(&mut self, config: Config) -> Result<()> {
-        self.require_writer()?;
-        config.store(&self.root)?;
-        self.config = config;
-        Ok(())
+        self.locked(|store| {
+            config.store(&store.root)?;
+            store.config = config;
+            Ok(())
+        })
     }
 
     pub fn revs_limit(&self) -> usize {
@@ -397,19 +435,22 @@ impl Store {
     }
 
     pub fn is_writable(&self) -> bool {
-        self.writer.is_some()
+        self.writing.is_some()
     }
 
+    /// Refuse unless this handle holds the writer lock (inside [`Store::locked`]).
     fn require_writer(&self) -> Result<()> {
-        if self.writer.is_none() {
-            return Err(Error::Invalid("store was opened read-only".into()));
+        match &self.writing {
+            None => Err(Error::Invalid("store was opened read-only".into())),
+            Some(w) if !w.is_held() => Err(Error::Invalid("a write outside the writer lock".into())),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
-    /// Give up the writer role (the lock is released); used after a failed compaction,
-    /// whose in-memory view may no longer match the files.
+    /// Give up the writer role; used after a failed compaction, whose in-memory view may no
+    /// longer match the files.
     pub(crate) fn stop_writing(&mut self) {
+        self.writing = None;
         self.writer = None;
     }
 
@@ -430,6 +471,8 @@ impl Store {
         self.changes = changes;
         self.odb = odb;
         self.clear_overlay();
+        self.journal_len = journal.len();
+        self.dictionary = u32::try_from(self.manifest.active_dictionary).unwrap_or(0);
         if let Some(w) = self.writer.as_mut() {
             w.journal = journal;
             w.pack = pack;
@@ -478,7 +521,11 @@ impl Store {
     }
 }
 
-/// True if the pack at `path` holds whole, checksummed frames from `from` to `to`.
+/// A record's dictionary offset, which must fit the pack's 32-bit offsets.
+fn dictionary_offset(journal: &Path, offset: u64) -> Result<u32> {
+    u32::try_from(offset).map_err(|_| Error::corrupt(journal, 0, "dictionary offset out of range"))
+}
+
 /// What a commit's pack bytes hold after a crash.
 enum PackBytes {
     Intact,
@@ -554,5 +601,14 @@ mod tests {
         assert_eq!(c.find(&oid(99)), None);
         assert_eq!(c.find(&oid(2)), found(2));
         assert_eq!(CommitLocations::new(None, &objects).find(&oid(0)), None);
+    }
+}
+
+#[cfg(test)]
+mod sync_check {
+    fn is_send_sync<T: Send + Sync>() {}
+    #[test]
+    fn a_store_is_send_and_sync() {
+        is_send_sync::<super::Store>();
     }
 }

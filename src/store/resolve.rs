@@ -50,6 +50,10 @@ impl Store {
     /// Write `body` as a child of the winner of `id` and a tombstone on every other live
     /// leaf, in one commit.
     pub fn resolve(&mut self, id: &DocId, body: &Map<String, Value>) -> Result<Resolved> {
+        self.locked(|store| store.resolve_locked(id, body))
+    }
+
+    fn resolve_locked(&mut self, id: &DocId, body: &Map<String, Value>) -> Result<Resolved> {
         let doc = self.doc_ref(id)?.ok_or_else(|| Error::NotFound { id: id.to_string(), why: "missing" })?;
         let winner = doc
             .winner()

@@ -79,9 +79,20 @@ impl Batch {
 }
 
 impl Store {
-    /// Apply `ops` in order as one commit. The outer error means nothing was written; the
-    /// inner ones are per document (conflicts, not found) and leave the others unaffected.
+    /// Apply `ops` in order as one commit, holding the writer lock and checked against the
+    /// latest commits of every writer. The outer error means nothing was written; the inner
+    /// ones are per document (conflicts, not found) and leave the others unaffected.
+    ///
+    /// Writes from several handles of the store in this process at once share commits
+    /// (`group.rs`): each is still applied as if committed alone, in turn.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        if self.writing.as_ref().is_some_and(|w| w.is_held()) {
+            return self.write_locked(ops);
+        }
+        self.write_grouped(ops)
+    }
+
+    pub(super) fn write_locked(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         self.require_writer()?;
         let mut refs = std::mem::take(&mut self.batch_refs);
         refs.reserve(ops.len());
@@ -119,6 +130,10 @@ impl Store {
 
     /// Make staged objects and `refs` durable as one journal record.
     pub(crate) fn commit(&mut self, refs: Vec<(Arc<str>, Option<Entry>)>) -> Result<()> {
+        if let Err(e) = self.require_writer() {
+            self.abort_batch();
+            return Err(e);
+        }
         let Some(w) = self.writer.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()));
         };
@@ -162,8 +177,9 @@ impl Store {
             self.abort_batch();
             return Err(e);
         }
-        self.odb.note_committed(&record.objects, record.pack_end);
-        self.apply_ref_changes(record.refs, &record.objects);
+        self.journal_len = w.journal.len();
+        self.apply_record(record)?;
+        self.signal.notify();
         Ok(())
     }
 

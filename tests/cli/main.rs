@@ -23,6 +23,7 @@ mod numbers;
 mod readme;
 mod repair;
 mod replication;
+mod shared;
 mod store;
 
 use std::ffi::OsStr;

@@ -186,13 +186,10 @@ fn fsck_names_a_missing_pack() {
 #[test]
 fn writers_wait_for_the_lock_when_asked() {
     let env = TestEnv::new();
-    // hold the lock with a long-running writer: an import reading from a pipe we keep open
-    let mut holder = env.command();
-    holder.args(["import", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
-    let mut child = holder.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // another process's commit in progress: the lock held, as a writer holds it
+    let holder = settee::store::lock::Lock::acquire(&env.store_dir(), None).unwrap();
     let msg = env.settee_stdin(["--no-wait", "put", "a"], "{}").fails(ERROR);
-    assert!(msg.contains("locked") && msg.contains("pid "), "{msg}");
+    assert!(msg.contains("locked") && msg.contains(&format!("pid {}", std::process::id())), "{msg}");
     let out = env.settee_stdin(["--wait", "0.2", "put", "a"], "{}");
     assert!(out.fails(ERROR).contains("locked") && out.stderr.contains("--wait SECONDS"), "{out:?}");
     // by default a writer waits its turn (up to 30 s)
@@ -202,10 +199,44 @@ fn writers_wait_for_the_lock_when_asked() {
         std::thread::spawn(move || run(cmd, "{}"))
     };
     std::thread::sleep(std::time::Duration::from_millis(300));
-    drop(child.stdin.take());
-    child.wait().unwrap();
+    drop(holder);
     let out = waiter.join().unwrap();
     assert_rev(out.ok().trim());
+}
+
+/// A store held open for writing, by an import waiting for input or by a library handle,
+/// holds the lock only while it commits: other writers go ahead meanwhile.
+#[test]
+fn an_open_writer_does_not_block_other_writers() {
+    let env = TestEnv::new();
+    let mut import = env.command();
+    import.args(["import", "-"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    let mut child = import.spawn().unwrap();
+    let mut handle = settee::Store::open(
+        &env.store_dir(),
+        settee::OpenOptions { write: true, wait_for_lock: Some(std::time::Duration::from_secs(30)) },
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let rev = env.settee_stdin(["--no-wait", "put", "a"], r#"{"v":1}"#).ok().trim().to_string();
+    // the handle opened before sees that commit when it writes: an update from it works
+    let op = settee::Op::Edit {
+        id: settee::DocId::parse("a").unwrap(),
+        base: Some(settee::RevId::parse(&rev).unwrap()),
+        deleted: false,
+        body: settee::Body::from_map(&serde_json::Map::new()),
+    };
+    let written = handle.write(vec![op]).unwrap().remove(0).unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"{\"_id\":\"b\"}\n").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    // and the command line sees the handle's and the import's commits
+    let doc = env.settee(["--json", "get", "a"]).json();
+    assert_eq!(doc["_rev"], written.rev.to_string(), "{doc}");
+    env.settee(["get", "b"]).ok();
 }
 
 #[test]

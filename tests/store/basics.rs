@@ -193,12 +193,19 @@ fn identical_bodies_are_stored_once() {
 }
 
 #[test]
-fn a_second_writer_is_refused_and_readers_are_not() {
-    let t = TestStore::new();
-    let e = Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: None }).err().unwrap();
+fn a_writer_is_refused_only_while_another_holds_the_lock() {
+    let mut t = TestStore::new();
+    // an open writable store does not hold the lock: a second writer opens and writes
+    let mut second =
+        Store::open(&t.root(), settee::OpenOptions { write: true, wait_for_lock: None }).unwrap();
+    put(&mut second, "a", None, sample()).unwrap();
+    // while one handle holds it, the other's write fails at once, naming the holder's pid
+    let op = Op::Edit { id: id("b"), base: None, deleted: false, body: body(sample()) };
+    let e = t.store.locked(|_| Ok::<_, settee::Error>(second.write(vec![op]))).unwrap().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Locked);
-    assert!(e.to_string().contains("pid"), "{e}");
+    assert!(e.to_string().contains(&format!("pid {}", std::process::id())), "{e}");
     let _reader = t.reader();
+    put(&mut second, "b", None, sample()).unwrap();
 }
 
 /// The raw JSON text of a winner is the text of the parsed document, for plain, empty,

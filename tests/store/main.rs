@@ -7,6 +7,7 @@ mod model;
 mod numbers;
 mod replicated;
 mod replication;
+mod shared;
 
 use serde_json::{json, Map, Value};
 use settee::store::OpenOptions;

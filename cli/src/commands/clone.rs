@@ -88,6 +88,17 @@ fn build(
     building: &Path,
 ) -> Result<settee::replicate::Outcome> {
     let mut here = Store::init(building).with_context(|| format!("creating {}", building.display()))?;
+    // Held to the end, so a clone started meanwhile sees this one is alive.
+    here.locked(|here| fill(ctx, location, bundle, here))
+}
+
+/// Record `origin` in the new store `here`, replicate into it, checkpoint.
+fn fill(
+    ctx: &Ctx,
+    location: &Location,
+    bundle: Option<settee::bundle::Bundle>,
+    here: &mut Store,
+) -> Result<settee::replicate::Outcome> {
     let mut config = here.config().clone();
     config.remotes.insert("origin".into(), location.to_string());
     here.set_config(config)?;
@@ -95,7 +106,7 @@ fn build(
         (_, Some(bundle)) => one_way(
             ctx,
             &mut settee::transport::bundle::BundleSource::new(bundle),
-            &mut LocalStore::new(&mut here),
+            &mut LocalStore::new(here),
             &Options::default(),
             "cloning",
         )?,
@@ -104,7 +115,7 @@ fn build(
             one_way(
                 ctx,
                 &mut LocalStore::new(&mut peer),
-                &mut LocalStore::new(&mut here),
+                &mut LocalStore::new(here),
                 &Options::default(),
                 "cloning",
             )?

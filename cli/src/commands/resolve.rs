@@ -82,7 +82,17 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         let bytes = read_input(&ctx.cwd, args.file.as_deref())?;
         settee::Incoming::from_slice(&bytes, id.as_str())?.body
     };
-    let resolved = store.resolve(&id, &body)?;
+    // The leaves may have changed since they were read (another writer): resolving them
+    // now would tombstone a revision nobody looked at, so that is a conflict.
+    let read: Vec<settee::RevId> = leaves.into_iter().map(|(r, _)| r).collect();
+    let resolved = store.locked(|store| {
+        let now: Vec<settee::RevId> = store.live_leaves(&id)?.into_iter().map(|(r, _)| r).collect();
+        if now != read {
+            let why = "changed by another writer while it was being resolved; try again".to_string();
+            return Err(settee::Error::Conflict { id: id.clone(), why });
+        }
+        store.resolve(&id, &body)
+    })?;
     let mut out = Out::new();
     if ctx.json {
         let tomb: Vec<String> = resolved.tombstones.iter().map(ToString::to_string).collect();

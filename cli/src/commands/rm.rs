@@ -19,11 +19,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let id = parse_id(&args.id)?;
     let rev = parse_rev(&args.rev)?;
     let mut store = ctx.open_write()?;
-    if store.doc_ref(&id)?.is_none() {
-        // CouchDB's DELETE of a document it never had is a 404, not a conflict.
-        return Err(settee::Error::NotFound { id: id.to_string(), why: "missing" }.into());
-    }
-    let op = Op::Edit { id, base: Some(rev), deleted: true, body: Body::empty() };
-    let written = store.write(vec![op])?.remove(0)?;
+    let written = store.locked(|store| {
+        if store.doc_ref(&id)?.is_none() {
+            // CouchDB's DELETE of a document it never had is a 404, not a conflict.
+            return Err(settee::Error::NotFound { id: id.to_string(), why: "missing" });
+        }
+        let op = Op::Edit { id, base: Some(rev), deleted: true, body: Body::empty() };
+        store.write(vec![op])?.remove(0)
+    })?;
     super::put::print_written(ctx, &written)
 }

@@ -1,0 +1,184 @@
+//! Shared-store benchmark (issue 14): small commits from many threads and processes at
+//! once, single-put latency while a large import runs, and random reads from 1 and 2
+//! threads sharing one open store.
+//!
+//! `cargo bench -p settee-cli --bench shared` (SETTEE_BENCH_DOCS sets the import's document
+//! count, default 1,000,000; SETTEE_BENCH_PUTS the puts per configuration, default 2,000).
+//! Prints a table and writes the figures as JSON to `target/bench-shared.json`.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use settee::store::OpenOptions;
+use settee::{Body, DocId, Op, Store};
+
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(60));
+
+fn writer(root: &Path) -> Store {
+    Store::open(root, OpenOptions { write: true, wait_for_lock: WAIT }).unwrap()
+}
+
+fn put(store: &mut Store, id: &str) -> Duration {
+    let mut body = serde_json::Map::new();
+    body.insert("id".into(), id.into());
+    let op =
+        Op::Edit { id: DocId::parse(id).unwrap(), base: None, deleted: false, body: Body::from_map(&body) };
+    let t = Instant::now();
+    store.write(vec![op]).unwrap().remove(0).unwrap();
+    t.elapsed()
+}
+
+/// `count` puts of new documents `prefix-N` through one handle.
+fn putter(root: &Path, prefix: &str, count: usize) {
+    let mut store = writer(root);
+    for i in 0..count {
+        put(&mut store, &format!("{prefix}-{i:06}"));
+    }
+}
+
+/// Puts per second from `threads` threads with a handle each, `total` puts in all.
+fn threads_rate(root: &Path, threads: usize, total: usize) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for n in 0..threads {
+            s.spawn(move || putter(root, &format!("t{threads}-{n}"), total / threads));
+        }
+    });
+    (total / threads * threads) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Puts per second from `procs` processes (this benchmark run again as a child).
+fn processes_rate(root: &Path, procs: usize, total: usize) -> f64 {
+    let me = std::env::current_exe().unwrap();
+    let t = Instant::now();
+    let children: Vec<_> = (0..procs)
+        .map(|n| {
+            Command::new(&me)
+                .env("SETTEE_BENCH_PUTTER", format!("{}|p{procs}-{n}|{}", root.display(), total / procs))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    (total / procs * procs) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Random winner reads per second from `threads` threads sharing `store`.
+fn read_rate(store: &Store, threads: usize, n: u64, per_thread: usize) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for k in 0..threads {
+            s.spawn(move || {
+                let mut rng = Rng(0x5EED + k as u64);
+                for _ in 0..per_thread {
+                    let id = DocId::parse(&format!("pkg-{:08}", rng.next() % n)).unwrap();
+                    assert!(store.get_winner(&id).unwrap().is_some());
+                }
+            });
+        }
+    });
+    (threads * per_thread) as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    if let Ok(job) = std::env::var("SETTEE_BENCH_PUTTER") {
+        let mut parts = job.split('|');
+        let (root, prefix, count) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        putter(Path::new(root), prefix, count.parse().unwrap());
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let env_or =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let n = env_or("SETTEE_BENCH_DOCS", 1_000_000);
+    let puts = env_or("SETTEE_BENCH_PUTS", 2_000) as usize;
+    let bin = env!("CARGO_BIN_EXE_settee");
+    let work = tempfile::tempdir().unwrap();
+    let mut results = serde_json::Map::new();
+    let mut report = |name: &str, value: f64, unit: &str| {
+        println!("{name:<44} {value:>12.1} {unit}");
+        results.insert(name.to_string(), serde_json::json!({"value": value, "unit": unit}));
+    };
+
+    // 1. Small commits (one put each) from threads and processes, each on a fresh store.
+    for threads in [1, 4, 16] {
+        let root = work.path().join(format!("threads{threads}/.settee"));
+        drop(Store::init(&root).unwrap());
+        report(
+            &format!("puts/s, {threads} thread(s), a handle each"),
+            threads_rate(&root, threads, puts),
+            "puts/s",
+        );
+    }
+    let root = work.path().join("procs/.settee");
+    drop(Store::init(&root).unwrap());
+    report("puts/s, 4 processes", processes_rate(&root, 4, puts), "puts/s");
+
+    // 2. Single-put latency while `settee import` loads n documents into the same store.
+    let input = work.path().join("docs.ndjson");
+    {
+        let mut rng = Rng(0x5EED);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..n {
+            let v = rng.next() % 1000;
+            writeln!(f, r#"{{"_id":"pkg-{i:08}","name":"package {i}","version":"1.{v}.0","description":"a package of the shared-store benchmark"}}"#).unwrap();
+        }
+        f.into_inner().unwrap().sync_all().unwrap();
+    }
+    let dir = work.path().join("import");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(Command::new(bin).arg("init").current_dir(&dir).output().unwrap().status.success());
+    let root = dir.join(".settee");
+    let mut import = Command::new(bin)
+        .args(["import"])
+        .arg(&input)
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut store = writer(&root);
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    while import.try_wait().unwrap().is_none() {
+        latencies.push(put(&mut store, &format!("during-{:06}", latencies.len())));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let import_secs = started.elapsed().as_secs_f64();
+    drop(store);
+    latencies.sort();
+    report("import during the puts, docs/s", n as f64 / import_secs, "docs/s");
+    report("single put during the import, median", percentile(&latencies, 0.5), "ms");
+    report("single put during the import, p99", percentile(&latencies, 0.99), "ms");
+    report("single put during the import, max", percentile(&latencies, 1.0), "ms");
+    report("puts during the import", latencies.len() as f64, "puts");
+
+    // 3. Random reads from one open store, 1 and 2 threads.
+    let store = Store::open(&root, OpenOptions::default()).unwrap();
+    let per_thread = 200_000;
+    let one = read_rate(&store, 1, n, per_thread);
+    let two = read_rate(&store, 2, n, per_thread);
+    report("random winner reads, 1 thread", one, "docs/s");
+    report("random winner reads, 2 threads", two, "docs/s");
+    report("2 threads over 1", two / one, "x");
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-shared.json");
+    let _ = std::fs::write(&path, serde_json::to_vec_pretty(&serde_json::Value::Object(results)).unwrap());
+}
