@@ -23,10 +23,10 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::disk::{self, Disk};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::revision::read_oid;
@@ -121,10 +121,10 @@ fn header(generation: u64, version: u32) -> [u8; HEADER_LEN_NO_ACKNOWLEDGED] {
 }
 
 /// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
-pub fn create(path: &Path, generation: u64) -> Result<()> {
+pub fn create(disk: &dyn Disk, path: &Path, generation: u64) -> Result<()> {
     let mut bytes = header(generation, VERSION).to_vec();
     bytes.extend_from_slice(&(HEADER_LEN as u64).to_be_bytes());
-    crate::fsutil::write_new(path, &bytes)
+    crate::fsutil::write_new(disk, path, &bytes)
 }
 
 /// Whether `bytes`, found at file offset `at`, show the mark of a write that never reached
@@ -302,7 +302,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
 
 /// Appends records to a journal, fsyncing each.
 pub struct Writer {
-    file: File,
+    file: Box<dyn disk::File>,
     path: PathBuf,
     len: u64,
     /// The acknowledged length in the header (format 3), or `None` for an older journal.
@@ -311,12 +311,16 @@ pub struct Writer {
 
 impl Writer {
     /// Open for appending at `valid_len`, cutting off anything after it.
-    pub fn open(path: &Path, valid_len: u64) -> Result<Writer> {
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(Error::io(path))?;
-        let actual = file.metadata().map_err(Error::io(path))?.len();
+    pub fn open(disk: &dyn Disk, path: &Path, valid_len: u64) -> Result<Writer> {
+        let file = disk.open(path).map_err(Error::io(path))?;
+        let actual = file.len().map_err(Error::io(path))?;
         let mut head = [0u8; HEADER_LEN];
-        use std::os::unix::fs::FileExt;
-        let read = file.read_at(&mut head, 0).map_err(Error::io(path))?;
+        let read = if actual >= HEADER_LEN as u64 {
+            file.read_exact_at(&mut head, 0).map_err(Error::io(path))?;
+            HEADER_LEN
+        } else {
+            0
+        };
         let acknowledged = (read == HEADER_LEN && crate::bytes::be32(&head, 4) == Some(VERSION))
             .then(|| crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0));
         if actual != valid_len {
@@ -335,7 +339,6 @@ impl Writer {
 
     /// Write the header's acknowledged length (format 3), to be synced with what follows.
     fn set_acknowledged(&mut self, len: u64) -> Result<()> {
-        use std::os::unix::fs::FileExt;
         self.file
             .write_all_at(&len.to_be_bytes(), ACKNOWLEDGED_OFFSET as u64)
             .map_err(Error::io(&self.path))?;
@@ -356,7 +359,6 @@ impl Writer {
         if self.acknowledged.is_some_and(|a| a != self.len) {
             self.set_acknowledged(self.len)?;
         }
-        use std::os::unix::fs::FileExt;
         let result = self.file.write_all_at(&buf, self.len).and_then(|()| self.file.sync_data());
         if let Err(e) = result {
             // Leave no partial record behind for the next append to build on.
@@ -423,8 +425,8 @@ mod tests {
     fn replays_and_cuts_torn_tails() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 7).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 7).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         w.append(&record(1)).unwrap();
         let after_one = w.len();
         w.append(&record(2)).unwrap();
@@ -474,8 +476,8 @@ mod tests {
     fn the_acknowledged_length_tells_damage_from_a_torn_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 1).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 1).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         let mut ends = Vec::new();
         for n in 1..=3 {
             w.append(&record(n)).unwrap();
@@ -502,7 +504,7 @@ mod tests {
         // a writer reopening after a loss acknowledges what is left, so the loss is
         // reported once, by the open that cut it
         std::fs::write(&path, &full[..ends[0] as usize]).unwrap();
-        drop(Writer::open(&path, ends[0]).unwrap());
+        drop(Writer::open(&crate::disk::RealDisk, &path, ends[0]).unwrap());
         assert_eq!(replay(&path, 1).unwrap().cut, None);
     }
 
@@ -511,8 +513,8 @@ mod tests {
     fn version_1_journals_are_read_and_others_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 3).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 3).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         w.append(&record(5)).unwrap();
         let current = std::fs::read(&path).unwrap();
         assert_eq!(current[4..8], VERSION.to_be_bytes());
