@@ -14,12 +14,14 @@
 //!    ignored (by readers). The record header carries its own CRC, so a damaged length can
 //!    never pass for a torn tail: a bad record followed by more bytes is corruption and an
 //!    error, never silently skipped.
-//! 3. The header's acknowledged length (format 3) is where the records that were durable
+//! 3. The header's acknowledged length (formats 3 and 4) is where the records that were durable
 //!    before the latest commit began end: each append first sets it to the journal's length
 //!    and then syncs it with the record. It never exceeds what is durable, so records lost
-//!    below it are damage, not a crash, and replay says so ([`CutKind`]).
+//!    below it are damage, not a crash, and replay says so ([`CutKind`]). From format 4 it
+//!    carries a CRC: a power loss during its rewrite leaves any mix of old and new bytes,
+//!    and a field failing its CRC claims nothing rather than a length past the records.
 //!
-//! Spec: format-spec/journal.md (journal format 3; formats 1 and 2 are still read).
+//! Spec: format-spec/journal.md (journal format 4; formats 1 to 3 are still read).
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
@@ -35,19 +37,26 @@ use crate::pack::Loc;
 use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
 
 pub const MAGIC: [u8; 4] = *b"SJNL";
-/// Journal format written: the header ends with the acknowledged length. As in version 2,
-/// records may be durable before the pack bytes they cover (readers check those of the
-/// last record).
-pub const VERSION: u32 = 3;
+/// Journal format written: the header ends with the acknowledged length and its CRC-32. As
+/// in version 2, records may be durable before the pack bytes they cover (readers check
+/// those of the last record).
+pub const VERSION: u32 = 4;
+/// The version whose acknowledged length has no checksum (a power loss during its rewrite
+/// can leave a mix of old and new bytes there), still read.
+pub const VERSION_UNCHECKED_ACKNOWLEDGED: u32 = 3;
 /// The version without an acknowledged length, still read.
 pub const VERSION_NO_ACKNOWLEDGED: u32 = 2;
 /// The version whose records were written only after their pack bytes were durable.
 pub const VERSION_SYNCED_PACK: u32 = 1;
-/// Header length of the version written: magic, version, generation, acknowledged length.
-pub const HEADER_LEN: usize = ACKNOWLEDGED_OFFSET + size_of::<u64>();
+/// Header length of the version written: magic, version, generation, acknowledged length,
+/// its CRC-32.
+pub const HEADER_LEN: usize = ACKNOWLEDGED_CRC_OFFSET + size_of::<u32>();
+/// Header length of version 3 (no CRC of the acknowledged length).
+pub const HEADER_LEN_UNCHECKED: usize = ACKNOWLEDGED_CRC_OFFSET;
 /// Header length of versions 1 and 2 (no acknowledged length).
 pub const HEADER_LEN_NO_ACKNOWLEDGED: usize = 16;
 pub const ACKNOWLEDGED_OFFSET: usize = HEADER_LEN_NO_ACKNOWLEDGED;
+pub const ACKNOWLEDGED_CRC_OFFSET: usize = ACKNOWLEDGED_OFFSET + size_of::<u64>();
 /// Record header: payload length u32, CRC-32 of the payload u32, CRC-32 of those 8 bytes u32.
 pub const RECORD_LEN_OFFSET: usize = 0;
 pub const RECORD_PAYLOAD_CRC_OFFSET: usize = RECORD_LEN_OFFSET + size_of::<u32>();
@@ -123,8 +132,17 @@ fn header(generation: u64, version: u32) -> [u8; HEADER_LEN_NO_ACKNOWLEDGED] {
 /// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
 pub fn create(disk: &dyn Disk, path: &Path, generation: u64) -> Result<()> {
     let mut bytes = header(generation, VERSION).to_vec();
-    bytes.extend_from_slice(&(HEADER_LEN as u64).to_be_bytes());
+    bytes.extend_from_slice(&acknowledged_field(VERSION, HEADER_LEN as u64));
     crate::fsutil::write_new(disk, path, &bytes)
+}
+
+/// The header's acknowledged length as stored by `version` (3: the length; 4: and its CRC).
+fn acknowledged_field(version: u32, len: u64) -> Vec<u8> {
+    let mut field = len.to_be_bytes().to_vec();
+    if version >= VERSION {
+        field.extend_from_slice(&crc32fast::hash(&len.to_be_bytes()).to_be_bytes());
+    }
+    field
 }
 
 /// Whether `bytes`, found at file offset `at`, show the mark of a write that never reached
@@ -210,7 +228,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         // short header is damage, not a crash.
         return Err(Error::corrupt(path, 0, "journal header is truncated"));
     }
-    let versions = [VERSION, VERSION_NO_ACKNOWLEDGED, VERSION_SYNCED_PACK];
+    let versions = [VERSION, VERSION_UNCHECKED_ACKNOWLEDGED, VERSION_NO_ACKNOWLEDGED, VERSION_SYNCED_PACK];
     let known = versions.map(|v| header(generation, v));
     if !known.iter().any(|h| bytes.get(..HEADER_LEN_NO_ACKNOWLEDGED) == Some(&h[..])) {
         let version = bytes.get(4..8);
@@ -226,17 +244,27 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
         }
         return Err(Error::corrupt(path, 0, "journal header does not match the manifest"));
     }
-    let (header_len, acknowledged) = if crate::bytes::be32(&bytes, 4) == Some(VERSION) {
+    let version = crate::bytes::be32(&bytes, 4).unwrap_or(0);
+    let (header_len, acknowledged) = if version >= VERSION_UNCHECKED_ACKNOWLEDGED {
+        let header_len = if version >= VERSION { HEADER_LEN } else { HEADER_LEN_UNCHECKED };
         let acknowledged = crate::bytes::be64(&bytes, ACKNOWLEDGED_OFFSET)
+            .filter(|_| bytes.len() >= header_len)
             .ok_or_else(|| Error::corrupt(path, 0, "journal header is truncated"))?;
-        if acknowledged < HEADER_LEN as u64 {
+        let stored_crc = crate::bytes::be32(&bytes, ACKNOWLEDGED_CRC_OFFSET);
+        if version >= VERSION && stored_crc != Some(crc32fast::hash(&acknowledged.to_be_bytes())) {
+            // A power loss while a commit rewrote the field, which may leave any mix of its
+            // old and new bytes: the length is unknown, and it claims nothing. (Both values
+            // were below every durable record's end.)
+            (header_len, header_len as u64)
+        } else if acknowledged < header_len as u64 {
             return Err(Error::corrupt(
                 path,
                 ACKNOWLEDGED_OFFSET as u64,
                 "journal acknowledged length is inside its header",
             ));
+        } else {
+            (header_len, acknowledged)
         }
-        (HEADER_LEN, acknowledged)
     } else {
         (HEADER_LEN_NO_ACKNOWLEDGED, HEADER_LEN_NO_ACKNOWLEDGED as u64)
     };
@@ -305,8 +333,11 @@ pub struct Writer {
     file: Box<dyn disk::File>,
     path: PathBuf,
     len: u64,
-    /// The acknowledged length in the header (format 3), or `None` for an older journal.
+    /// The acknowledged length in the header (formats 3 and 4), or `None` for an older
+    /// journal.
     acknowledged: Option<u64>,
+    /// The journal's version.
+    version: u32,
 }
 
 impl Writer {
@@ -315,19 +346,27 @@ impl Writer {
         let file = disk.open(path).map_err(Error::io(path))?;
         let actual = file.len().map_err(Error::io(path))?;
         let mut head = [0u8; HEADER_LEN];
-        let read = if actual >= HEADER_LEN as u64 {
-            file.read_exact_at(&mut head, 0).map_err(Error::io(path))?;
-            HEADER_LEN
-        } else {
-            0
-        };
-        let acknowledged = (read == HEADER_LEN && crate::bytes::be32(&head, 4) == Some(VERSION))
-            .then(|| crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0));
+        let read = usize::try_from(actual).unwrap_or(HEADER_LEN).min(HEADER_LEN);
+        file.read_exact_at(head.get_mut(..read).unwrap_or_default(), 0).map_err(Error::io(path))?;
+        let version = crate::bytes::be32(&head, 4).unwrap_or(0);
+        let header_len = if version >= VERSION { HEADER_LEN } else { HEADER_LEN_UNCHECKED };
+        let acknowledged = (version >= VERSION_UNCHECKED_ACKNOWLEDGED && read >= header_len).then(|| {
+            let value = crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0);
+            let crc_ok = version < VERSION
+                || crate::bytes::be32(&head, ACKNOWLEDGED_CRC_OFFSET)
+                    == Some(crc32fast::hash(&value.to_be_bytes()));
+            // A torn field claims nothing (as on replay): the next append rewrites it.
+            if crc_ok {
+                value
+            } else {
+                header_len as u64
+            }
+        });
         if actual != valid_len {
             file.set_len(valid_len).map_err(Error::io(path))?;
             file.sync_all().map_err(Error::io(path))?;
         }
-        let mut writer = Writer { file, path: path.into(), len: valid_len, acknowledged };
+        let mut writer = Writer { file, path: path.into(), len: valid_len, acknowledged, version };
         if writer.acknowledged.is_some_and(|a| a > valid_len) {
             // Acknowledged records were cut (and quarantined by the store): what remains is
             // what is acknowledged now.
@@ -337,10 +376,11 @@ impl Writer {
         Ok(writer)
     }
 
-    /// Write the header's acknowledged length (format 3), to be synced with what follows.
+    /// Write the header's acknowledged length (formats 3 and 4), to be synced with what
+    /// follows.
     fn set_acknowledged(&mut self, len: u64) -> Result<()> {
         self.file
-            .write_all_at(&len.to_be_bytes(), ACKNOWLEDGED_OFFSET as u64)
+            .write_all_at(&acknowledged_field(self.version, len), ACKNOWLEDGED_OFFSET as u64)
             .map_err(Error::io(&self.path))?;
         self.acknowledged = Some(len);
         Ok(())
@@ -383,7 +423,11 @@ impl Writer {
     }
 
     pub fn is_empty(&self) -> bool {
-        let header = if self.acknowledged.is_some() { HEADER_LEN } else { HEADER_LEN_NO_ACKNOWLEDGED };
+        let header = match (self.acknowledged, self.version >= VERSION) {
+            (None, _) => HEADER_LEN_NO_ACKNOWLEDGED,
+            (Some(_), false) => HEADER_LEN_UNCHECKED,
+            (Some(_), true) => HEADER_LEN,
+        };
         self.len <= header as u64
     }
 }
@@ -533,5 +577,59 @@ mod tests {
                 Err(e) => assert!(!readable && e.to_string().contains(&format!("version {version}")), "{e}"),
             }
         }
+    }
+
+    /// postmortem: the power-loss test (tests/store/powerloss) cut an import while a commit
+    /// rewrote the version 3 header's acknowledged length; the disk kept the first bytes of
+    /// the new value and the last of the old, a length past every record, and opening
+    /// reported acknowledged commits lost where there was only a crash (zeros there made
+    /// the journal unreadable). Version 4 checks the field with a CRC: a torn field claims
+    /// nothing, and the records are all kept.
+    #[test]
+    fn a_torn_acknowledged_length_is_a_crash_not_a_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&crate::disk::RealDisk, &path, 1).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
+        for n in 1..=2 {
+            w.append(&record(n)).unwrap();
+        }
+        let full = std::fs::read(&path).unwrap();
+        let field = ACKNOWLEDGED_OFFSET..ACKNOWLEDGED_CRC_OFFSET;
+        for torn in [[0xff; 8], [0; 8], [0, 0, 0, 0, 0, 1, 0xff, 0xff]] {
+            let mut bytes = full.clone();
+            bytes[field.clone()].copy_from_slice(&torn);
+            std::fs::write(&path, &bytes).unwrap();
+            let r = replay(&path, 1).unwrap();
+            assert_eq!((r.records.len(), r.cut), (2, None), "{torn:?}");
+            // a writer appends on, and the field is whole again
+            let mut w = Writer::open(&crate::disk::RealDisk, &path, r.valid_len).unwrap();
+            w.append(&record(3)).unwrap();
+            let r = replay(&path, 1).unwrap();
+            assert_eq!((r.records.len(), r.cut, r.acknowledged), (3, None, bytes.len() as u64));
+        }
+    }
+
+    /// Version 3 journals (an acknowledged length without a CRC) are read and appended to
+    /// in their own format.
+    #[test]
+    fn version_3_journals_are_read_and_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut bytes = header(1, VERSION_UNCHECKED_ACKNOWLEDGED).to_vec();
+        bytes.extend_from_slice(&(HEADER_LEN_UNCHECKED as u64).to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN_UNCHECKED as u64).unwrap();
+        assert!(w.is_empty());
+        let mut ends = Vec::new();
+        for n in 1..=2 {
+            w.append(&record(n)).unwrap();
+            ends.push(w.len());
+        }
+        let r = replay(&path, 1).unwrap();
+        assert_eq!((r.records, r.cut, r.acknowledged), (vec![record(1), record(2)], None, ends[0]));
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..HEADER_LEN_UNCHECKED]).unwrap();
+        assert_eq!(replay(&path, 1).unwrap().cut, Some(CutKind::LostAcknowledged));
     }
 }
