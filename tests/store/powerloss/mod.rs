@@ -1,0 +1,470 @@
+//! Power-loss crash tests: the store writes through a simulated disk ([`sim::SimDisk`])
+//! that loses power at a random operation, and the store is then opened from what the disk
+//! had made durable (unsynced writes dropped, kept, torn or zeroed; unsynced directory
+//! entries kept or not). Unlike a SIGKILL, which leaves the page cache intact, this catches
+//! a missing or misplaced fsync.
+//!
+//! Each workload runs once without a cut to record the logical state after each step
+//! (documents' leaves and winner bodies, tracked `_local` bodies) and to count the disk
+//! operations; then it runs again many times, cut at a random operation. After each crash
+//! the image must open (as a reader and as a writer, showing the same state), hold every
+//! step that returned `Ok` and nothing half-made of the step in flight, pass `verify`, and
+//! take a new write.
+//!
+//! Seeded: the seed is printed; `SETTEE_POWERLOSS_SEED=<n>` replays it.
+
+mod sim;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use settee::disk::Disk;
+use settee::replicate::{replicate, Options as ReplicateOptions};
+use settee::transport::local::LocalStore;
+use settee::{Body, DocId, Op, OpenOptions, Store};
+
+use sim::{Rng, SimDisk};
+
+/// The logical content of a store: per id, a description of its leaves and winner body
+/// (documents) or its body (tracked `_local` ids). `None`: no store at all.
+type State = Option<BTreeMap<String, String>>;
+
+fn describe(store: &Store, locals: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for d in store.docs(None, None) {
+        let (id, doc) = d.unwrap();
+        let leaves: Vec<String> = doc
+            .leaves
+            .iter()
+            .map(|l| format!("{}{}", l.rev, if l.deleted { " deleted" } else { "" }))
+            .collect();
+        let body = store.get_winner(&id).unwrap().map(|(_, b)| Value::Object(b));
+        out.insert(id.to_string(), format!("{leaves:?} {}", body.unwrap_or(Value::Null)));
+    }
+    for id in locals {
+        if let Some(body) = store.get_local(&DocId::parse_local(id).unwrap()).unwrap() {
+            out.insert(id.clone(), Value::Object(body).to_string());
+        }
+    }
+    out
+}
+
+/// What a run records: the state before the first step and after each acknowledged one,
+/// and whether each step is a single commit.
+#[derive(Default)]
+struct Record {
+    states: Vec<State>,
+    atomic: Vec<bool>,
+}
+
+/// What a workload gets: where the store is, the disk to write through, its random choices.
+struct Ctx {
+    disk: Arc<dyn Disk>,
+    root: PathBuf,
+    /// A directory outside the simulated disk (a replication source lives there).
+    aux: PathBuf,
+    rng: Rng,
+    /// `_local` ids the workload wrote.
+    locals: Vec<String>,
+    record: Record,
+    /// Whether to record states (the reference run) or only count steps.
+    reference: bool,
+    acked: usize,
+}
+
+impl Ctx {
+    /// The step just taken returned `Ok`: it is acknowledged.
+    fn ack(&mut self, store: &Store, atomic: bool) {
+        self.acked += 1;
+        if self.reference {
+            self.record.states.push(Some(describe(store, &self.locals)));
+            self.record.atomic.push(atomic);
+        }
+    }
+
+    fn open(&self) -> settee::Result<Store> {
+        Store::open_on(self.disk.clone(), &self.root, OpenOptions { write: true, wait_for_lock: None })
+    }
+}
+
+type Workload = fn(&mut Ctx) -> settee::Result<()>;
+
+fn body(v: Value) -> Body {
+    match v {
+        Value::Object(m) => Body::from_map(&m),
+        _ => unreachable!("bodies are objects"),
+    }
+}
+
+fn edit(id: &str, base: Option<settee::RevId>, deleted: bool, v: Value) -> Op {
+    Op::Edit { id: DocId::parse(id).unwrap(), base, deleted, body: body(v) }
+}
+
+/// A write batch that must succeed as a whole (no per-document refusal).
+fn write(store: &mut Store, ops: Vec<Op>) -> settee::Result<()> {
+    for r in store.write(ops)? {
+        r.map_err(|e| panic!("a workload write was refused: {e}")).unwrap();
+    }
+    Ok(())
+}
+
+/// The winning revision of `id`, unless it is deleted (a new edit then starts afresh).
+fn winner(store: &Store, id: &str) -> Option<settee::RevId> {
+    let doc = store.doc_ref(&DocId::parse(id).unwrap()).unwrap()?;
+    doc.winner().filter(|w| !w.deleted).map(|w| w.rev.clone())
+}
+
+/// `n` random edits of documents `doc-*`: new ones, updates, deletions, now and then a
+/// large body (pack bytes across many sectors).
+fn random_edits(store: &Store, rng: &mut Rng, n: usize, prefix: &str) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut taken = std::collections::BTreeSet::new();
+    for _ in 0..n {
+        let id = format!("{prefix}{:03}", rng.below(40));
+        if !taken.insert(id.clone()) {
+            continue;
+        }
+        let base = winner(store, &id);
+        let deleted = base.is_some() && rng.chance(5);
+        let pad = if rng.chance(6) { "x".repeat(rng.below(20_000) as usize) } else { String::new() };
+        ops.push(edit(&id, base, deleted, json!({"n": rng.next() % 1000, "pad": pad})));
+    }
+    ops
+}
+
+fn puts(ctx: &mut Ctx) -> settee::Result<()> {
+    let mut store = Store::init_on(ctx.disk.clone(), &ctx.root)?;
+    ctx.ack(&store, true);
+    for _ in 0..30 {
+        match ctx.rng.below(6) {
+            0 => {
+                let id = format!("_local/l{}", ctx.rng.below(3));
+                if !ctx.locals.contains(&id) {
+                    ctx.locals.push(id.clone());
+                }
+                let v = json!({"at": ctx.rng.next() % 100});
+                store.put_local(&DocId::parse_local(&id).unwrap(), v.as_object().unwrap())?;
+            }
+            1 if !ctx.locals.is_empty() => {
+                let id = &ctx.locals[ctx.rng.below(ctx.locals.len() as u64) as usize];
+                store.remove_local(&DocId::parse_local(id).unwrap())?;
+            }
+            _ => {
+                let n = 1 + ctx.rng.below(4) as usize;
+                let ops = random_edits(&store, &mut ctx.rng, n, "doc-");
+                write(&mut store, ops)?;
+            }
+        }
+        ctx.ack(&store, true);
+    }
+    Ok(())
+}
+
+fn import_line(i: u64, rng: &mut Rng) -> String {
+    let words: Vec<String> = (0..8).map(|_| format!("w{}", rng.below(500))).collect();
+    json!({"_id": format!("pkg-{i:05}"), "name": format!("pkg-{i}"), "keywords": words, "n": i}).to_string()
+}
+
+fn import(ctx: &mut Ctx) -> settee::Result<()> {
+    let mut store = ctx.open()?;
+    let mut n = 0;
+    for _ in 0..4 {
+        let mut ops = Vec::new();
+        for _ in 0..700 {
+            n += 1;
+            let line = import_line(n, &mut ctx.rng);
+            ops.push(settee::import::parse_line(line.as_bytes(), n, false).unwrap().0);
+        }
+        write(&mut store, ops)?;
+        ctx.ack(&store, true);
+    }
+    Ok(())
+}
+
+fn checkpoints(ctx: &mut Ctx) -> settee::Result<()> {
+    let mut store = ctx.open()?;
+    for round in 0..3 {
+        let ops = random_edits(&store, &mut ctx.rng, 12, "doc-");
+        write(&mut store, ops)?;
+        ctx.ack(&store, true);
+        if round == 1 {
+            ctx.locals.push("_local/cp".into());
+            store.put_local(
+                &DocId::parse_local("_local/cp").unwrap(),
+                json!({"round": round}).as_object().unwrap(),
+            )?;
+            ctx.ack(&store, true);
+        }
+        store.checkpoint()?;
+        ctx.ack(&store, true);
+    }
+    Ok(())
+}
+
+fn compaction(ctx: &mut Ctx) -> settee::Result<()> {
+    let mut store = ctx.open()?;
+    let full = settee::compact::Options { full: true, ..Default::default() };
+    store.compact(&full)?;
+    ctx.ack(&store, true);
+    let ops = random_edits(&store, &mut ctx.rng, 10, "doc-");
+    write(&mut store, ops)?;
+    ctx.ack(&store, true);
+    store.compact(&settee::compact::Options::default())?;
+    ctx.ack(&store, true);
+    let ops = random_edits(&store, &mut ctx.rng, 10, "doc-");
+    write(&mut store, ops)?;
+    ctx.ack(&store, true);
+    store.compact(&full)?;
+    ctx.ack(&store, true);
+    Ok(())
+}
+
+fn replication_options() -> ReplicateOptions {
+    ReplicateOptions { batch_size: 40, checkpoint_interval: std::time::Duration::ZERO, ..Default::default() }
+}
+
+fn replication(ctx: &mut Ctx) -> settee::Result<()> {
+    let mut store = ctx.open()?;
+    let mut source = Store::open(&ctx.aux.join(".settee"), OpenOptions { write: true, wait_for_lock: None })?;
+    replicate(
+        &mut LocalStore::new(&mut source),
+        &mut LocalStore::new(&mut store),
+        &replication_options(),
+        &mut (),
+    )?;
+    ctx.ack(&store, false);
+    let ops = random_edits(&store, &mut ctx.rng, 5, "doc-");
+    write(&mut store, ops)?;
+    ctx.ack(&store, true);
+    Ok(())
+}
+
+/// A store at `dir/.settee` built on the real disk by `fill`.
+fn template(fill: impl FnOnce(&mut Store)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::init(&dir.path().join(".settee")).unwrap();
+    fill(&mut store);
+    drop(store);
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn filled(docs: usize, rounds: usize, seed: u64) -> impl FnOnce(&mut Store) {
+    move |store: &mut Store| {
+        let mut rng = Rng::new(seed);
+        for round in 0..rounds {
+            let ops = (0..docs)
+                .map(|i| {
+                    let id = format!("doc-{i:03}");
+                    edit(&id, winner(store, &id), false, json!({"round": round, "r": rng.next() % 100}))
+                })
+                .collect();
+            write(store, ops).unwrap();
+            store.checkpoint().unwrap();
+            if round == 0 {
+                store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
+            }
+        }
+    }
+}
+
+/// One workload: its starting store (none: the workload creates it), its replication
+/// source, and how many crashes to simulate.
+struct Case {
+    name: &'static str,
+    run: Workload,
+    start: Option<tempfile::TempDir>,
+    source: Option<tempfile::TempDir>,
+    crashes: usize,
+}
+
+/// Run `case` once without a cut, then `case.crashes` times with one; returns the number of
+/// crashes simulated.
+fn crash_many(case: &Case, seed: u64) -> usize {
+    let fresh = |scratch: &Path| {
+        let base = scratch.join("work");
+        match &case.start {
+            Some(t) => copy_dir(t.path(), &base),
+            None => std::fs::create_dir_all(&base).unwrap(),
+        }
+        let aux = scratch.join("aux");
+        if let Some(s) = &case.source {
+            copy_dir(s.path(), &aux);
+        }
+        (base, aux)
+    };
+    let run = |disk: Arc<SimDisk>, base: &Path, aux: PathBuf, reference: bool| {
+        let mut ctx = Ctx {
+            disk: disk.clone(),
+            root: base.join(".settee"),
+            aux,
+            rng: Rng::new(seed),
+            locals: Vec::new(),
+            record: Record::default(),
+            reference,
+            acked: 0,
+        };
+        let start = if case.start.is_some() {
+            let store = Store::open(&ctx.root, OpenOptions::default()).unwrap();
+            Some(describe(&store, &[]))
+        } else {
+            None
+        };
+        ctx.record.states.push(start);
+        let result = (case.run)(&mut ctx);
+        (result, ctx)
+    };
+
+    let scratch = tempfile::tempdir().unwrap();
+    let (base, aux) = fresh(scratch.path());
+    let disk = SimDisk::new(&base, None);
+    let (result, reference) = run(disk.clone(), &base, aux, true);
+    result.unwrap_or_else(|e| panic!("{}: the run without a cut failed: {e}", case.name));
+    let total = disk.ops();
+    let record = reference.record;
+
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    for crash in 0..case.crashes {
+        let cut = rng.below(total);
+        let scratch = tempfile::tempdir().unwrap();
+        let (base, aux) = fresh(scratch.path());
+        let disk = SimDisk::new(&base, Some(cut));
+        let (result, ctx) = run(disk.clone(), &base, aux, false);
+        if let Err(e) = &result {
+            assert!(disk.lost_power(), "{}: failed before the cut: {e}", case.name);
+        }
+        let image = scratch.path().join("image");
+        std::fs::create_dir(&image).unwrap();
+        disk.materialise(&mut rng, &image);
+        let what = format!("{} crash {crash} (seed {seed}, cut at operation {cut} of {total})", case.name);
+        check(&what, &image, &record, ctx.acked, &ctx.locals, case);
+    }
+    case.crashes
+}
+
+/// The image at `image` holds every acknowledged step and nothing half-made.
+fn check(what: &str, image: &Path, record: &Record, acked: usize, locals: &[String], case: &Case) {
+    let root = image.join(".settee");
+    let before = &record.states[acked];
+    let after = record.states.get(acked + 1);
+    let atomic = record.atomic.get(acked).copied().unwrap_or(true);
+    let allowed = |state: &State| -> bool {
+        if state == before || after == Some(state) {
+            return true;
+        }
+        // A step of several commits (replication) may have made some of them durable.
+        let (Some(now), Some(Some(b)), Some(Some(a)), false) = (state, Some(before), after, atomic) else {
+            return false;
+        };
+        let ids = now.keys().chain(b.keys()).chain(a.keys());
+        ids.into_iter().all(|id| now.get(id) == b.get(id) || now.get(id) == a.get(id))
+    };
+    let reader = match Store::open(&root, OpenOptions::default()) {
+        Ok(s) => s,
+        Err(settee::Error::NoStore { .. }) if before.is_none() => {
+            // Init never returned: no store is a possible outcome.
+            assert!(allowed(&None), "{what}: no store");
+            return;
+        }
+        Err(e) => panic!("{what}: the store does not open: {e}"),
+    };
+    let seen = Some(describe(&reader, locals));
+    assert!(allowed(&seen), "{what}: a reader sees {seen:?}\nacknowledged: {before:?}\nin flight: {after:?}");
+    drop(reader);
+    let mut store = Store::open(&root, OpenOptions { write: true, wait_for_lock: None })
+        .unwrap_or_else(|e| panic!("{what}: the store does not open for writing: {e}"));
+    let written = Some(describe(&store, locals));
+    assert_eq!(written, seen, "{what}: the writer sees other documents than a reader");
+    let findings = store.verify().unwrap();
+    assert!(findings.is_empty(), "{what}: verify finds {findings:?}");
+    if let Some(template) = &case.source {
+        // Replication resumes from whatever checkpoint log survived and completes.
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(template.path(), copy.path());
+        let mut source =
+            Store::open(&copy.path().join(".settee"), OpenOptions { write: true, wait_for_lock: None })
+                .unwrap();
+        replicate(
+            &mut LocalStore::new(&mut source),
+            &mut LocalStore::new(&mut store),
+            &replication_options(),
+            &mut (),
+        )
+        .unwrap_or_else(|e| panic!("{what}: replication after the crash fails: {e}"));
+        let theirs = describe(&source, &[]);
+        let ours = describe(&store, &[]);
+        for (id, state) in &theirs {
+            assert_eq!(ours.get(id), Some(state), "{what}: {id} differs after replicating again");
+        }
+    }
+    write(&mut store, vec![edit("after-crash", None, false, json!({"ok": true}))]).unwrap();
+    drop(store);
+    let store = Store::open(&root, OpenOptions::default()).unwrap();
+    assert!(winner(&store, "after-crash").is_some(), "{what}: a write after the crash is lost");
+}
+
+fn seed() -> u64 {
+    match std::env::var("SETTEE_POWERLOSS_SEED") {
+        Ok(s) => s.parse().expect("SETTEE_POWERLOSS_SEED is a number"),
+        Err(_) => {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        }
+    }
+}
+
+#[test]
+fn every_acknowledged_write_survives_a_power_loss() {
+    let seed = seed();
+    eprintln!("power-loss test: seed {seed} (SETTEE_POWERLOSS_SEED={seed} replays it)");
+    let cases = [
+        Case { name: "puts", run: puts, start: None, source: None, crashes: 120 },
+        Case { name: "import", run: import, start: Some(template(|_| {})), source: None, crashes: 50 },
+        Case {
+            name: "checkpoints",
+            run: checkpoints,
+            start: Some(template(filled(60, 1, 1))),
+            source: None,
+            crashes: 80,
+        },
+        Case {
+            name: "compaction",
+            run: compaction,
+            start: Some(template(filled(60, 3, 2))),
+            source: None,
+            crashes: 60,
+        },
+        Case {
+            name: "replication",
+            run: replication,
+            start: Some(template(filled(5, 1, 3))),
+            source: Some(template(|s| {
+                let ops =
+                    (0..200).map(|i| edit(&format!("src-{i:03}"), None, false, json!({"i": i}))).collect();
+                write(s, ops).unwrap();
+            })),
+            crashes: 60,
+        },
+    ];
+    let mut total = 0;
+    for case in &cases {
+        let started = std::time::Instant::now();
+        let n = crash_many(case, seed);
+        eprintln!("power-loss test: {}: {n} crashes in {:.1?}", case.name, started.elapsed());
+        total += n;
+    }
+    eprintln!("power-loss test: {total} simulated crashes");
+    assert!(total >= 300, "only {total} crashes simulated");
+}
