@@ -139,7 +139,13 @@ impl SimDisk {
     pub fn materialise(&self, rng: &mut Rng, into: &Path) {
         let state = self.0.state.lock().unwrap();
         let mut contents: HashMap<usize, Vec<u8>> = HashMap::new();
-        build(&state, rng, &self.0.base, into, &mut contents);
+        build(&state, &mut Some(rng), &self.0.base, into, &mut contents);
+    }
+
+    /// Build what a power loss now would leave if nothing unsynced reached the disk.
+    pub fn materialise_synced(&self, into: &Path) {
+        let state = self.0.state.lock().unwrap();
+        build(&state, &mut None, &self.0.base, into, &mut HashMap::new());
     }
 }
 
@@ -159,9 +165,10 @@ fn scan(state: &mut State, dir: &Path) {
     state.dirs.insert(dir.into(), Dir { synced: entries.clone(), now: entries });
 }
 
-/// The bytes a power loss leaves of `node`.
-fn image_of(node: &Node, rng: &mut Rng) -> Vec<u8> {
+/// The bytes a power loss leaves of `node` (without `rng`: the synced ones).
+fn image_of(node: &Node, rng: &mut Option<&mut Rng>) -> Vec<u8> {
     let mut bytes = node.synced.clone();
+    let Some(rng) = rng else { return bytes };
     // Often everything or nothing since the sync reaches the disk; otherwise each change
     // on its own.
     let mode = rng.below(4);
@@ -195,12 +202,22 @@ fn image_of(node: &Node, rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
-fn build(state: &State, rng: &mut Rng, dir: &Path, into: &Path, contents: &mut HashMap<usize, Vec<u8>>) {
+fn build(
+    state: &State,
+    rng: &mut Option<&mut Rng>,
+    dir: &Path,
+    into: &Path,
+    contents: &mut HashMap<usize, Vec<u8>>,
+) {
     let Some(d) = state.dirs.get(dir) else { return };
     let names: BTreeSet<&OsString> = d.synced.keys().chain(d.now.keys()).collect();
     for name in names {
         let (synced, now) = (d.synced.get(name), d.now.get(name));
-        let entry = if synced == now || rng.chance(2) { synced } else { now };
+        let keep_synced = match rng {
+            Some(rng) => rng.chance(2),
+            None => true,
+        };
+        let entry = if synced == now || keep_synced { synced } else { now };
         match entry {
             None => {}
             Some(Entry::Dir) => {
