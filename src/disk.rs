@@ -37,7 +37,7 @@ pub trait File: Send + Sync + fmt::Debug {
     /// Read exactly `buf.len()` bytes at `offset` (no durability meaning).
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// The file's current length.
-    fn len(&self) -> io::Result<u64>;
+    fn size(&self) -> io::Result<u64>;
     /// Cut or extend the file to `len` bytes (durable after the next sync).
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Make the file's bytes and length durable (`fdatasync`).
@@ -85,7 +85,7 @@ impl File for std::fs::File {
         FileExt::read_exact_at(self, buf, offset)
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 

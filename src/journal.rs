@@ -344,7 +344,7 @@ impl Writer {
     /// Open for appending at `valid_len`, cutting off anything after it.
     pub fn open(disk: &dyn Disk, path: &Path, valid_len: u64) -> Result<Writer> {
         let file = disk.open(path).map_err(Error::io(path))?;
-        let actual = file.len().map_err(Error::io(path))?;
+        let actual = file.size().map_err(Error::io(path))?;
         let mut head = [0u8; HEADER_LEN];
         let read = usize::try_from(actual).unwrap_or(HEADER_LEN).min(HEADER_LEN);
         file.read_exact_at(head.get_mut(..read).unwrap_or_default(), 0).map_err(Error::io(path))?;

@@ -74,7 +74,7 @@ impl Writer {
     ) -> Result<Writer> {
         let path = dir.join(id.file_name());
         let file = disk.open(&path).map_err(Error::io(&path))?;
-        let len = file.len().map_err(Error::io(&path))?;
+        let len = file.size().map_err(Error::io(&path))?;
         if len < committed {
             return Err(Error::corrupt(
                 &path,

@@ -341,8 +341,8 @@ impl File for SimFile {
         self.real.read_exact_at(buf, offset)
     }
 
-    fn len(&self) -> io::Result<u64> {
-        self.real.len()
+    fn size(&self) -> io::Result<u64> {
+        self.real.size()
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
