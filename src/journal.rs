@@ -18,8 +18,9 @@
 //!    before the latest commit began end: each append first sets it to the journal's length
 //!    and then syncs it with the record. It never exceeds what is durable, so records lost
 //!    below it are damage, not a crash, and replay says so ([`CutKind`]). From format 4 it
-//!    carries a CRC: a power loss during its rewrite leaves any mix of old and new bytes,
-//!    and a field failing its CRC claims nothing rather than a length past the records.
+//!    carries a 16-bit check: a power loss during its rewrite leaves any mix of old and new
+//!    bytes, and a field failing its check claims nothing rather than a length past the
+//!    records.
 //!
 //! Spec: format-spec/journal.md (journal format 4; formats 1 to 3 are still read).
 
@@ -37,9 +38,9 @@ use crate::pack::Loc;
 use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
 
 pub const MAGIC: [u8; 4] = *b"SJNL";
-/// Journal format written: the header ends with the acknowledged length and its CRC-32. As
-/// in version 2, records may be durable before the pack bytes they cover (readers check
-/// those of the last record).
+/// Journal format written: the header ends with the acknowledged length (48 bits) and a
+/// 16-bit check of it. As in version 2, records may be durable before the pack bytes they
+/// cover (readers check those of the last record).
 pub const VERSION: u32 = 4;
 /// The version whose acknowledged length has no checksum (a power loss during its rewrite
 /// can leave a mix of old and new bytes there), still read.
@@ -48,15 +49,14 @@ pub const VERSION_UNCHECKED_ACKNOWLEDGED: u32 = 3;
 pub const VERSION_NO_ACKNOWLEDGED: u32 = 2;
 /// The version whose records were written only after their pack bytes were durable.
 pub const VERSION_SYNCED_PACK: u32 = 1;
-/// Header length of the version written: magic, version, generation, acknowledged length,
-/// its CRC-32.
-pub const HEADER_LEN: usize = ACKNOWLEDGED_CRC_OFFSET + size_of::<u32>();
-/// Header length of version 3 (no CRC of the acknowledged length).
-pub const HEADER_LEN_UNCHECKED: usize = ACKNOWLEDGED_CRC_OFFSET;
+/// Header length of versions 3 and 4: magic, version, generation, acknowledged length.
+pub const HEADER_LEN: usize = ACKNOWLEDGED_OFFSET + size_of::<u64>();
 /// Header length of versions 1 and 2 (no acknowledged length).
 pub const HEADER_LEN_NO_ACKNOWLEDGED: usize = 16;
 pub const ACKNOWLEDGED_OFFSET: usize = HEADER_LEN_NO_ACKNOWLEDGED;
-pub const ACKNOWLEDGED_CRC_OFFSET: usize = ACKNOWLEDGED_OFFSET + size_of::<u64>();
+/// Version 4 stores the acknowledged length in the field's high 48 bits, and the low 16 bits
+/// of the CRC-32 of those 6 bytes in its low 16.
+const ACKNOWLEDGED_CHECK_BITS: u32 = 16;
 /// Record header: payload length u32, CRC-32 of the payload u32, CRC-32 of those 8 bytes u32.
 pub const RECORD_LEN_OFFSET: usize = 0;
 pub const RECORD_PAYLOAD_CRC_OFFSET: usize = RECORD_LEN_OFFSET + size_of::<u32>();
@@ -132,17 +132,36 @@ fn header(generation: u64, version: u32) -> [u8; HEADER_LEN_NO_ACKNOWLEDGED] {
 /// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
 pub fn create(disk: &dyn Disk, path: &Path, generation: u64) -> Result<()> {
     let mut bytes = header(generation, VERSION).to_vec();
-    bytes.extend_from_slice(&acknowledged_field(VERSION, HEADER_LEN as u64));
+    bytes.extend_from_slice(&acknowledged_field(VERSION, HEADER_LEN as u64).to_be_bytes());
     crate::fsutil::write_new(disk, path, &bytes)
 }
 
-/// The header's acknowledged length as stored by `version` (3: the length; 4: and its CRC).
-fn acknowledged_field(version: u32, len: u64) -> Vec<u8> {
-    let mut field = len.to_be_bytes().to_vec();
+/// The check of a version 4 acknowledged length: the low 16 bits of the CRC-32 of its 6
+/// bytes.
+fn acknowledged_check(len: u64) -> u64 {
+    let bytes = len.to_be_bytes();
+    u64::from(crc32fast::hash(bytes.get(2..).unwrap_or_default()) & 0xffff)
+}
+
+/// The header's acknowledged-length field as `version` stores `len` (below 2^48).
+fn acknowledged_field(version: u32, len: u64) -> u64 {
     if version >= VERSION {
-        field.extend_from_slice(&crc32fast::hash(&len.to_be_bytes()).to_be_bytes());
+        (len << ACKNOWLEDGED_CHECK_BITS) | acknowledged_check(len)
+    } else {
+        len
     }
-    field
+}
+
+/// The acknowledged length a `version` header's field holds; `None` if it fails its check
+/// (version 4): a power loss while a commit rewrote it, which may leave any mix of its old
+/// and new bytes. Both values were at most the end of the durable records, so a torn field
+/// claims nothing.
+fn read_acknowledged(version: u32, field: u64) -> Option<u64> {
+    if version < VERSION {
+        return Some(field);
+    }
+    let len = field >> ACKNOWLEDGED_CHECK_BITS;
+    (field & 0xffff == acknowledged_check(len)).then_some(len)
 }
 
 /// Whether `bytes`, found at file offset `at`, show the mark of a write that never reached
@@ -246,25 +265,18 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
     }
     let version = crate::bytes::be32(&bytes, 4).unwrap_or(0);
     let (header_len, acknowledged) = if version >= VERSION_UNCHECKED_ACKNOWLEDGED {
-        let header_len = if version >= VERSION { HEADER_LEN } else { HEADER_LEN_UNCHECKED };
-        let acknowledged = crate::bytes::be64(&bytes, ACKNOWLEDGED_OFFSET)
-            .filter(|_| bytes.len() >= header_len)
+        let field = crate::bytes::be64(&bytes, ACKNOWLEDGED_OFFSET)
             .ok_or_else(|| Error::corrupt(path, 0, "journal header is truncated"))?;
-        let stored_crc = crate::bytes::be32(&bytes, ACKNOWLEDGED_CRC_OFFSET);
-        if version >= VERSION && stored_crc != Some(crc32fast::hash(&acknowledged.to_be_bytes())) {
-            // A power loss while a commit rewrote the field, which may leave any mix of its
-            // old and new bytes: the length is unknown, and it claims nothing. (Both values
-            // were below every durable record's end.)
-            (header_len, header_len as u64)
-        } else if acknowledged < header_len as u64 {
+        // A torn field (version 4) claims nothing.
+        let acknowledged = read_acknowledged(version, field).unwrap_or(HEADER_LEN as u64);
+        if acknowledged < HEADER_LEN as u64 {
             return Err(Error::corrupt(
                 path,
                 ACKNOWLEDGED_OFFSET as u64,
                 "journal acknowledged length is inside its header",
             ));
-        } else {
-            (header_len, acknowledged)
         }
+        (HEADER_LEN, acknowledged)
     } else {
         (HEADER_LEN_NO_ACKNOWLEDGED, HEADER_LEN_NO_ACKNOWLEDGED as u64)
     };
@@ -349,18 +361,10 @@ impl Writer {
         let read = usize::try_from(actual).unwrap_or(HEADER_LEN).min(HEADER_LEN);
         file.read_exact_at(head.get_mut(..read).unwrap_or_default(), 0).map_err(Error::io(path))?;
         let version = crate::bytes::be32(&head, 4).unwrap_or(0);
-        let header_len = if version >= VERSION { HEADER_LEN } else { HEADER_LEN_UNCHECKED };
-        let acknowledged = (version >= VERSION_UNCHECKED_ACKNOWLEDGED && read >= header_len).then(|| {
-            let value = crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0);
-            let crc_ok = version < VERSION
-                || crate::bytes::be32(&head, ACKNOWLEDGED_CRC_OFFSET)
-                    == Some(crc32fast::hash(&value.to_be_bytes()));
-            // A torn field claims nothing (as on replay): the next append rewrites it.
-            if crc_ok {
-                value
-            } else {
-                header_len as u64
-            }
+        let acknowledged = (version >= VERSION_UNCHECKED_ACKNOWLEDGED && read == HEADER_LEN).then(|| {
+            // A torn field claims nothing (as on replay); the next append rewrites it.
+            let field = crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0);
+            read_acknowledged(version, field).unwrap_or(HEADER_LEN as u64)
         });
         if actual != valid_len {
             file.set_len(valid_len).map_err(Error::io(path))?;
@@ -379,8 +383,12 @@ impl Writer {
     /// Write the header's acknowledged length (formats 3 and 4), to be synced with what
     /// follows.
     fn set_acknowledged(&mut self, len: u64) -> Result<()> {
+        if len >> (u64::BITS - ACKNOWLEDGED_CHECK_BITS) != 0 {
+            return Err(Error::Invalid(format!("{} grew past 2^48 bytes", self.path.display())));
+        }
+        let field = acknowledged_field(self.version, len);
         self.file
-            .write_all_at(&acknowledged_field(self.version, len), ACKNOWLEDGED_OFFSET as u64)
+            .write_all_at(&field.to_be_bytes(), ACKNOWLEDGED_OFFSET as u64)
             .map_err(Error::io(&self.path))?;
         self.acknowledged = Some(len);
         Ok(())
@@ -423,11 +431,7 @@ impl Writer {
     }
 
     pub fn is_empty(&self) -> bool {
-        let header = match (self.acknowledged, self.version >= VERSION) {
-            (None, _) => HEADER_LEN_NO_ACKNOWLEDGED,
-            (Some(_), false) => HEADER_LEN_UNCHECKED,
-            (Some(_), true) => HEADER_LEN,
-        };
+        let header = if self.acknowledged.is_some() { HEADER_LEN } else { HEADER_LEN_NO_ACKNOWLEDGED };
         self.len <= header as u64
     }
 }
@@ -529,7 +533,8 @@ mod tests {
         }
         let full = std::fs::read(&path).unwrap();
         // the header says the first two records were durable when the third was written
-        assert_eq!(crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET), Some(ends[1]));
+        let field = crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET).unwrap();
+        assert_eq!(read_acknowledged(VERSION, field), Some(ends[1]));
         // a flipped bit in the last record's payload: damage, not a torn write
         let mut bad = full.clone();
         let last = bad.len() - 5;
@@ -595,8 +600,12 @@ mod tests {
             w.append(&record(n)).unwrap();
         }
         let full = std::fs::read(&path).unwrap();
-        let field = ACKNOWLEDGED_OFFSET..ACKNOWLEDGED_CRC_OFFSET;
-        for torn in [[0xff; 8], [0; 8], [0, 0, 0, 0, 0, 1, 0xff, 0xff]] {
+        let field = ACKNOWLEDGED_OFFSET..HEADER_LEN;
+        // the new value's first bytes and the old one's last, all ones, all zeros
+        let (old, new) = (acknowledged_field(VERSION, 0x1ff00), acknowledged_field(VERSION, 0x20000));
+        let mixed = (new & !0xffff_ffff) | (old & 0xffff_ffff);
+        assert!(mixed >> 16 > 0x20000);
+        for torn in [mixed.to_be_bytes(), [0xff; 8], [0; 8]] {
             let mut bytes = full.clone();
             bytes[field.clone()].copy_from_slice(&torn);
             std::fs::write(&path, &bytes).unwrap();
@@ -617,9 +626,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         let mut bytes = header(1, VERSION_UNCHECKED_ACKNOWLEDGED).to_vec();
-        bytes.extend_from_slice(&(HEADER_LEN_UNCHECKED as u64).to_be_bytes());
+        bytes.extend_from_slice(&(HEADER_LEN as u64).to_be_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN_UNCHECKED as u64).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         assert!(w.is_empty());
         let mut ends = Vec::new();
         for n in 1..=2 {
@@ -629,7 +638,8 @@ mod tests {
         let r = replay(&path, 1).unwrap();
         assert_eq!((r.records, r.cut, r.acknowledged), (vec![record(1), record(2)], None, ends[0]));
         let full = std::fs::read(&path).unwrap();
-        std::fs::write(&path, &full[..HEADER_LEN_UNCHECKED]).unwrap();
+        assert_eq!(crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET), Some(ends[0]), "stored plainly");
+        std::fs::write(&path, &full[..HEADER_LEN]).unwrap();
         assert_eq!(replay(&path, 1).unwrap().cut, Some(CutKind::LostAcknowledged));
     }
 }
