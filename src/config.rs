@@ -147,8 +147,8 @@ impl Config {
     }
 
     /// Write the config to `dir/config` by atomic replace.
-    pub fn store(&self, dir: &Path) -> Result<()> {
-        crate::fsutil::replace_atomically(&dir.join(FILE_NAME), &self.to_bytes()?)
+    pub fn store(&self, disk: &dyn crate::disk::Disk, dir: &Path) -> Result<()> {
+        crate::fsutil::replace_atomically(disk, &dir.join(FILE_NAME), &self.to_bytes()?)
     }
 }
 
@@ -242,7 +242,7 @@ mod tests {
         std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
         let config = Config::load(dir.path()).unwrap();
         assert_eq!((config.format, config.revs_limit), (1, 7));
-        config.store(dir.path()).unwrap();
+        config.store(&crate::disk::RealDisk, dir.path()).unwrap();
         let again = Config::load(dir.path()).unwrap();
         // storing writes the current format, with its checksum; the rest is unchanged
         assert_eq!(again, Config { format: FORMAT, ..config });

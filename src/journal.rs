@@ -14,19 +14,22 @@
 //!    ignored (by readers). The record header carries its own CRC, so a damaged length can
 //!    never pass for a torn tail: a bad record followed by more bytes is corruption and an
 //!    error, never silently skipped.
-//! 3. The header's acknowledged length (format 3) is where the records that were durable
+//! 3. The header's acknowledged length (formats 3 and 4) is where the records that were durable
 //!    before the latest commit began end: each append first sets it to the journal's length
 //!    and then syncs it with the record. It never exceeds what is durable, so records lost
-//!    below it are damage, not a crash, and replay says so ([`CutKind`]).
+//!    below it are damage, not a crash, and replay says so ([`CutKind`]). From format 4 it
+//!    carries a 16-bit check: a power loss during its rewrite leaves any mix of old and new
+//!    bytes, and a field failing its check claims nothing rather than a length past the
+//!    records.
 //!
-//! Spec: format-spec/journal.md (journal format 3; formats 1 and 2 are still read).
+//! Spec: format-spec/journal.md (journal format 4; formats 1 to 3 are still read).
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::disk::{self, Disk};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::object::revision::read_oid;
@@ -35,19 +38,25 @@ use crate::pack::Loc;
 use crate::refs::{read_id, write_id, Entry, TAG_REMOVED};
 
 pub const MAGIC: [u8; 4] = *b"SJNL";
-/// Journal format written: the header ends with the acknowledged length. As in version 2,
-/// records may be durable before the pack bytes they cover (readers check those of the
-/// last record).
-pub const VERSION: u32 = 3;
+/// Journal format written: the header ends with the acknowledged length (48 bits) and a
+/// 16-bit check of it. As in version 2, records may be durable before the pack bytes they
+/// cover (readers check those of the last record).
+pub const VERSION: u32 = 4;
+/// The version whose acknowledged length has no checksum (a power loss during its rewrite
+/// can leave a mix of old and new bytes there), still read.
+pub const VERSION_UNCHECKED_ACKNOWLEDGED: u32 = 3;
 /// The version without an acknowledged length, still read.
 pub const VERSION_NO_ACKNOWLEDGED: u32 = 2;
 /// The version whose records were written only after their pack bytes were durable.
 pub const VERSION_SYNCED_PACK: u32 = 1;
-/// Header length of the version written: magic, version, generation, acknowledged length.
+/// Header length of versions 3 and 4: magic, version, generation, acknowledged length.
 pub const HEADER_LEN: usize = ACKNOWLEDGED_OFFSET + size_of::<u64>();
 /// Header length of versions 1 and 2 (no acknowledged length).
 pub const HEADER_LEN_NO_ACKNOWLEDGED: usize = 16;
 pub const ACKNOWLEDGED_OFFSET: usize = HEADER_LEN_NO_ACKNOWLEDGED;
+/// Version 4 stores the acknowledged length in the field's high 48 bits, and the low 16 bits
+/// of the CRC-32 of those 6 bytes in its low 16.
+const ACKNOWLEDGED_CHECK_BITS: u32 = 16;
 /// Record header: payload length u32, CRC-32 of the payload u32, CRC-32 of those 8 bytes u32.
 pub const RECORD_LEN_OFFSET: usize = 0;
 pub const RECORD_PAYLOAD_CRC_OFFSET: usize = RECORD_LEN_OFFSET + size_of::<u32>();
@@ -121,10 +130,38 @@ fn header(generation: u64, version: u32) -> [u8; HEADER_LEN_NO_ACKNOWLEDGED] {
 }
 
 /// Create an empty journal (header only, fsynced; the caller fsyncs the directory).
-pub fn create(path: &Path, generation: u64) -> Result<()> {
+pub fn create(disk: &dyn Disk, path: &Path, generation: u64) -> Result<()> {
     let mut bytes = header(generation, VERSION).to_vec();
-    bytes.extend_from_slice(&(HEADER_LEN as u64).to_be_bytes());
-    crate::fsutil::write_new(path, &bytes)
+    bytes.extend_from_slice(&acknowledged_field(VERSION, HEADER_LEN as u64).to_be_bytes());
+    crate::fsutil::write_new(disk, path, &bytes)
+}
+
+/// The check of a version 4 acknowledged length: the low 16 bits of the CRC-32 of its 6
+/// bytes.
+fn acknowledged_check(len: u64) -> u64 {
+    let bytes = len.to_be_bytes();
+    u64::from(crc32fast::hash(bytes.get(2..).unwrap_or_default()) & 0xffff)
+}
+
+/// The header's acknowledged-length field as `version` stores `len` (below 2^48).
+fn acknowledged_field(version: u32, len: u64) -> u64 {
+    if version >= VERSION {
+        (len << ACKNOWLEDGED_CHECK_BITS) | acknowledged_check(len)
+    } else {
+        len
+    }
+}
+
+/// The acknowledged length a `version` header's field holds; `None` if it fails its check
+/// (version 4): a power loss while a commit rewrote it, which may leave any mix of its old
+/// and new bytes. Both values were at most the end of the durable records, so a torn field
+/// claims nothing.
+pub(crate) fn read_acknowledged(version: u32, field: u64) -> Option<u64> {
+    if version < VERSION {
+        return Some(field);
+    }
+    let len = field >> ACKNOWLEDGED_CHECK_BITS;
+    (field & 0xffff == acknowledged_check(len)).then_some(len)
 }
 
 /// Whether `bytes`, found at file offset `at`, show the mark of a write that never reached
@@ -215,7 +252,7 @@ pub fn replay(path: &Path, generation: u64) -> Result<Replay> {
 /// as by [`replay`].
 pub fn replay_from(path: &Path, generation: u64, from: u64) -> Result<Replay> {
     use std::os::unix::fs::FileExt;
-    let file = File::open(path).map_err(Error::io(path))?;
+    let file = std::fs::File::open(path).map_err(Error::io(path))?;
     let file_len = file.metadata().map_err(Error::io(path))?.len();
     let mut head = vec![0u8; HEADER_LEN.min(usize::try_from(file_len).unwrap_or(HEADER_LEN))];
     file.read_exact_at(&mut head, 0).map_err(Error::io(path))?;
@@ -237,7 +274,7 @@ fn check_header(path: &Path, generation: u64, bytes: &[u8]) -> Result<(usize, u6
         // short header is damage, not a crash.
         return Err(Error::corrupt(path, 0, "journal header is truncated"));
     }
-    let versions = [VERSION, VERSION_NO_ACKNOWLEDGED, VERSION_SYNCED_PACK];
+    let versions = [VERSION, VERSION_UNCHECKED_ACKNOWLEDGED, VERSION_NO_ACKNOWLEDGED, VERSION_SYNCED_PACK];
     let known = versions.map(|v| header(generation, v));
     if !known.iter().any(|h| bytes.get(..HEADER_LEN_NO_ACKNOWLEDGED) == Some(&h[..])) {
         let version = bytes.get(4..8);
@@ -253,9 +290,12 @@ fn check_header(path: &Path, generation: u64, bytes: &[u8]) -> Result<(usize, u6
         }
         return Err(Error::corrupt(path, 0, "journal header does not match the manifest"));
     }
-    if crate::bytes::be32(bytes, 4) == Some(VERSION) {
-        let acknowledged = crate::bytes::be64(bytes, ACKNOWLEDGED_OFFSET)
+    let version = crate::bytes::be32(bytes, 4).unwrap_or(0);
+    if version >= VERSION_UNCHECKED_ACKNOWLEDGED {
+        let field = crate::bytes::be64(bytes, ACKNOWLEDGED_OFFSET)
             .ok_or_else(|| Error::corrupt(path, 0, "journal header is truncated"))?;
+        // A torn field (version 4) claims nothing.
+        let acknowledged = read_acknowledged(version, field).unwrap_or(HEADER_LEN as u64);
         if acknowledged < HEADER_LEN as u64 {
             return Err(Error::corrupt(
                 path,
@@ -334,28 +374,35 @@ fn replay_records(path: &Path, bytes: &[u8], base: u64, acknowledged: u64) -> Re
 
 /// Appends records to a journal, fsyncing each.
 pub struct Writer {
-    file: File,
+    file: Box<dyn disk::File>,
     path: PathBuf,
     len: u64,
-    /// The acknowledged length in the header (format 3), or `None` for an older journal.
+    /// The acknowledged length in the header (formats 3 and 4), or `None` for an older
+    /// journal.
     acknowledged: Option<u64>,
+    /// The journal's version.
+    version: u32,
 }
 
 impl Writer {
     /// Open for appending at `valid_len`, cutting off anything after it.
-    pub fn open(path: &Path, valid_len: u64) -> Result<Writer> {
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(Error::io(path))?;
-        let actual = file.metadata().map_err(Error::io(path))?.len();
+    pub fn open(disk: &dyn Disk, path: &Path, valid_len: u64) -> Result<Writer> {
+        let file = disk.open(path).map_err(Error::io(path))?;
+        let actual = file.size().map_err(Error::io(path))?;
         let mut head = [0u8; HEADER_LEN];
-        use std::os::unix::fs::FileExt;
-        let read = file.read_at(&mut head, 0).map_err(Error::io(path))?;
-        let acknowledged = (read == HEADER_LEN && crate::bytes::be32(&head, 4) == Some(VERSION))
-            .then(|| crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0));
+        let read = usize::try_from(actual).unwrap_or(HEADER_LEN).min(HEADER_LEN);
+        file.read_exact_at(head.get_mut(..read).unwrap_or_default(), 0).map_err(Error::io(path))?;
+        let version = crate::bytes::be32(&head, 4).unwrap_or(0);
+        let acknowledged = (version >= VERSION_UNCHECKED_ACKNOWLEDGED && read == HEADER_LEN).then(|| {
+            // A torn field claims nothing (as on replay); the next append rewrites it.
+            let field = crate::bytes::be64(&head, ACKNOWLEDGED_OFFSET).unwrap_or(0);
+            read_acknowledged(version, field).unwrap_or(HEADER_LEN as u64)
+        });
         if actual != valid_len {
             file.set_len(valid_len).map_err(Error::io(path))?;
             file.sync_all().map_err(Error::io(path))?;
         }
-        let mut writer = Writer { file, path: path.into(), len: valid_len, acknowledged };
+        let mut writer = Writer { file, path: path.into(), len: valid_len, acknowledged, version };
         if writer.acknowledged.is_some_and(|a| a > valid_len) {
             // Acknowledged records were cut (and quarantined by the store): what remains is
             // what is acknowledged now.
@@ -365,11 +412,15 @@ impl Writer {
         Ok(writer)
     }
 
-    /// Write the header's acknowledged length (format 3), to be synced with what follows.
+    /// Write the header's acknowledged length (formats 3 and 4), to be synced with what
+    /// follows.
     fn set_acknowledged(&mut self, len: u64) -> Result<()> {
-        use std::os::unix::fs::FileExt;
+        if len >> (u64::BITS - ACKNOWLEDGED_CHECK_BITS) != 0 {
+            return Err(Error::Invalid(format!("{} grew past 2^48 bytes", self.path.display())));
+        }
+        let field = acknowledged_field(self.version, len);
         self.file
-            .write_all_at(&len.to_be_bytes(), ACKNOWLEDGED_OFFSET as u64)
+            .write_all_at(&field.to_be_bytes(), ACKNOWLEDGED_OFFSET as u64)
             .map_err(Error::io(&self.path))?;
         self.acknowledged = Some(len);
         Ok(())
@@ -388,7 +439,6 @@ impl Writer {
         if self.acknowledged.is_some_and(|a| a != self.len) {
             self.set_acknowledged(self.len)?;
         }
-        use std::os::unix::fs::FileExt;
         let result = self.file.write_all_at(&buf, self.len).and_then(|()| self.file.sync_data());
         if let Err(e) = result {
             // Leave no partial record behind for the next append to build on.
@@ -455,8 +505,8 @@ mod tests {
     fn replays_and_cuts_torn_tails() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 7).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 7).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         w.append(&record(1)).unwrap();
         let after_one = w.len();
         w.append(&record(2)).unwrap();
@@ -506,8 +556,8 @@ mod tests {
     fn the_acknowledged_length_tells_damage_from_a_torn_write() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 1).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 1).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         let mut ends = Vec::new();
         for n in 1..=3 {
             w.append(&record(n)).unwrap();
@@ -515,7 +565,8 @@ mod tests {
         }
         let full = std::fs::read(&path).unwrap();
         // the header says the first two records were durable when the third was written
-        assert_eq!(crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET), Some(ends[1]));
+        let field = crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET).unwrap();
+        assert_eq!(read_acknowledged(VERSION, field), Some(ends[1]));
         // a flipped bit in the last record's payload: damage, not a torn write
         let mut bad = full.clone();
         let last = bad.len() - 5;
@@ -534,7 +585,7 @@ mod tests {
         // a writer reopening after a loss acknowledges what is left, so the loss is
         // reported once, by the open that cut it
         std::fs::write(&path, &full[..ends[0] as usize]).unwrap();
-        drop(Writer::open(&path, ends[0]).unwrap());
+        drop(Writer::open(&crate::disk::RealDisk, &path, ends[0]).unwrap());
         assert_eq!(replay(&path, 1).unwrap().cut, None);
     }
 
@@ -544,8 +595,8 @@ mod tests {
     fn a_tail_replays_like_the_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 4).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 4).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         w.append(&record(1)).unwrap();
         let first = w.len();
         w.append(&record(2)).unwrap();
@@ -571,8 +622,8 @@ mod tests {
     fn version_1_journals_are_read_and_others_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        create(&path, 3).unwrap();
-        let mut w = Writer::open(&path, HEADER_LEN as u64).unwrap();
+        create(&crate::disk::RealDisk, &path, 3).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
         w.append(&record(5)).unwrap();
         let current = std::fs::read(&path).unwrap();
         assert_eq!(current[4..8], VERSION.to_be_bytes());
@@ -591,5 +642,64 @@ mod tests {
                 Err(e) => assert!(!readable && e.to_string().contains(&format!("version {version}")), "{e}"),
             }
         }
+    }
+
+    /// postmortem: the power-loss test (tests/store/powerloss) cut an import while a commit
+    /// rewrote the version 3 header's acknowledged length; the disk kept the first bytes of
+    /// the new value and the last of the old, a length past every record, and opening
+    /// reported acknowledged commits lost where there was only a crash (zeros there made
+    /// the journal unreadable). Version 4 checks the field with a CRC: a torn field claims
+    /// nothing, and the records are all kept.
+    #[test]
+    fn a_torn_acknowledged_length_is_a_crash_not_a_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        create(&crate::disk::RealDisk, &path, 1).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
+        for n in 1..=2 {
+            w.append(&record(n)).unwrap();
+        }
+        let full = std::fs::read(&path).unwrap();
+        let field = ACKNOWLEDGED_OFFSET..HEADER_LEN;
+        // the new value's first bytes and the old one's last, all ones, all zeros
+        let (old, new) = (acknowledged_field(VERSION, 0x1ff00), acknowledged_field(VERSION, 0x20000));
+        let mixed = (new & !0xffff_ffff) | (old & 0xffff_ffff);
+        assert!(mixed >> 16 > 0x20000);
+        for torn in [mixed.to_be_bytes(), [0xff; 8], [0; 8]] {
+            let mut bytes = full.clone();
+            bytes[field.clone()].copy_from_slice(&torn);
+            std::fs::write(&path, &bytes).unwrap();
+            let r = replay(&path, 1).unwrap();
+            assert_eq!((r.records.len(), r.cut), (2, None), "{torn:?}");
+            // a writer appends on, and the field is whole again
+            let mut w = Writer::open(&crate::disk::RealDisk, &path, r.valid_len).unwrap();
+            w.append(&record(3)).unwrap();
+            let r = replay(&path, 1).unwrap();
+            assert_eq!((r.records.len(), r.cut, r.acknowledged), (3, None, bytes.len() as u64));
+        }
+    }
+
+    /// Version 3 journals (an acknowledged length without a CRC) are read and appended to
+    /// in their own format.
+    #[test]
+    fn version_3_journals_are_read_and_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut bytes = header(1, VERSION_UNCHECKED_ACKNOWLEDGED).to_vec();
+        bytes.extend_from_slice(&(HEADER_LEN as u64).to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let mut w = Writer::open(&crate::disk::RealDisk, &path, HEADER_LEN as u64).unwrap();
+        assert!(w.is_empty());
+        let mut ends = Vec::new();
+        for n in 1..=2 {
+            w.append(&record(n)).unwrap();
+            ends.push(w.len());
+        }
+        let r = replay(&path, 1).unwrap();
+        assert_eq!((r.records, r.cut, r.acknowledged), (vec![record(1), record(2)], None, ends[0]));
+        let full = std::fs::read(&path).unwrap();
+        assert_eq!(crate::bytes::be64(&full, ACKNOWLEDGED_OFFSET), Some(ends[0]), "stored plainly");
+        std::fs::write(&path, &full[..HEADER_LEN]).unwrap();
+        assert_eq!(replay(&path, 1).unwrap().cut, Some(CutKind::LostAcknowledged));
     }
 }

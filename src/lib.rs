@@ -22,6 +22,7 @@ pub mod bundle;
 mod bytes;
 pub mod compact;
 pub mod config;
+pub mod disk;
 pub mod doc;
 pub mod error;
 mod filter;

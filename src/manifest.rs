@@ -149,8 +149,8 @@ impl Manifest {
         Manifest::decode(&text, &path)
     }
 
-    pub fn store(&self, dir: &Path) -> Result<()> {
-        crate::fsutil::replace_atomically(&dir.join(FILE_NAME), self.encode().as_bytes())
+    pub fn store(&self, disk: &dyn crate::disk::Disk, dir: &Path) -> Result<()> {
+        crate::fsutil::replace_atomically(disk, &dir.join(FILE_NAME), self.encode().as_bytes())
     }
 }
 

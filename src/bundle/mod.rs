@@ -163,7 +163,7 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
     let trailer = crate::id::sha1(&out);
     out.extend_from_slice(trailer.as_bytes());
     check_target(path)?;
-    crate::fsutil::replace_atomically(path, &out)?;
+    crate::fsutil::replace_atomically(&crate::disk::RealDisk, path, &out)?;
     Ok(Created { documents, objects: count as usize, bytes: out.len() as u64, last_seq: store.last_seq() })
 }
 

@@ -506,7 +506,7 @@ impl Store {
             done.extend(index.iter().map(|(id, _)| id).filter(|id| live.objects.contains(id)));
         }
         let dictionary = plan.rewrite.iter().find_map(|p| self.odb().dictionary_bytes(*p));
-        let mut output = Output::new(&packs_dir, &mut next, dictionary)?;
+        let mut output = Output::new(self.disk().clone(), &packs_dir, &mut next, dictionary)?;
         for pack in &plan.rewrite {
             // `wanted` is in the order of `stats`, which is that of the sealed packs.
             let Some(at) = stats.iter().position(|s| s.id == *pack) else { continue };
@@ -529,7 +529,7 @@ impl Store {
         let mut written = output.finish()?;
         faults.pass()?;
         for (id, entries) in &mut written {
-            index::write(&packs_dir.join(id.index_name()), *id, entries)?;
+            index::write(&**self.disk(), &packs_dir.join(id.index_name()), *id, entries)?;
         }
         outcome.output_bytes = next
             .sealed
@@ -556,11 +556,12 @@ impl Store {
                         .find_map(|(r, index)| index.find(body).map(|loc| Found { pack: r.id(), loc }))
                 })
         };
-        let mut tables = TableWriter::create(&self.root().join(next.refs_name()))?;
+        let disk = self.disk().clone();
+        let mut tables = TableWriter::create(&*disk, &self.root().join(next.refs_name()))?;
         for (id, entry) in &live.entries {
             tables.push(id, entry, entry.shown_body().and_then(locate))?;
         }
-        next.table_docs = tables.finish(&self.root().join(next.changes_name()))?;
+        next.table_docs = tables.finish(&*disk, &self.root().join(next.changes_name()))?;
         faults.pass()?;
 
         let active = PackId(next.next_pack);
@@ -568,13 +569,13 @@ impl Store {
         next.active = Some(active);
         next.active_index = None;
         next.active_dictionary = 0;
-        let new_writer = pack::writer::Writer::create(&packs_dir, active)?;
-        journal::create(&self.root().join(next.journal_name()), next.generation)?;
-        crate::fsutil::sync_dir(&packs_dir)?;
-        crate::fsutil::sync_dir(self.root())?;
+        let new_writer = pack::writer::Writer::create(&*disk, &packs_dir, active)?;
+        journal::create(&*disk, &self.root().join(next.journal_name()), next.generation)?;
+        crate::fsutil::sync_dir(&*disk, &packs_dir)?;
+        crate::fsutil::sync_dir(&*disk, self.root())?;
         faults.pass()?;
 
-        next.store(self.root())?;
+        next.store(&*disk, self.root())?;
         faults.pass()?;
 
         let old = std::mem::replace(self.manifest_mut(), next);
@@ -590,7 +591,7 @@ impl Store {
             doomed.push(self.root().join(name));
         }
         for (i, path) in doomed.iter().enumerate() {
-            let _ = std::fs::remove_file(path);
+            let _ = disk.remove_file(path);
             if i == 0 {
                 faults.pass()?;
             }
@@ -607,7 +608,8 @@ impl Store {
         let refs = RefsTable::open(&root.join(m.refs_name()))?;
         let changes = ChangesTable::open(&root.join(m.changes_name()))?;
         let odb = ObjectDb::open(&root.join(PACKS_DIR), &m.sealed, m.active_spec(pack::HEADER_LEN as u64))?;
-        let journal = journal::Writer::open(&root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
+        let journal =
+            journal::Writer::open(&**self.disk(), &root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
         self.replace_state(refs, changes, odb, journal, pack);
         Ok(())
     }
@@ -622,6 +624,7 @@ type NewPack = (PackId, Vec<(ObjectId, pack::Loc)>);
 
 /// New packs being filled by a compaction, rolling over at `MAX_PACK_LEN`.
 struct Output<'a> {
+    disk: std::sync::Arc<dyn crate::disk::Disk>,
     dir: std::path::PathBuf,
     manifest: &'a mut Manifest,
     current: Option<pack::writer::Writer>,
@@ -633,11 +636,12 @@ struct Output<'a> {
 
 impl<'a> Output<'a> {
     fn new(
+        disk: std::sync::Arc<dyn crate::disk::Disk>,
         dir: &std::path::Path,
         manifest: &'a mut Manifest,
         dictionary: Option<Vec<u8>>,
     ) -> Result<Output<'a>> {
-        Ok(Output { dir: dir.into(), manifest, current: None, done: Vec::new(), dictionary })
+        Ok(Output { disk, dir: dir.into(), manifest, current: None, done: Vec::new(), dictionary })
     }
 
     fn add(&mut self, oid: ObjectId, kind: Kind, bytes: &[u8]) -> Result<()> {
@@ -647,7 +651,7 @@ impl<'a> Output<'a> {
         if self.current.is_none() {
             let id = PackId(self.manifest.next_pack);
             self.manifest.next_pack += 1;
-            let mut writer = pack::writer::Writer::create(&self.dir, id)?;
+            let mut writer = pack::writer::Writer::create(&*self.disk, &self.dir, id)?;
             if let Some(dictionary) = &self.dictionary {
                 writer.use_dictionary(dictionary.clone())?;
             }

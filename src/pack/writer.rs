@@ -8,19 +8,18 @@
 //! 2. On reopen the file is cut back to the committed length the journal recorded, so a
 //!    torn tail from a crash never becomes visible.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::compressor::BlockCompressor;
 use super::{frame, header, Loc, PackId, BLOCK_TARGET, HEADER_LEN};
+use crate::disk::{self, Disk};
 use crate::error::{Error, Result};
 use crate::id::{Kind, ObjectId};
 
 pub struct Writer {
     id: PackId,
     path: PathBuf,
-    file: File,
+    file: Box<dyn disk::File>,
     /// Bytes durable in the file (the committed end).
     committed: u64,
     /// Raw entries of the block being filled, and the objects in it.
@@ -55,26 +54,27 @@ const MAX_IN_FLIGHT: usize = 256;
 
 impl Writer {
     /// Create a new, empty pack file (header only, fsynced).
-    pub fn create(dir: &Path, id: PackId) -> Result<Writer> {
+    pub fn create(disk: &dyn Disk, dir: &Path, id: PackId) -> Result<Writer> {
         let path = dir.join(id.file_name());
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(Error::io(&path))?;
-        file.write_all(&header(id)).map_err(Error::io(&path))?;
+        let file = disk.create(&path, true).map_err(Error::io(&path))?;
+        file.write_all_at(&header(id), 0).map_err(Error::io(&path))?;
         file.sync_all().map_err(Error::io(&path))?;
-        crate::fsutil::sync_dir(dir)?;
+        crate::fsutil::sync_dir(disk, dir)?;
         Writer::new(id, path, file, HEADER_LEN as u64)
     }
 
     /// Reopen the active pack for appending, cutting off anything past `committed`; keep
     /// compressing with the dictionary in the block at `dictionary` (0: none yet).
-    pub fn reopen(dir: &Path, id: PackId, committed: u64, dictionary: u32) -> Result<Writer> {
+    pub fn reopen(
+        disk: &dyn Disk,
+        dir: &Path,
+        id: PackId,
+        committed: u64,
+        dictionary: u32,
+    ) -> Result<Writer> {
         let path = dir.join(id.file_name());
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(Error::io(&path))?;
-        let len = file.metadata().map_err(Error::io(&path))?.len();
+        let file = disk.open(&path).map_err(Error::io(&path))?;
+        let len = file.size().map_err(Error::io(&path))?;
         if len < committed {
             return Err(Error::corrupt(
                 &path,
@@ -100,7 +100,6 @@ impl Writer {
 
     /// The dictionary stored in the block at `offset` of this pack.
     fn read_dictionary(&self, offset: u32) -> Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
         let corrupt = |what: String| Error::corrupt(&self.path, u64::from(offset), what);
         let mut head = [0u8; frame::HEADER_LEN];
         self.file.read_exact_at(&mut head, u64::from(offset)).map_err(Error::io(&self.path))?;
@@ -116,7 +115,7 @@ impl Writer {
         }
     }
 
-    fn new(id: PackId, path: PathBuf, file: File, committed: u64) -> Result<Writer> {
+    fn new(id: PackId, path: PathBuf, file: Box<dyn disk::File>, committed: u64) -> Result<Writer> {
         let compressor = BlockCompressor::new().map_err(Error::io(&path))?;
         Ok(Writer {
             id,
@@ -294,7 +293,6 @@ impl Writer {
         if self.staged.is_empty() {
             return Ok(Vec::new());
         }
-        use std::os::unix::fs::FileExt;
         if let Err(e) = self.file.write_all_at(&self.staged, self.committed) {
             // Leave nothing past the committed end for a later commit or seal to carry along.
             let _ = self.file.set_len(self.committed);

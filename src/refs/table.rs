@@ -784,7 +784,7 @@ impl ChangesTable {
 /// Streams a new refs table (entries must come in strictly increasing id order) and, with
 /// it, the changes table.
 pub struct TableWriter {
-    refs: std::io::BufWriter<std::fs::File>,
+    refs: std::io::BufWriter<crate::disk::Appender>,
     refs_path: PathBuf,
     written: u64,
     /// Offsets of every `GROUP`-th entry.
@@ -804,16 +804,10 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
-    pub fn create(refs_path: &Path) -> Result<TableWriter> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(refs_path)
-            .map_err(Error::io(refs_path))?;
+    pub fn create(disk: &dyn crate::disk::Disk, refs_path: &Path) -> Result<TableWriter> {
+        let file = disk.create(refs_path, false).map_err(Error::io(refs_path))?;
         let mut w = TableWriter {
-            refs: std::io::BufWriter::with_capacity(1 << 20, file),
+            refs: std::io::BufWriter::with_capacity(1 << 20, crate::disk::Appender::new(file)),
             refs_path: refs_path.into(),
             written: 0,
             offsets: Vec::new(),
@@ -903,7 +897,7 @@ impl TableWriter {
     }
 
     /// Finish both files; both are fsynced on return. Returns the number of doc entries.
-    pub fn finish(mut self, changes_path: &Path) -> Result<u64> {
+    pub fn finish(mut self, disk: &dyn crate::disk::Disk, changes_path: &Path) -> Result<u64> {
         let offsets_at = self.written;
         if self.entries > 0 {
             let last = std::mem::replace(&mut self.group_crc, crc32fast::Hasher::new());
@@ -920,16 +914,15 @@ impl TableWriter {
         }
         self.put(&buf)?;
         let path = self.refs_path.clone();
-        let file = self.refs.into_inner().map_err(|e| Error::io(&path)(e.into_error()))?;
+        let file = self.refs.into_inner().map_err(|e| Error::io(&path)(e.into_error()))?.into_inner();
         // Write the real header, then compute the CRC over the whole file and append it.
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(&REFS_MAGIC);
         header.extend_from_slice(&self.version.to_be_bytes());
         header.extend_from_slice(&self.entries.to_be_bytes());
         header.extend_from_slice(&offsets_at.to_be_bytes());
-        use std::os::unix::fs::FileExt;
         file.write_all_at(&header, 0).map_err(Error::io(&path))?;
-        let crc = crc_of_file(&file, self.written).map_err(Error::io(&path))?;
+        let crc = crc_of_file(&*file, self.written).map_err(Error::io(&path))?;
         file.write_all_at(&crc.to_be_bytes(), self.written).map_err(Error::io(&path))?;
         file.sync_all().map_err(Error::io(&path))?;
 
@@ -960,13 +953,12 @@ impl TableWriter {
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_be_bytes());
-        crate::fsutil::write_new(changes_path, &out)?;
+        crate::fsutil::write_new(disk, changes_path, &out)?;
         Ok(self.changes.len() as u64)
     }
 }
 
-fn crc_of_file(file: &std::fs::File, len: u64) -> std::io::Result<u32> {
-    use std::os::unix::fs::FileExt;
+fn crc_of_file(file: &dyn crate::disk::File, len: u64) -> std::io::Result<u32> {
     let mut h = crc32fast::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut at = 0;
@@ -1009,13 +1001,13 @@ mod tests {
     /// Write keys `k000`, `k002`, … (even numbers below `2 * n`) with version `version`.
     fn even_keys_table(dir: &Path, n: usize, version: u32) -> (PathBuf, Vec<String>) {
         let path = dir.join(format!("refs-v{version}"));
-        let mut w = TableWriter::create(&path).unwrap();
+        let mut w = TableWriter::create(&crate::disk::RealDisk, &path).unwrap();
         w.version = version;
         let keys: Vec<String> = (0..n).map(|i| format!("k{:03}", 2 * i)).collect();
         for (i, k) in keys.iter().enumerate() {
             w.push(k, &entry(i), hint(i)).unwrap();
         }
-        w.finish(&dir.join(format!("changes-v{version}"))).unwrap();
+        w.finish(&crate::disk::RealDisk, &dir.join(format!("changes-v{version}"))).unwrap();
         (path, keys)
     }
 
@@ -1071,11 +1063,11 @@ mod tests {
     fn changes_rows_are_verified_by_chunk() {
         let dir = tempfile::tempdir().unwrap();
         let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
-        let mut w = TableWriter::create(&refs).unwrap();
+        let mut w = TableWriter::create(&crate::disk::RealDisk, &refs).unwrap();
         for i in 0..1200 {
             w.push(&format!("k{i:05}"), &entry(i), None).unwrap();
         }
-        let docs = w.finish(&changes).unwrap() as usize;
+        let docs = w.finish(&crate::disk::RealDisk, &changes).unwrap() as usize;
         assert!(docs > 2 * CHANGES_CHUNK);
         let mut bytes = std::fs::read(&changes).unwrap();
         let row = CHANGES_CHUNK + 7;
@@ -1096,13 +1088,13 @@ mod tests {
     fn tables_without_hints_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
-        let mut w = TableWriter::create(&refs).unwrap();
+        let mut w = TableWriter::create(&crate::disk::RealDisk, &refs).unwrap();
         w.version = VERSION_NO_HINTS;
         let keys: Vec<String> = (0..40).map(|i| format!("k{i:03}")).collect();
         for (i, k) in keys.iter().enumerate() {
             w.push(k, &entry(i), hint(i)).unwrap();
         }
-        w.finish(&changes).unwrap();
+        w.finish(&crate::disk::RealDisk, &changes).unwrap();
         let bytes = std::fs::read(&refs).unwrap();
         assert_eq!(bytes[VERSION_OFFSET..VERSION_OFFSET + 4], VERSION_NO_HINTS.to_be_bytes());
         let t = RefsTable::open(&refs).unwrap();
@@ -1150,13 +1142,13 @@ mod tests {
         for n in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 100, 1000] {
             let dir = tempfile::tempdir().unwrap();
             let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
-            let mut w = TableWriter::create(&refs).unwrap();
+            let mut w = TableWriter::create(&crate::disk::RealDisk, &refs).unwrap();
             // keys with gaps between them: k002, k004, ...
             let keys: Vec<String> = (0..n).map(|i| format!("k{:05}", 2 * i + 2)).collect();
             for (i, k) in keys.iter().enumerate() {
                 w.push(k, &entry(i), hint(i)).unwrap();
             }
-            w.finish(&changes).unwrap();
+            w.finish(&crate::disk::RealDisk, &changes).unwrap();
             let t = RefsTable::open(&refs).unwrap();
             assert_eq!(t.len(), n);
             assert!(t.verify().is_ok());
@@ -1203,11 +1195,11 @@ mod tests {
     fn changes_rows_of_either_length_name_the_same_entries() {
         let dir = tempfile::tempdir().unwrap();
         let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
-        let mut w = TableWriter::create(&refs).unwrap();
+        let mut w = TableWriter::create(&crate::disk::RealDisk, &refs).unwrap();
         for i in 0..40 {
             w.push(&format!("k{i:03}"), &entry(i), hint(i)).unwrap();
         }
-        let docs = w.finish(&changes).unwrap() as usize;
+        let docs = w.finish(&crate::disk::RealDisk, &changes).unwrap() as usize;
         let short = std::fs::read(&changes).unwrap();
         assert_eq!(be32(&short, VERSION_OFFSET), Some(CHANGES_VERSION));
         assert_eq!(be64(&short, ARRAY_OFFSET), Some(CHANGE_ROW_SHORT as u64));
@@ -1255,11 +1247,11 @@ mod tests {
         keys.extend((0..100).map(|i| format!("t{}\u{0}", "0".repeat(i % 20))));
         keys.sort();
         keys.dedup();
-        let mut w = TableWriter::create(&refs).unwrap();
+        let mut w = TableWriter::create(&crate::disk::RealDisk, &refs).unwrap();
         for (i, k) in keys.iter().enumerate() {
             w.push(k, &entry(i), hint(i)).unwrap();
         }
-        w.finish(&changes).unwrap();
+        w.finish(&crate::disk::RealDisk, &changes).unwrap();
         let t = RefsTable::open(&refs).unwrap();
         let mut absent: Vec<String> =
             (0..300).map(|i| format!("tenant-0000000000/doc-{:04}", 3 * i + 1)).collect();
@@ -1297,11 +1289,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (refs, changes) = (dir.path().join("r"), dir.path().join("c"));
         let keys: Vec<String> = (0..5_000).map(|i| format!("pkg-{:08}", 2 * i)).collect();
-        let mut w = TableWriter::create(&refs).unwrap();
+        let mut w = TableWriter::create(&crate::disk::RealDisk, &refs).unwrap();
         for (i, k) in keys.iter().enumerate() {
             w.push(k, &entry(i), hint(i)).unwrap();
         }
-        w.finish(&changes).unwrap();
+        w.finish(&crate::disk::RealDisk, &changes).unwrap();
         let t = RefsTable::open(&refs).unwrap();
         for i in 0..crate::filter::Lazy::AFTER_MISSES {
             assert_eq!(t.get(&format!("pkg-{:08}", 2 * i + 1)).unwrap(), None);

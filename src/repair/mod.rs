@@ -332,6 +332,10 @@ fn write_layout(
 ) -> Result<Manifest> {
     let Plan { keep, rewrite, live, max_seq, mut done } = plan;
     let packs_dir = root.join(PACKS_DIR);
+    // A repair runs without an open store (its files may not open), so it writes through
+    // the real disk.
+    let disk = crate::disk::real();
+    let d = &*disk;
     let mut next = old.clone();
     next.generation += 1;
     next.sealed = keep.to_vec();
@@ -357,8 +361,8 @@ fn write_layout(
             if writer.is_none() {
                 let id = PackId(next.next_pack);
                 next.next_pack += 1;
-                let _ = std::fs::remove_file(packs_dir.join(id.file_name()));
-                writer = Some(pack::writer::Writer::create(&packs_dir, id)?);
+                let _ = d.remove_file(&packs_dir.join(id.file_name()));
+                writer = Some(pack::writer::Writer::create(d, &packs_dir, id)?);
             }
             copied += 1;
             writer.as_mut().map_or(Ok(()), |w| w.add(oid, kind, bytes))
@@ -371,8 +375,8 @@ fn write_layout(
         written.push((w.id(), w.commit()?));
     }
     for (id, objects) in &mut written {
-        let _ = std::fs::remove_file(packs_dir.join(id.index_name()));
-        index::write(&packs_dir.join(id.index_name()), *id, objects)?;
+        let _ = d.remove_file(&packs_dir.join(id.index_name()));
+        index::write(d, &packs_dir.join(id.index_name()), *id, objects)?;
         next.sealed.push(*id);
         out.actions.push(format!("wrote {} with its index ({} objects)", id.file_name(), objects.len()));
     }
@@ -394,12 +398,12 @@ fn write_layout(
                 kept_indexes.iter().find_map(|(p, i)| i.find(body).map(|loc| Found { pack: *p, loc }))
             })
     };
-    let mut tables = TableWriter::create(&root.join(next.refs_name()))?;
+    let mut tables = TableWriter::create(d, &root.join(next.refs_name()))?;
     for (id, entry) in live {
         tables.push(id, entry, entry.shown_body().and_then(locate))?;
     }
     drop(kept_indexes);
-    next.table_docs = tables.finish(&root.join(next.changes_name()))?;
+    next.table_docs = tables.finish(d, &root.join(next.changes_name()))?;
     out.actions.push(format!(
         "rebuilt {} and {} ({} entries)",
         next.refs_name(),
@@ -410,12 +414,12 @@ fn write_layout(
     let active = PackId(next.next_pack);
     next.next_pack += 1;
     next.active = Some(active);
-    let _ = std::fs::remove_file(packs_dir.join(active.file_name()));
-    drop(pack::writer::Writer::create(&packs_dir, active)?);
-    let _ = std::fs::remove_file(root.join(next.journal_name()));
-    journal::create(&root.join(next.journal_name()), next.generation)?;
-    crate::fsutil::sync_dir(&packs_dir)?;
-    crate::fsutil::sync_dir(root)?;
+    let _ = d.remove_file(&packs_dir.join(active.file_name()));
+    drop(pack::writer::Writer::create(d, &packs_dir, active)?);
+    let _ = d.remove_file(&root.join(next.journal_name()));
+    journal::create(d, &root.join(next.journal_name()), next.generation)?;
+    crate::fsutil::sync_dir(d, &packs_dir)?;
+    crate::fsutil::sync_dir(d, root)?;
 
     // Keep every file the new manifest drops, before the switch.
     let mut dropped: Vec<PathBuf> =
@@ -431,20 +435,20 @@ fn write_layout(
     }
     dropped.retain(|p| p.is_file());
     let kept_dir = root.join(recovery::QUARANTINE_DIR).join(format!("repair-{:016x}", next.generation));
-    std::fs::create_dir_all(&kept_dir).map_err(Error::io(&kept_dir))?;
+    d.create_dir_all(&kept_dir).map_err(Error::io(&kept_dir))?;
     let mut kept = Vec::new();
     for path in &dropped {
         let target = kept_dir.join(path.file_name().unwrap_or_default());
-        let _ = std::fs::remove_file(&target);
-        if std::fs::hard_link(path, &target).is_err() {
+        let _ = d.remove_file(&target);
+        if d.hard_link(path, &target).is_err() {
             let bytes = std::fs::read(path).map_err(Error::io(path))?;
-            crate::fsutil::write_new(&target, &bytes)?;
+            crate::fsutil::write_new(d, &target, &bytes)?;
         }
         kept.push(target);
     }
-    crate::fsutil::sync_dir(&kept_dir)?;
+    crate::fsutil::sync_dir(d, &kept_dir)?;
     if let Some(q) = kept_dir.parent() {
-        crate::fsutil::sync_dir(q)?;
+        crate::fsutil::sync_dir(d, q)?;
     }
 
     if options.fail_before_switch {
@@ -453,10 +457,10 @@ fn write_layout(
     // The note goes first: a crash after it but before the switch leaves a note naming
     // documents the old store cannot show either, never a switch without its note.
     notes::add_repair(root, out, &kept)?;
-    next.store(root)?;
+    next.store(d, root)?;
 
     for path in &dropped {
-        let _ = std::fs::remove_file(path);
+        let _ = d.remove_file(path);
     }
     out.actions.push(format!(
         "switched to generation {}; the {} replaced files are kept in {}",

@@ -80,13 +80,18 @@ fn now() -> String {
 
 fn write_all(root: &Path, lines: &[Value]) -> Result<()> {
     let dir = root.join(QUARANTINE_DIR);
-    std::fs::create_dir_all(&dir).map_err(crate::error::Error::io(&dir))?;
+    let disk = crate::disk::real();
+    let made = !dir.is_dir();
+    disk.create_dir_all(&dir).map_err(crate::error::Error::io(&dir))?;
+    if made {
+        crate::fsutil::sync_dir(&*disk, root)?;
+    }
     let mut text = Vec::new();
     for line in lines {
         text.extend_from_slice(line.to_string().as_bytes());
         text.push(b'\n');
     }
-    crate::fsutil::replace_atomically(&dir.join(NOTES), &text)
+    crate::fsutil::replace_atomically(&*disk, &dir.join(NOTES), &text)
 }
 
 /// Append the note of a repair; it is closed at once when nothing is left unknown.

@@ -37,8 +37,13 @@ pub fn salvage(path: &Path) -> Result<Salvaged> {
         out.lost = true;
     }
     let (mut at, acknowledged) = match be32(&bytes, 4) {
-        Some(journal::VERSION) => {
-            (journal::HEADER_LEN, be64(&bytes, journal::ACKNOWLEDGED_OFFSET).unwrap_or(u64::MAX))
+        Some(version @ (journal::VERSION | journal::VERSION_UNCHECKED_ACKNOWLEDGED)) => {
+            // A field that fails its check (a torn rewrite) claims nothing.
+            let field = be64(&bytes, journal::ACKNOWLEDGED_OFFSET);
+            let acknowledged = field.map_or(u64::MAX, |f| {
+                journal::read_acknowledged(version, f).unwrap_or(journal::HEADER_LEN as u64)
+            });
+            (journal::HEADER_LEN, acknowledged)
         }
         Some(journal::VERSION_NO_ACKNOWLEDGED | journal::VERSION_SYNCED_PACK) => {
             (journal::HEADER_LEN_NO_ACKNOWLEDGED, 0)

@@ -132,7 +132,8 @@ mod tests {
     #[test]
     fn a_bad_frame_loses_only_its_objects() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = pack::writer::Writer::create(dir.path(), pack::PackId(1)).unwrap();
+        let mut writer =
+            pack::writer::Writer::create(&crate::disk::RealDisk, dir.path(), pack::PackId(1)).unwrap();
         let mut ids = Vec::new();
         for i in 0..3u32 {
             let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(900));

@@ -73,8 +73,9 @@ impl Store {
                 match prefix.filter(|_| !new_objects) {
                     Some(name) => {
                         // A failed seal earlier in this session may have left the final name.
-                        let _ = std::fs::remove_file(packs.join(active.index_name()));
-                        std::fs::hard_link(packs.join(&name), packs.join(active.index_name()))
+                        let _ = self.disk.remove_file(&packs.join(active.index_name()));
+                        self.disk
+                            .hard_link(&packs.join(&name), &packs.join(active.index_name()))
                             .map_err(Error::io(packs.join(active.index_name())))?
                     }
                     None => index_to_write = Some((packs.join(active.index_name()), active)),
@@ -85,7 +86,7 @@ impl Store {
                 next.active = Some(id);
                 next.active_index = None;
                 next.active_dictionary = 0;
-                new_pack = Some(pack::writer::Writer::create(&packs, id)?);
+                new_pack = Some(pack::writer::Writer::create(&*self.disk, &packs, id)?);
             } else {
                 // Index the committed prefix under a new name; the pack keeps growing.
                 index_to_write = Some((packs.join(active.partial_index_name(next.generation)), active));
@@ -96,29 +97,30 @@ impl Store {
         let this = &*self;
         next.table_docs = std::thread::scope(|scope| -> Result<u64> {
             let indexing = index_to_write.map(|(path, pack)| {
-                scope.spawn(move || index::write(&path, pack, &mut this.odb.active_entries()))
+                scope.spawn(move || index::write(&*this.disk, &path, pack, &mut this.odb.active_entries()))
             });
-            let mut tables = TableWriter::create(&this.root.join(next.refs_name()))?;
+            let mut tables = TableWriter::create(&*this.disk, &this.root.join(next.refs_name()))?;
             this.merge_into(&mut tables)?;
-            let docs = tables.finish(&this.root.join(next.changes_name()))?;
+            let docs = tables.finish(&*this.disk, &this.root.join(next.changes_name()))?;
             if let Some(indexing) = indexing {
                 indexing.join().map_err(|_| Error::Invalid("the indexing thread panicked".into()))??;
             }
             Ok(docs)
         })?;
         next.table_seq = self.last_seq;
-        journal::create(&self.root.join(next.journal_name()), next.generation)?;
-        crate::fsutil::sync_dir(&packs)?;
-        crate::fsutil::sync_dir(&self.root)?;
-        next.store(&self.root)?;
+        let disk = &*self.disk;
+        journal::create(disk, &self.root.join(next.journal_name()), next.generation)?;
+        crate::fsutil::sync_dir(disk, &packs)?;
+        crate::fsutil::sync_dir(disk, &self.root)?;
+        next.store(disk, &self.root)?;
 
         let old = std::mem::replace(&mut self.manifest, next);
         for name in [old.journal_name(), old.refs_name(), old.changes_name()] {
-            let _ = std::fs::remove_file(self.root.join(name));
+            let _ = self.disk.remove_file(&self.root.join(name));
         }
         if let Some(old_index) = old.active_spec(0).and_then(|s| s.index) {
             if self.manifest.active_spec(0).and_then(|s| s.index).as_ref() != Some(&old_index) {
-                let _ = std::fs::remove_file(packs.join(old_index));
+                let _ = self.disk.remove_file(&packs.join(old_index));
             }
         }
         let m = &self.manifest;
@@ -128,7 +130,11 @@ impl Store {
         let old =
             std::mem::replace(&mut self.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
         self.odb.recycle(old);
-        let journal = journal::Writer::open(&self.root.join(m.journal_name()), journal::HEADER_LEN as u64)?;
+        let journal = journal::Writer::open(
+            &*self.disk,
+            &self.root.join(m.journal_name()),
+            journal::HEADER_LEN as u64,
+        )?;
         self.clear_overlay();
         self.journal_len = journal.len();
         self.dictionary = u32::try_from(self.manifest.active_dictionary).unwrap_or(0);

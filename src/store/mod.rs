@@ -49,6 +49,7 @@ pub use verify::{fsck, Finding};
 pub use write::{Op, Written};
 
 use crate::config::Config;
+use crate::disk::Disk;
 use crate::error::{Error, Result};
 use crate::hash::FastMap;
 use crate::id::{DocId, ObjectId, Seq};
@@ -86,6 +87,8 @@ struct WriteState {
 
 pub struct Store {
     root: PathBuf,
+    /// Where every write to the store's files goes (`disk.rs`).
+    disk: Arc<dyn Disk>,
     config: Config,
     manifest: Manifest,
     odb: ObjectDb,
@@ -130,11 +133,16 @@ impl Store {
 
     /// Create a new store in `root` (the `.settee` directory itself), opened for writing.
     pub fn init(root: &Path) -> Result<Store> {
+        Store::init_on(crate::disk::real(), root)
+    }
+
+    /// [`Store::init`], writing through `disk`; the store keeps using it.
+    pub fn init_on(disk: Arc<dyn Disk>, root: &Path) -> Result<Store> {
         if root.join(crate::manifest::FILE_NAME).exists() {
             return Err(Error::AlreadyExists { path: root.into() });
         }
         let packs = root.join(PACKS_DIR);
-        std::fs::create_dir_all(&packs).map_err(Error::io(&packs))?;
+        disk.create_dir_all(&packs).map_err(Error::io(&packs))?;
         let lock = lock::Lock::acquire(root, None)?;
         let uuid = {
             let now = std::time::SystemTime::now()
@@ -143,33 +151,40 @@ impl Store {
             let seed = format!("{now} {} {}", std::process::id(), root.display());
             crate::id::sha1(seed.as_bytes()).to_string()[..32].to_string()
         };
-        Config { uuid: Some(uuid), ..Config::default() }.store(root)?;
+        let d = &*disk;
+        Config { uuid: Some(uuid), ..Config::default() }.store(d, root)?;
         let manifest =
             Manifest { generation: 0, next_pack: 2, active: Some(PackId(1)), ..Manifest::default() };
-        drop(pack::writer::Writer::create(&packs, PackId(1))?);
-        TableWriter::create(&root.join(manifest.refs_name()))?.finish(&root.join(manifest.changes_name()))?;
-        journal::create(&root.join(manifest.journal_name()), manifest.generation)?;
-        crate::fsutil::sync_dir(root)?;
-        manifest.store(root)?;
+        drop(pack::writer::Writer::create(d, &packs, PackId(1))?);
+        TableWriter::create(d, &root.join(manifest.refs_name()))?
+            .finish(d, &root.join(manifest.changes_name()))?;
+        journal::create(d, &root.join(manifest.journal_name()), manifest.generation)?;
+        crate::fsutil::sync_dir(d, root)?;
+        manifest.store(d, root)?;
         if let Some(parent) = root.parent() {
-            crate::fsutil::sync_dir(parent)?;
+            crate::fsutil::sync_dir(d, parent)?;
         }
         drop(lock);
-        Store::open(root, OpenOptions { write: true, wait_for_lock: None })
+        Store::open_on(disk, root, OpenOptions { write: true, wait_for_lock: None })
     }
 
     /// Open the store whose directory is `root`.
     pub fn open(root: &Path, options: OpenOptions) -> Result<Store> {
+        Store::open_on(crate::disk::real(), root, options)
+    }
+
+    /// [`Store::open`], writing through `disk`.
+    pub fn open_on(disk: Arc<dyn Disk>, root: &Path, options: OpenOptions) -> Result<Store> {
         if !root.join(crate::manifest::FILE_NAME).is_file() {
             return Err(Error::NoStore { path: root.into() });
         }
         if !options.write {
-            return Store::load_retrying(root, true);
+            return Store::load_retrying(&disk, root, true);
         }
         // Opening for writing recovers from a crashed writer under the lock, then lets go:
         // each later write takes it again (`writing.rs`).
         let lock = lock::Lock::acquire(root, options.wait_for_lock)?;
-        let mut store = Store::load_retrying(root, false)?.finish_open()?;
+        let mut store = Store::load_retrying(&disk, root, false)?.finish_open()?;
         store.writing = Some(writing::Writing::new(options.wait_for_lock));
         drop(lock);
         Ok(store)
@@ -177,11 +192,11 @@ impl Store {
 
     /// [`Store::load`], started again from the new manifest when a file is gone (a reader,
     /// `retry`, racing a checkpoint that replaced the files the manifest it read named).
-    fn load_retrying(root: &Path, retry: bool) -> Result<Store> {
+    fn load_retrying(disk: &Arc<dyn Disk>, root: &Path, retry: bool) -> Result<Store> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Store::load(root) {
+            match Store::load(disk.clone(), root) {
                 Err(Error::Io { source, .. })
                     if retry && source.kind() == std::io::ErrorKind::NotFound && attempts < 20 =>
                 {
@@ -192,7 +207,7 @@ impl Store {
         }
     }
 
-    fn load(root: &Path) -> Result<Store> {
+    fn load(disk: Arc<dyn Disk>, root: &Path) -> Result<Store> {
         let config = Config::load(root)?;
         let manifest = Manifest::load(root)?;
         let mut replay = journal::replay(&root.join(manifest.journal_name()), manifest.generation)?;
@@ -244,6 +259,7 @@ impl Store {
         let changes = ChangesTable::open(&root.join(manifest.changes_name()))?;
         let mut store = Store {
             root: root.into(),
+            disk,
             config,
             last_seq: manifest.table_seq,
             manifest,
@@ -274,11 +290,11 @@ impl Store {
     fn finish_open(mut self) -> Result<Store> {
         // Whatever the writer is about to cut is kept first.
         if let Some(found) = self.recovery.as_ref().filter(|r| r.bytes() > 0 || r.is_damage()) {
-            recovery::quarantine(&self.root, found)?;
+            recovery::quarantine(&*self.disk, &self.root, found)?;
         }
         if self.config.format < crate::config::FORMAT {
             // A writer brings an older store's config to the current format (and checksum).
-            self.config.store(&self.root)?;
+            self.config.store(&*self.disk, &self.root)?;
             self.config.format = crate::config::FORMAT;
         }
         self.open_handles()?;
@@ -290,13 +306,22 @@ impl Store {
     /// crashed writer's torn tail, already quarantined); the caller holds the writer lock.
     fn open_handles(&mut self) -> Result<()> {
         self.writer = None;
-        let journal = journal::Writer::open(&self.root.join(self.manifest.journal_name()), self.journal_len)?;
+        let journal = journal::Writer::open(
+            &*self.disk,
+            &self.root.join(self.manifest.journal_name()),
+            self.journal_len,
+        )?;
         let active = self.manifest.active.ok_or_else(|| {
             Error::corrupt(self.root.join(crate::manifest::FILE_NAME), 0, "manifest names no active pack")
         })?;
         let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
-        let pack =
-            pack::writer::Writer::reopen(&self.root.join(PACKS_DIR), active, committed, self.dictionary)?;
+        let pack = pack::writer::Writer::reopen(
+            &*self.disk,
+            &self.root.join(PACKS_DIR),
+            active,
+            committed,
+            self.dictionary,
+        )?;
         self.writer = Some(WriteState { journal, pack });
         Ok(())
     }
@@ -312,7 +337,7 @@ impl Store {
                 || (name.starts_with("journal-") && name.ends_with(".log"))
                 || ((name.starts_with("refs-") || name.starts_with("changes-")) && name.ends_with(".tbl"));
             if ours && !keep_root.contains(&name) {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = self.disk.remove_file(&entry.path());
             }
         }
         let packs = self.root.join(PACKS_DIR);
@@ -324,7 +349,7 @@ impl Store {
             let ours = name.starts_with("pack-")
                 && (name.ends_with(".pack") || name.ends_with(".idx") || name.ends_with(".tmp"));
             if ours && !keep.contains(&name) {
-                let _ = std::fs::remove_file(entry.path());
+                let _ = self.disk.remove_file(&entry.path());
             }
         }
         Ok(())
@@ -392,6 +417,11 @@ impl Store {
         &self.root
     }
 
+    /// The disk the store writes through.
+    pub fn disk(&self) -> &Arc<dyn Disk> {
+        &self.disk
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -411,7 +441,7 @@ impl Store {
     /// Replace the store's config (remotes, `revs_limit`); needs the writer lock.
     pub fn set_config(&mut self, config: Config) -> Result<()> {
         self.locked(|store| {
-            config.store(&store.root)?;
+            config.store(&*store.disk, &store.root)?;
             store.config = config;
             Ok(())
         })

@@ -5,7 +5,8 @@
 //! and the active pack into `.settee/quarantine/` before the writer truncates them, and the
 //! notes file (`quarantine/NOTES`, one JSON object a line) that `fsck` and `stats` report.
 //! Invariants:
-//! 1. Nothing is cut before its bytes are durable in the quarantine and noted.
+//! 1. Nothing is cut before its bytes are durable in the quarantine and noted (the files
+//!    synced, and the names of the files and of `quarantine/` itself).
 //! 2. A cut of a commit that may have been acknowledged is never silent: readers are told
 //!    (the CLI warns), fsck reports it until the user removes the quarantine.
 //!
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::disk::Disk;
 use crate::error::{Error, Result};
 use crate::journal::CutKind;
 
@@ -77,9 +79,14 @@ pub(crate) fn kind_name(kind: CutKind) -> &'static str {
 }
 
 /// Copy the tails into the quarantine (fsynced) and append a note; returns the note.
-pub(crate) fn quarantine(root: &Path, recovery: &Recovery) -> Result<Value> {
+pub(crate) fn quarantine(disk: &dyn Disk, root: &Path, recovery: &Recovery) -> Result<Value> {
     let dir = root.join(QUARANTINE_DIR);
-    std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+    if !dir.is_dir() {
+        // The directory's name must be durable too, or a power loss can take the quarantine
+        // (synced files and all) after the cut that it was meant to keep.
+        disk.create_dir_all(&dir).map_err(Error::io(&dir))?;
+        crate::fsutil::sync_dir(disk, root)?;
+    }
     let mut kept = Vec::new();
     for tail in std::iter::once(&recovery.journal).chain(recovery.pack.as_ref()) {
         if tail.len == 0 {
@@ -88,7 +95,7 @@ pub(crate) fn quarantine(root: &Path, recovery: &Recovery) -> Result<Value> {
         let bytes = read_range(&tail.path, tail.offset, tail.len)?;
         let name = tail.path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let target = dir.join(format!("{name}.at-{}", tail.offset));
-        crate::fsutil::replace_atomically(&target, &bytes)?;
+        crate::fsutil::replace_atomically(disk, &target, &bytes)?;
         kept.push(json!({"from": tail.path, "offset": tail.offset, "bytes": tail.len, "kept_in": target}));
     }
     let note = json!({
@@ -101,7 +108,7 @@ pub(crate) fn quarantine(root: &Path, recovery: &Recovery) -> Result<Value> {
     let mut text = std::fs::read(&notes).unwrap_or_default();
     text.extend_from_slice(note.to_string().as_bytes());
     text.push(b'\n');
-    crate::fsutil::replace_atomically(&notes, &text)?;
+    crate::fsutil::replace_atomically(disk, &notes, &text)?;
     Ok(note)
 }
 

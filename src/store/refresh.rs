@@ -145,7 +145,7 @@ impl Store {
     /// recover from a crashed writer and reposition the append handles. The writer role and
     /// reusable buffers carry over.
     fn reload(&mut self, locked: bool) -> Result<()> {
-        let fresh = Store::load_retrying(&self.root, !locked)?;
+        let fresh = Store::load_retrying(&self.disk, &self.root, !locked)?;
         let mut fresh = if locked { fresh.finish_open()? } else { fresh };
         fresh.writing = self.writing.take();
         fresh.batch_refs = std::mem::take(&mut self.batch_refs);

@@ -302,7 +302,7 @@ fn a_repair_interrupted_before_its_switch_leaves_the_old_store() {
 
     let outcome = settee::repair::repair(&root, &settee::repair::Options::default()).unwrap();
     assert_eq!(outcome.generation, Some(generation + 1));
-    assert!(outcome.unsaved.is_empty() && outcome.ranges.is_empty() && !outcome.lost_commits);
+    assert!(outcome.unsaved.is_empty() && outcome.ranges.is_empty() && !outcome.lost_commits, "{outcome:?}");
     assert_eq!(settee::store::fsck(&root).unwrap(), vec![]);
     let store = t.reader();
     let after: Vec<Option<serde_json::Value>> =

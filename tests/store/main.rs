@@ -5,6 +5,7 @@ mod compaction;
 mod durability;
 mod model;
 mod numbers;
+mod powerloss;
 mod replicated;
 mod replication;
 mod shared;

@@ -1,24 +1,21 @@
 //! Writing an index: sort, fanout, ids, locations, trailer; then fsync.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::*;
-use crate::error::{Error, Result};
+use crate::disk::Disk;
+use crate::error::Result;
 use crate::id::ObjectId;
 use crate::pack::{Loc, PackId};
 
 /// Write the index of `pack` holding `entries` (any order, no duplicates) to `path`, fsynced.
 /// Entries already in order cost one pass to check.
-pub fn write(path: &Path, pack: PackId, entries: &mut [(ObjectId, Loc)]) -> Result<()> {
+pub fn write(disk: &dyn Disk, path: &Path, pack: PackId, entries: &mut [(ObjectId, Loc)]) -> Result<()> {
     if !entries.is_sorted_by_key(|e| e.0) {
         entries.sort_unstable_by_key(|e| e.0);
     }
     let bytes = encode(pack, entries);
-    let mut file = std::fs::File::create(path).map_err(Error::io(path))?;
-    file.write_all(&bytes).map_err(Error::io(path))?;
-    file.sync_all().map_err(Error::io(path))?;
-    Ok(())
+    crate::fsutil::write_new(disk, path, &bytes)
 }
 
 /// The bytes of an index over `sorted` entries: version 2 (6-byte locations) when every
