@@ -162,6 +162,17 @@ pub struct Found {
     pub loc: Loc,
 }
 
+impl Found {
+    /// Where `id` is in packs just written, each given with its entries sorted by id (as
+    /// the index writer leaves them).
+    pub fn in_written(written: &[(PackId, Vec<(ObjectId, Loc)>)], id: &ObjectId) -> Option<Found> {
+        written.iter().find_map(|(pack, entries)| {
+            let at = entries.binary_search_by_key(id, |e| e.0).ok()?;
+            entries.get(at).map(|&(_, loc)| Found { pack: *pack, loc })
+        })
+    }
+}
+
 impl ObjectDb {
     /// Open the sealed packs and the active pack (readable up to `active_len`).
     pub fn open(dir: &Path, sealed: &[PackId], active: Option<ActiveSpec>) -> Result<ObjectDb> {

@@ -543,18 +543,12 @@ impl Store {
         // Each entry's hint: where its shown body is now, in a new pack (whose entries
         // the index writer left sorted by id) or in a kept one.
         let locate = |body: &ObjectId| {
-            written
-                .iter()
-                .find_map(|(pack, entries)| {
-                    let at = entries.binary_search_by_key(body, |e| e.0).ok()?;
-                    entries.get(at).map(|&(_, loc)| Found { pack: *pack, loc })
-                })
-                .or_else(|| {
-                    self.odb()
-                        .sealed()
-                        .filter(|(r, _)| plan.keep.contains(&r.id()))
-                        .find_map(|(r, index)| index.find(body).map(|loc| Found { pack: r.id(), loc }))
-                })
+            Found::in_written(&written, body).or_else(|| {
+                self.odb()
+                    .sealed()
+                    .filter(|(r, _)| plan.keep.contains(&r.id()))
+                    .find_map(|(r, index)| index.find(body).map(|loc| Found { pack: r.id(), loc }))
+            })
         };
         let disk = self.disk().clone();
         let mut tables = TableWriter::create(&*disk, &self.root().join(next.refs_name()))?;

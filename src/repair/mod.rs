@@ -388,15 +388,9 @@ fn write_layout(
         .filter_map(|p| index::Index::open(&packs_dir.join(p.index_name())).ok().map(|i| (*p, i)))
         .collect();
     let locate = |body: &ObjectId| {
-        written
-            .iter()
-            .find_map(|(pack, entries)| {
-                let at = entries.binary_search_by_key(body, |e| e.0).ok()?;
-                entries.get(at).map(|&(_, loc)| Found { pack: *pack, loc })
-            })
-            .or_else(|| {
-                kept_indexes.iter().find_map(|(p, i)| i.find(body).map(|loc| Found { pack: *p, loc }))
-            })
+        Found::in_written(&written, body).or_else(|| {
+            kept_indexes.iter().find_map(|(p, i)| i.find(body).map(|loc| Found { pack: *p, loc }))
+        })
     };
     let mut tables = TableWriter::create(d, &root.join(next.refs_name()))?;
     for (id, entry) in live {
