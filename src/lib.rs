@@ -47,6 +47,7 @@ pub mod revtree;
 pub mod selector;
 pub mod store;
 pub mod transport;
+pub mod wire;
 
 pub use doc::{Body, Incoming};
 pub use error::{Error, ErrorKind, Result};
