@@ -181,7 +181,7 @@ impl Drop for Writer<'_> {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Not finished: the temporary file is garbage (best effort; a leftover
-            // `tmp-` file is removed by compaction).
+            // `tmp-` file is removed by a writer open once this process is gone).
             let _ = self.disk.remove_file(&self.tmp);
         }
     }

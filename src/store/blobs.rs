@@ -93,15 +93,35 @@ impl Store {
         Ok(s)
     }
 
-    /// Make `blobs/` if an older store lacks it, durably (the caller holds the writer lock).
+    /// Make `blobs/` if an older store lacks it, durably, and remove the temporary files
+    /// of blob writers whose process is gone (the caller holds the writer lock).
     pub(super) fn ensure_blob_dir(&self) -> Result<()> {
         let dir = self.root.join(blob::DIR_NAME);
-        if dir.is_dir() {
-            return Ok(());
+        if !dir.is_dir() {
+            self.disk.create_dir_all(&dir).map_err(Error::io(&dir))?;
+            return crate::fsutil::sync_dir(&*self.disk, &self.root);
         }
-        self.disk.create_dir_all(&dir).map_err(Error::io(&dir))?;
-        crate::fsutil::sync_dir(&*self.disk, &self.root)
+        for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))?.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix("tmp-")?.split('-').next()?.parse().ok());
+            if pid.is_some_and(|pid| !process_alive(pid)) {
+                // Not synced: a name that comes back is removed again by a later open.
+                let _ = self.disk.remove_file(&entry.path());
+            }
+        }
+        Ok(())
     }
+}
+
+/// Whether process `pid` exists (a blob writer's temporary file is garbage once its
+/// process is gone; a reused pid only keeps the file longer).
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: `kill` with signal 0 sends nothing; it only checks that `pid` exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// A blob file's name: 40 lowercase hex digits.

@@ -238,3 +238,34 @@ fn a_1_gib_blob_is_written_and_read_back_streamed() {
     let size = std::fs::metadata(blob::path(&t.root(), &info.id)).unwrap().len();
     assert!(size < len + len / 1000, "{size} bytes on disk for 1 GiB of noise");
 }
+
+#[test]
+fn verify_names_a_damaged_blob() {
+    let t = TestStore::new();
+    let info = t.store.write_blob(&mut &noise(9, 5000)[..], None, Compression::Never).unwrap();
+    assert_eq!(t.store.verify().unwrap(), vec![]);
+    let path = blob::path(&t.root(), &info.id);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 4;
+    std::fs::write(&path, bytes).unwrap();
+    let findings = t.store.verify().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].place, format!("blob {}", info.id));
+}
+
+#[test]
+fn a_writer_open_removes_temporary_files_of_gone_writers_only() {
+    let mut t = TestStore::new();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    let dir = t.root().join("blobs");
+    let stale = dir.join(format!("tmp-{gone}-0"));
+    let live = dir.join(format!("tmp-{}-999", std::process::id()));
+    std::fs::write(&stale, b"half a blob").unwrap();
+    std::fs::write(&live, b"a blob being written").unwrap();
+    t.reopen();
+    assert!(!stale.exists(), "a dead writer's temporary file is left");
+    assert!(live.exists(), "a live writer's temporary file was removed");
+    std::fs::remove_file(&live).unwrap();
+}
