@@ -18,6 +18,7 @@
 //!
 //! Format details live in `format-spec/`.
 
+pub mod blob;
 pub mod bundle;
 mod bytes;
 pub mod compact;

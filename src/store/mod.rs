@@ -20,6 +20,7 @@
 //!
 //! Spec: format-spec/layout.md.
 
+mod blobs;
 mod checkpoint;
 mod feed;
 mod group;
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 pub use crate::history::NodeInfo;
+pub use blobs::BlobStats;
 pub use feed::Change;
 pub use read::{render as render_doc, GetOptions, OpenRevs, RevStatus};
 pub use resolve::Resolved;
@@ -143,6 +145,8 @@ impl Store {
         }
         let packs = root.join(PACKS_DIR);
         disk.create_dir_all(&packs).map_err(Error::io(&packs))?;
+        let blobs = root.join(crate::blob::DIR_NAME);
+        disk.create_dir_all(&blobs).map_err(Error::io(&blobs))?;
         let lock = lock::Lock::acquire(root, None)?;
         let uuid = {
             let now = std::time::SystemTime::now()
@@ -299,6 +303,7 @@ impl Store {
         }
         self.open_handles()?;
         self.remove_leftovers()?;
+        self.ensure_blob_dir()?;
         Ok(self)
     }
 

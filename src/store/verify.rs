@@ -1,5 +1,5 @@
 //! Store verification: every frame checksum, every object's id, indexes against packs,
-//! refs against revision objects, leaf bodies present. Returns findings instead of stopping
+//! refs against revision objects, leaf bodies present, every blob's bytes. Returns findings instead of stopping
 //! at the first.
 
 use super::Store;
@@ -145,6 +145,14 @@ impl Store {
             if let Err(e) = change {
                 note("changes".into(), e.to_string());
                 break;
+            }
+        }
+        // Every blob read whole: chunk CRCs, length, MD5 and id (format-spec/blobs.md).
+        let mut blobs = self.blob_ids()?;
+        blobs.sort_unstable();
+        for id in blobs {
+            if let Err(e) = self.verify_blob(&id) {
+                note(format!("blob {id}"), e.to_string());
             }
         }
         Ok(findings)

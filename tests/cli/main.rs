@@ -8,8 +8,10 @@
 //!
 //! Layout: `documents.rs` (put, get, rm, ls), `history.rs` (conflicts, log, changes, import,
 //! export), `store.rs` (init, locating the store, local, stats, cat-object, corruption),
-//! `numbers.rs` (numbers come back exactly as written).
+//! `numbers.rs` (numbers come back exactly as written), `attachments.rs` (blobs in `stats` and
+//! `fsck`; the attachment commands as they land).
 
+mod attachments;
 mod bundle;
 mod clone;
 mod config;

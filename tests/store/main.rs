@@ -1,6 +1,7 @@
 //! Library integration tests: the store through its public API, on real files.
 
 mod basics;
+mod blobs;
 mod compaction;
 mod durability;
 mod model;

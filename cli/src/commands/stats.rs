@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::ctx::Ctx;
 use crate::output::Out;
 
-/// Documents, deleted, conflicted, leaves, objects, packs and bytes on disk.
+/// Documents, deleted, conflicted, leaves, objects, packs, blobs and bytes on disk.
 #[derive(clap::Args)]
 pub struct Args {}
 
@@ -14,6 +14,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
     let store = ctx.open_read()?;
     let s = store.stats()?;
     let space = store.space()?;
+    let blobs = store.blob_stats()?;
     let kept = settee::store::recovery::notes(store.root());
     let damage = kept.iter().filter(|n| n["kind"] != "torn-write").count();
     let mut out = Out::new();
@@ -26,6 +27,7 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
                 "journal": s.journal_bytes, "total": s.total_bytes(),
                 "packs_live": space.live_bytes, "reclaimable": space.reclaimable_bytes,
             },
+            "blobs": {"count": blobs.blobs, "bytes": blobs.bytes},
             "quarantine": {"cuts": kept.len(), "damage": damage},
         }))?;
     } else {
@@ -45,6 +47,10 @@ pub fn run(ctx: &Ctx, _args: &Args) -> Result<u8> {
             s.table_bytes,
             s.journal_bytes
         ))?;
+        if blobs.blobs > 0 {
+            // Only in a store with attachments (the README's stores have none).
+            out.line(&format!("blobs       {} ({} bytes)", blobs.blobs, blobs.bytes))?;
+        }
         let garbage = space.total_bytes - space.live_bytes;
         let reclaimable = if space.reclaimable_bytes < garbage {
             format!(
