@@ -9,6 +9,7 @@ mod exit;
 mod location;
 mod output;
 mod progress;
+mod stop;
 
 use std::process::ExitCode;
 

@@ -6,7 +6,6 @@
 //! has seen (`Store::wait_for_seq`, which refreshes the view), then prints the feed from the
 //! last sequence printed; a commit by another process shows within about 25 ms.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -34,13 +33,6 @@ pub struct Args {
     follow: bool,
 }
 
-/// Set by SIGINT and SIGTERM while following.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn request_stop(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let mut store = ctx.open_read()?;
     let mut out = Out::new();
@@ -49,13 +41,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let mut left = args.limit.unwrap_or(usize::MAX);
     print_changes(ctx, args, &store, &mut last, &mut left, &mut out)?;
     if args.follow && left > 0 {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(libc::SIGINT, request_stop as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGTERM, request_stop as *const () as libc::sighandler_t);
-        }
+        crate::stop::catch_signals();
         out.flush()?;
-        while left > 0 && !STOP.load(Ordering::SeqCst) && !stdout_closed() {
+        while left > 0 && !crate::stop::requested() && !stdout_closed() {
             // Wake now and then to notice a signal or a closed pipe.
             if store.wait_for_seq(store.last_seq(), Duration::from_millis(100))? {
                 print_changes(ctx, args, &store, &mut last, &mut left, &mut out)?;

@@ -27,6 +27,10 @@ pub struct Args {
     /// Changes per batch (one commit and one checkpoint each).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
+    /// Keep replicating as the source changes (CouchDB's continuous replication), each round
+    /// checkpointed, until SIGINT or SIGTERM (then exit 0 after the round in progress).
+    #[arg(long)]
+    continuous: bool,
 }
 
 /// The remote that fetch, push and sync use when no LOCATION is given (as git does).
@@ -93,26 +97,13 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
                 bail!(Usage("a store cannot replicate with itself".into()));
             }
             let mut peer = open_peer(ctx, root)?;
-            if matches!(direction, Direction::Push | Direction::Sync) {
-                let outcome = one_way(
-                    ctx,
-                    &mut LocalStore::new(&mut here),
-                    &mut LocalStore::new(&mut peer),
-                    &options,
-                    "pushing",
-                )?;
-                results.push(("pushed to", outcome));
+            if args.continuous {
+                return continuous(ctx, &mut here, &mut peer, &location, &options, direction);
             }
-            if matches!(direction, Direction::Fetch | Direction::Sync) {
-                let outcome = one_way(
-                    ctx,
-                    &mut LocalStore::new(&mut peer),
-                    &mut LocalStore::new(&mut here),
-                    &options,
-                    "fetching",
-                )?;
-                results.push(("fetched from", outcome));
-            }
+            results = round(ctx, &mut here, &mut peer, &options, direction)?;
+        }
+        Location::Bundle(_) if args.continuous => {
+            bail!(Usage("a bundle never changes: --continuous replicates with a store".into()))
         }
         Location::Bundle(path) => {
             if direction != Direction::Fetch {
@@ -129,6 +120,73 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
     }
     here.checkpoint()?;
     report(ctx, &location, &results)
+}
+
+/// One push and/or fetch between two stores, as `direction` says.
+fn round(
+    ctx: &Ctx,
+    here: &mut Store,
+    peer: &mut Store,
+    options: &Options,
+    direction: Direction,
+) -> Result<Vec<(&'static str, Outcome)>> {
+    let mut results = Vec::new();
+    if matches!(direction, Direction::Push | Direction::Sync) {
+        let outcome =
+            one_way(ctx, &mut LocalStore::new(here), &mut LocalStore::new(peer), options, "pushing")?;
+        results.push(("pushed to", outcome));
+    }
+    if matches!(direction, Direction::Fetch | Direction::Sync) {
+        let outcome =
+            one_way(ctx, &mut LocalStore::new(peer), &mut LocalStore::new(here), options, "fetching")?;
+        results.push(("fetched from", outcome));
+    }
+    Ok(results)
+}
+
+/// Replicate round after round, each started when a source commits, until a stop is
+/// requested. Each round checkpoints as a single replication does; neither store's writer
+/// lock is held between rounds (a store takes it per commit), so other commands keep
+/// writing to both. A round that wrote something is reported as it ends.
+fn continuous(
+    ctx: &Ctx,
+    here: &mut Store,
+    peer: &mut Store,
+    location: &Location,
+    options: &Options,
+    direction: Direction,
+) -> Result<u8> {
+    const WAKE: std::time::Duration = std::time::Duration::from_millis(50);
+    crate::stop::catch_signals();
+    let mut failed = false;
+    let mut first = true;
+    while !crate::stop::requested() {
+        // What the round is sure to see: a commit landing while it runs makes another round.
+        here.refresh()?;
+        peer.refresh()?;
+        let (seen_here, seen_peer) = (here.last_seq(), peer.last_seq());
+        let results = round(ctx, here, peer, options, direction)?;
+        let wrote: Vec<_> = results.into_iter().filter(|(_, o)| first || o.revisions_written > 0).collect();
+        if !wrote.is_empty() {
+            failed |= report(ctx, location, &wrote)? != crate::exit::OK;
+        }
+        first = false;
+        // Until a source commits past what the round saw (or a stop is requested).
+        loop {
+            if crate::stop::requested() {
+                break;
+            }
+            let pushed = matches!(direction, Direction::Push | Direction::Sync)
+                && here.wait_for_seq(seen_here, WAKE)?;
+            let fetched = matches!(direction, Direction::Fetch | Direction::Sync)
+                && peer.wait_for_seq(seen_peer, WAKE)?;
+            if pushed || fetched {
+                break;
+            }
+        }
+    }
+    here.checkpoint()?;
+    Ok(if failed { crate::exit::ERROR } else { crate::exit::OK })
 }
 
 /// One replication from `source` to `target`, with a progress spinner labelled `verb`.
