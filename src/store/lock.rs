@@ -2,8 +2,8 @@
 //! (for one commit or batch: `writing.rs`).
 //!
 //! Writers wait their turn in a queue: `.settee/QUEUE` is a second `flock`, held by the one
-//! writer next in line while it waits for `LOCK`. A writer takes `QUEUE` first, then `LOCK`,
-//! then lets `QUEUE` go. So a writer that lets `LOCK` go and wants it again at once (an
+//! writer next in line while it waits for `LOCK`. A writer that may wait takes `QUEUE`
+//! first, then `LOCK`, then lets `QUEUE` go (one told not to wait tries `LOCK` once). So a writer that lets `LOCK` go and wants it again at once (an
 //! import, batch after batch) finds `QUEUE` taken by whoever waited, and gets `LOCK` only
 //! after that one had its turn: waiting is fair between processes, not a race that the
 //! busiest writer always wins.
@@ -38,28 +38,34 @@ impl Lock {
     pub fn acquire(dir: &Path, wait: Option<Duration>) -> Result<Lock> {
         let path: PathBuf = dir.join(FILE_NAME);
         let mut file = open(&path)?;
-        let started = Instant::now();
-        let deadline = wait.map(|w| started + w);
-        if !try_flock(&file, &path)? {
-            if deadline.is_none() {
-                return Err(locked(&mut file, path));
-            }
-            // Next in line first: then only this process polls `LOCK`, and a writer that
-            // just let it go waits behind it.
-            let queue_path = dir.join(QUEUE_FILE_NAME);
-            let queue = open(&queue_path)?;
-            if !poll(&queue, &queue_path, deadline, Duration::from_millis(10))? {
-                return Err(locked(&mut file, path));
-            }
-            if !poll(&file, &path, deadline, Duration::from_millis(2))? {
-                return Err(locked(&mut file, path));
-            }
-            drop(queue);
+        let Some(wait) = wait else {
+            // One try: a writer queued ahead holds `QUEUE` only while `LOCK` is busy.
+            return match try_flock(&file, &path)? {
+                true => Ok(Lock::holding(file)),
+                false => Err(locked(&mut file, path)),
+            };
+        };
+        let deadline = Some(Instant::now() + wait);
+        // Every waiting writer goes through the queue, the one that just let `LOCK` go
+        // included: then only the one next in line polls `LOCK`, and gets it first.
+        let queue_path = dir.join(QUEUE_FILE_NAME);
+        let queue = open(&queue_path)?;
+        if !poll(&queue, &queue_path, deadline, Duration::from_millis(10))? {
+            return Err(locked(&mut file, path));
         }
+        if !poll(&file, &path, deadline, Duration::from_millis(2))? {
+            return Err(locked(&mut file, path));
+        }
+        drop(queue);
+        Ok(Lock::holding(file))
+    }
+
+    /// The lock, taken on `file`: say who holds it.
+    fn holding(mut file: File) -> Lock {
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "pid {}", std::process::id());
-        Ok(Lock { _file: file })
+        Lock { _file: file }
     }
 
     /// Take the lock at `dir/name` if it is free (no waiting): `None` if another holds it.
