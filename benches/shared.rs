@@ -5,6 +5,8 @@
 //! `cargo bench -p settee-cli --bench shared` (SETTEE_BENCH_DOCS sets the import's document
 //! count, default 1,000,000; SETTEE_BENCH_PUTS the puts per configuration, default 2,000).
 //! Prints a table and writes the figures as JSON to `target/bench-shared.json`.
+//! `SETTEE_BENCH_READS_FROM=STORE` runs only the reads, on an existing store of
+//! SETTEE_BENCH_DOCS documents `pkg-00000000`... (for profiling them, e.g. under `perf`).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -110,6 +112,14 @@ fn main() {
         |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let n = env_or("SETTEE_BENCH_DOCS", 1_000_000);
     let puts = env_or("SETTEE_BENCH_PUTS", 2_000) as usize;
+    if let Ok(root) = std::env::var("SETTEE_BENCH_READS_FROM") {
+        let store = Store::open(Path::new(&root), OpenOptions::default()).unwrap();
+        for threads in [1, 2, 1, 2] {
+            let rate = read_rate(&store, threads, n, 200_000);
+            println!("random winner reads, {threads} thread(s) {rate:>12.1} docs/s");
+        }
+        return;
+    }
     let bin = env!("CARGO_BIN_EXE_settee");
     let work = tempfile::tempdir().unwrap();
     let mut results = serde_json::Map::new();

@@ -449,6 +449,32 @@ impl Writer {
         Ok(())
     }
 
+    /// Append records already acknowledged in another journal (a checkpoint carries them
+    /// into its new one before any manifest names it) and make them durable with one sync;
+    /// the header then says all of them are acknowledged.
+    pub fn append_all(&mut self, records: &[Record]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for record in records {
+            let payload = record.encode();
+            buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            buf.extend_from_slice(&crc32fast::hash(&payload).to_be_bytes());
+            let at = buf.len() - 2 * size_of::<u32>();
+            let header_crc = crc32fast::hash(buf.get(at..).unwrap_or_default());
+            buf.extend_from_slice(&header_crc.to_be_bytes());
+            buf.extend_from_slice(&payload);
+        }
+        let end = self.len + buf.len() as u64;
+        self.file.write_all_at(&buf, self.len).map_err(Error::io(&self.path))?;
+        self.len = end;
+        if self.acknowledged.is_some() {
+            self.set_acknowledged(end)?;
+        }
+        self.file.sync_data().map_err(Error::io(&self.path))
+    }
+
     /// Take back the last record, appended at `previous_len` (its commit failed after it
     /// was written): cut the journal there and make that durable. The next record goes at
     /// `previous_len` even if the cut fails, overwriting the taken-back one, as after a

@@ -116,6 +116,15 @@ thread_local! {
         std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
 }
 
+/// How many prepared dictionaries each thread keeps for itself (a pack has at most one).
+const THREAD_DICTIONARIES: usize = 8;
+
+thread_local! {
+    /// The dictionaries this thread used last, by database uid, pack and offset.
+    static DICTIONARIES: std::cell::RefCell<Vec<(BlockKey, Arc<zstd::zstd_safe::DDict<'static>>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Prepared dictionaries by (pack, offset of the block holding them).
 type DictionaryCache = FastMap<(PackId, u32), Arc<zstd::zstd_safe::DDict<'static>>>;
 
@@ -326,12 +335,48 @@ impl ObjectDb {
         let corrupt = |e: frame::FrameError| Error::corrupt(reader.path(), u64::from(block), e.to_string());
         let bytes = reader.frame(u64::from(block))?;
         let (header, payload) = frame::check(&bytes).map_err(corrupt)?;
-        let dictionary = match header.dictionary {
-            0 => None,
-            at if at < block => Some(self.dictionary(reader, at)?),
-            _ => return Err(corrupt(frame::FrameError::BadDictionary)),
-        };
-        decompress(payload, header.raw_len as usize, dictionary.as_deref()).map_err(corrupt)
+        let raw_len = header.raw_len as usize;
+        match header.dictionary {
+            0 => decompress(payload, raw_len, None).map_err(corrupt),
+            at if at < block => {
+                self.with_dictionary(reader, at, |d| decompress(payload, raw_len, Some(d)).map_err(corrupt))
+            }
+            _ => Err(corrupt(frame::FrameError::BadDictionary)),
+        }
+    }
+
+    /// Run `f` with the prepared dictionary held by the block at `at` of `reader`'s pack,
+    /// from this thread's own list when it has it: the hot path of a read then touches
+    /// nothing another thread writes (the shared cache's lock and the `Arc`'s count would
+    /// bounce between cores on every block read).
+    fn with_dictionary<T>(
+        &self,
+        reader: &Reader,
+        at: u32,
+        f: impl FnOnce(&zstd::zstd_safe::DDict<'static>) -> Result<T>,
+    ) -> Result<T> {
+        let key = (self.uid, reader.id(), at);
+        let mut f = Some(f);
+        let mine = DICTIONARIES.with(|list| {
+            let list = list.borrow();
+            let (_, d) = list.iter().find(|(k, _)| *k == key)?;
+            f.take().map(|f| f(d))
+        });
+        if let Some(result) = mine {
+            return result;
+        }
+        let dictionary = self.dictionary(reader, at)?;
+        DICTIONARIES.with(|list| {
+            let mut list = list.borrow_mut();
+            if list.len() >= THREAD_DICTIONARIES {
+                list.remove(0);
+            }
+            list.push((key, dictionary.clone()));
+        });
+        match f.take() {
+            Some(f) => f(&dictionary),
+            None => Err(Error::Invalid("a dictionary lookup ran its work twice".into())),
+        }
     }
 
     /// Offsets of every block of a pack, in file order (a damaged frame is an error).

@@ -67,7 +67,11 @@ impl Store {
                 gate.busy = false;
                 drop(gate);
                 signal.gate_cond.notify_all();
-                return outcome;
+                // A checkpoint the commit made due runs with the lock and the gate let go.
+                let checkpointed = self.run_due_checkpoint();
+                let outcome = outcome?;
+                checkpointed?;
+                return Ok(outcome);
             }
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_none_or(|l| l.is_zero()) {

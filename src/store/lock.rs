@@ -1,18 +1,31 @@
 //! The writer lock: `.settee/LOCK`, held with `flock` by the one handle writing at the moment
 //! (for one commit or batch: `writing.rs`).
 //!
-//! Invariants: the lock is released when the holder exits, however it exits (the kernel drops
-//! `flock` locks with the file descriptor), so a crash never leaves a stale lock. The file
-//! holds the holder's pid for the error message; its content is informational only.
+//! Writers wait their turn in a queue: `.settee/QUEUE` is a second `flock`, held by the one
+//! writer next in line while it waits for `LOCK`. A writer that may wait takes `QUEUE`
+//! first, then `LOCK`, then lets `QUEUE` go (one told not to wait tries `LOCK` once). So a writer that lets `LOCK` go and wants it again at once (an
+//! import, batch after batch) finds `QUEUE` taken by whoever waited, and gets `LOCK` only
+//! after that one had its turn: waiting is fair between processes, not a race that the
+//! busiest writer always wins.
+//!
+//! Invariants: the locks are released when the holder exits, however it exits (the kernel
+//! drops `flock` locks with the file descriptor), so a crash never leaves a stale lock. At
+//! most one process waits for `LOCK` through the queue at a time. `LOCK` holds the holder's
+//! pid for the error message; its content, and `QUEUE`'s, is informational only.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
 pub const FILE_NAME: &str = "LOCK";
+/// The queue of writers waiting for `LOCK` (module documentation).
+pub const QUEUE_FILE_NAME: &str = "QUEUE";
+/// The lock a checkpoint holds while it builds its tables without `LOCK` (`checkpoint.rs`).
+pub const CHECKPOINT_FILE_NAME: &str = "CHECKPOINT";
 
 pub struct Lock {
     _file: File,
@@ -20,45 +33,90 @@ pub struct Lock {
 
 impl Lock {
     /// Take the lock. Without `wait`, fail at once with `Error::Locked` naming the holder;
-    /// with it, try again (every 5 to 50 ms) until the lock is free or `wait` has passed,
+    /// with it, queue (module documentation) until the lock is free or `wait` has passed,
     /// then fail the same way.
-    pub fn acquire(dir: &Path, wait: Option<std::time::Duration>) -> Result<Lock> {
+    pub fn acquire(dir: &Path, wait: Option<Duration>) -> Result<Lock> {
         let path: PathBuf = dir.join(FILE_NAME);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(Error::io(&path))?;
-        let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(5);
-        loop {
-            // SAFETY: flock on a valid, owned file descriptor has no memory-safety requirements.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                break;
-            }
-            let err = std::io::Error::last_os_error();
-            let busy = err.raw_os_error() == Some(libc::EWOULDBLOCK);
-            if busy && wait.is_some_and(|w| started.elapsed() < w) {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
-                continue;
-            }
-            if busy {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let holder =
-                    if holder.is_empty() { "unknown process".to_string() } else { holder.to_string() };
-                return Err(Error::Locked { path, holder });
-            }
-            return Err(Error::io(&path)(err));
+        let mut file = open(&path)?;
+        let Some(wait) = wait else {
+            // One try: a writer queued ahead holds `QUEUE` only while `LOCK` is busy.
+            return match try_flock(&file, &path)? {
+                true => Ok(Lock::holding(file)),
+                false => Err(locked(&mut file, path)),
+            };
+        };
+        let deadline = Some(Instant::now() + wait);
+        // Every waiting writer goes through the queue, the one that just let `LOCK` go
+        // included: then only the one next in line polls `LOCK`, and gets it first.
+        let queue_path = dir.join(QUEUE_FILE_NAME);
+        let queue = open(&queue_path)?;
+        if !poll(&queue, &queue_path, deadline, Duration::from_millis(10))? {
+            return Err(locked(&mut file, path));
         }
+        if !poll(&file, &path, deadline, Duration::from_millis(2))? {
+            return Err(locked(&mut file, path));
+        }
+        drop(queue);
+        Ok(Lock::holding(file))
+    }
+
+    /// The lock, taken on `file`: say who holds it.
+    fn holding(mut file: File) -> Lock {
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "pid {}", std::process::id());
-        Ok(Lock { _file: file })
+        Lock { _file: file }
     }
+
+    /// Take the lock at `dir/name` if it is free (no waiting): `None` if another holds it.
+    pub fn try_acquire(dir: &Path, name: &str) -> Result<Option<Lock>> {
+        let path = dir.join(name);
+        let file = open(&path)?;
+        Ok(try_flock(&file, &path)?.then_some(Lock { _file: file }))
+    }
+}
+
+fn open(path: &Path) -> Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(Error::io(path))
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: true if taken, false if another holds it.
+fn try_flock(file: &File, path: &Path) -> Result<bool> {
+    // SAFETY: flock on a valid, owned file descriptor has no memory-safety requirements.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Ok(false);
+    }
+    Err(Error::io(path)(err))
+}
+
+/// Try `file`'s lock every 1 ms growing to `longest` until it is taken (true) or
+/// `deadline` passes (false).
+fn poll(file: &File, path: &Path, deadline: Option<Instant>, longest: Duration) -> Result<bool> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if try_flock(file, path)? {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if deadline.is_none_or(|d| now >= d) {
+            return Ok(false);
+        }
+        let left = deadline.map_or(pause, |d| d - now);
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(longest);
+    }
+}
+
+/// The error for a lock that stayed busy, naming its holder.
+fn locked(file: &mut File, path: PathBuf) -> Error {
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let holder = holder.trim();
+    let holder = if holder.is_empty() { "unknown process".to_string() } else { holder.to_string() };
+    Error::Locked { path, holder }
 }

@@ -117,6 +117,8 @@ pub struct Store {
     recovery: Option<recovery::Recovery>,
     /// Shared by this process's handles of the store: bumped by each commit.
     signal: Arc<notify::Signal>,
+    /// A commit crossed the checkpoint threshold: checkpoint once the lock is let go.
+    checkpoint_due: bool,
 }
 
 impl Store {
@@ -279,6 +281,7 @@ impl Store {
             writer: None,
             recovery,
             signal: notify::signal_for(root),
+            checkpoint_due: false,
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);
@@ -334,6 +337,10 @@ impl Store {
     /// Delete files a crashed writer or checkpoint left behind: anything in the store's
     /// directories that looks like settee's and that the manifest does not name.
     fn remove_leftovers(&self) -> Result<()> {
+        // A checkpoint building its files without `LOCK` holds `CHECKPOINT`: its temporary
+        // files are left alone (checkpoint.rs); holding it here keeps one from starting.
+        let checkpoint = lock::Lock::try_acquire(&self.root, lock::CHECKPOINT_FILE_NAME)?;
+        let temporary = |name: &str| name.starts_with(checkpoint::TEMP_PREFIX) && name.ends_with(".tmp");
         let m = &self.manifest;
         let keep_root = [m.refs_name(), m.changes_name(), m.journal_name()];
         for entry in std::fs::read_dir(&self.root).map_err(Error::io(&self.root))?.flatten() {
@@ -341,6 +348,9 @@ impl Store {
             let ours = name.ends_with(".tmp")
                 || (name.starts_with("journal-") && name.ends_with(".log"))
                 || ((name.starts_with("refs-") || name.starts_with("changes-")) && name.ends_with(".tbl"));
+            if temporary(&name) && checkpoint.is_none() {
+                continue;
+            }
             if ours && !keep_root.contains(&name) {
                 let _ = self.disk.remove_file(&entry.path());
             }
@@ -351,8 +361,11 @@ impl Store {
         keep.extend(m.active_spec(0).and_then(|s| s.index));
         for entry in std::fs::read_dir(&packs).map_err(Error::io(&packs))?.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let ours = name.starts_with("pack-")
+            let ours = (name.starts_with("pack-") || temporary(&name))
                 && (name.ends_with(".pack") || name.ends_with(".idx") || name.ends_with(".tmp"));
+            if temporary(&name) && checkpoint.is_none() {
+                continue;
+            }
             if ours && !keep.contains(&name) {
                 let _ = self.disk.remove_file(&entry.path());
             }

@@ -150,6 +150,7 @@ impl Store {
         fresh.writing = self.writing.take();
         fresh.batch_refs = std::mem::take(&mut self.batch_refs);
         fresh.signal = self.signal.clone();
+        fresh.checkpoint_due = self.checkpoint_due;
         *self = fresh;
         Ok(())
     }

@@ -20,6 +20,9 @@
 //!    they wait on each other without polling.
 //! 5. The lock is released however the operation ends (the kernel also drops it when the
 //!    process dies), so a failed or crashed writer never blocks the others.
+//! 6. A hold is one operation: long work that only reads the view (building a checkpoint's
+//!    tables) runs after the lock is let go, so a writer waiting in the queue (`lock.rs`)
+//!    waits for one commit, not for a checkpoint.
 //!
 //! Spec: format-spec/layout.md ("Locking and visibility").
 
@@ -90,11 +93,17 @@ impl Store {
             return result;
         }
         // Handles of this process queue at the gate; then the lock orders the processes.
-        let Some(_pass) = Pass::enter(&self.signal, writing.wait) else {
+        let Some(pass) = Pass::enter(&self.signal, writing.wait) else {
             let holder = format!("pid {}, through another handle", std::process::id());
             return Err(Error::Locked { path: self.root.join(lock::FILE_NAME), holder }.into());
         };
-        self.locked_past_gate(f)
+        let result = self.locked_past_gate(f);
+        drop(pass);
+        // A checkpoint the operation's commits made due runs with the lock let go.
+        let checkpointed = self.run_due_checkpoint();
+        let value = result?;
+        checkpointed?;
+        Ok(value)
     }
 
     /// [`Store::locked`] for a caller already past this process's gate (or nested).

@@ -236,3 +236,47 @@ fn killed_writers_lose_nothing_acknowledged() {
     eprintln!("importers acknowledged {acked:?} lines before they were killed or finished");
     check(&env, &imported, &updates);
 }
+
+/// A single put waits its turn for one of an import's commits, not for the whole import
+/// nor for a checkpoint: the import below crosses the first checkpoint threshold (2^18
+/// documents) and commits back to back, and puts started while it runs each finish within
+/// a bound far below the import's length. (Before writers queued and checkpoints built
+/// their tables without the lock, a put lost the lock race to the importer batch after
+/// batch.) A behaviour check with a generous bound, not a benchmark.
+#[test]
+fn a_put_completes_while_a_large_import_runs() {
+    const DOCS: usize = 300_000;
+    const BOUND: Duration = Duration::from_secs(3);
+    let env = TestEnv::new();
+    let input = env.path().join("big.jsonl");
+    let lines: String = (0..DOCS).map(|i| format!("{{\"_id\":\"big{i:06}\",\"i\":{i}}}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    let mut cmd = env.command();
+    cmd.args(["--json", "import"]).arg(&input).stdin(Stdio::null()).stdout(Stdio::piped());
+    let mut import = cmd.stderr(Stdio::null()).spawn().unwrap();
+    // Wait for its first durable batch: the import holds the store from then on.
+    let mut stdout = BufReader::new(import.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"batch\""), "{first}");
+    let drain = std::thread::spawn(move || stdout.lines().map_while(Result::ok).count());
+    let mut waits = Vec::new();
+    while import.try_wait().unwrap().is_none() {
+        let n = waits.len();
+        let started = Instant::now();
+        env.put(&format!("during{n:03}"), &format!("{{\"n\":{n}}}"));
+        waits.push(started.elapsed());
+    }
+    assert!(import.wait().unwrap().success());
+    drain.join().unwrap();
+    let during = waits.len().saturating_sub(1);
+    assert!(during >= 3, "the import finished before puts could run beside it: {waits:?}");
+    let slowest = waits.iter().take(during).max().unwrap();
+    assert!(*slowest < BOUND, "a put waited {slowest:?} during the import: {waits:?}");
+    eprintln!("{} puts during the import, the slowest {slowest:?}: {waits:?}", during);
+    assert_eq!(env.last_seq(), (DOCS + waits.len()) as u64);
+    for n in 0..waits.len() {
+        assert_eq!(env.get_json(&[&format!("during{n:03}")])["n"], n);
+    }
+    env.settee(["fsck"]).ok();
+}

@@ -183,3 +183,47 @@ fn grouped_writes_keep_mvcc_and_read_their_own_writes() {
     assert_eq!(t.store.last_seq(), Seq(1 + 8 + 1));
     assert_eq!(leaves(&t.store, "hot").len(), 1);
 }
+
+/// A writer that waits gets the lock from one that keeps taking it back (as an importer
+/// does, batch after batch): it waits for about one of the other's holds, not until the
+/// other stops. (When waiters only polled `LOCK`, the one letting it go took it back
+/// before any poll came, and the waiter timed out.)
+#[test]
+fn a_waiting_writer_gets_its_turn_from_one_that_keeps_taking_the_lock() {
+    use settee::store::lock::Lock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    let t = TestStore::new();
+    let root = t.root();
+    let stop = AtomicBool::new(false);
+    let hold = Duration::from_millis(20);
+    std::thread::scope(|s| {
+        let hog = s.spawn(|| {
+            let mut holds = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let lock = Lock::acquire(&root, Some(Duration::from_secs(60))).unwrap();
+                std::thread::sleep(hold);
+                drop(lock);
+                holds += 1;
+            }
+            holds
+        });
+        std::thread::sleep(5 * hold);
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let lock = Lock::acquire(&root, Some(Duration::from_secs(10)));
+            waits.push((started.elapsed(), lock.is_ok()));
+        }
+        // Stop the other writer before asserting, so a failure does not hang the scope.
+        stop.store(true, Ordering::Relaxed);
+        for (waited, got) in waits {
+            assert!(got, "never got the lock in {waited:?}");
+            assert!(
+                waited < Duration::from_secs(2),
+                "waited {waited:?} for a writer holding {hold:?} at a time"
+            );
+        }
+        assert!(hog.join().unwrap() >= 5, "the other writer kept its turns too");
+    });
+}
