@@ -222,20 +222,8 @@ impl Store {
         journal::create(disk, &new_journal, next.generation)?;
         let mut writer = journal::Writer::open(disk, &new_journal, journal::HEADER_LEN as u64)?;
         writer.append_all(&carried.records)?;
-        crate::fsutil::sync_dir(disk, &packs)?;
-        crate::fsutil::sync_dir(disk, &self.root)?;
-        next.store(disk, &self.root)?;
-
-        let old = std::mem::replace(&mut self.manifest, next);
-        self.remove_replaced(&old);
-        let m = &self.manifest;
-        self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
-        self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
         let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
-        let old =
-            std::mem::replace(&mut self.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
-        self.odb.recycle(old);
-        self.clear_overlay();
+        self.switch_to(next, committed)?;
         self.journal_len = writer.len();
         for record in carried.records {
             self.odb.note_committed(&record.objects, committed);
@@ -244,6 +232,27 @@ impl Store {
         if let Some(w) = self.writer.as_mut() {
             w.journal = writer;
         }
+        Ok(())
+    }
+
+    /// Steps 3 to 5: make the new files' directory entries durable, switch to the manifest
+    /// `next`, unlink what it replaced, and reopen the tables and objects it names (the
+    /// active pack committed up to `committed`), with an empty overlay.
+    fn switch_to(&mut self, next: crate::manifest::Manifest, committed: u64) -> Result<()> {
+        let disk = &*self.disk;
+        let packs = self.root.join(PACKS_DIR);
+        crate::fsutil::sync_dir(disk, &packs)?;
+        crate::fsutil::sync_dir(disk, &self.root)?;
+        next.store(disk, &self.root)?;
+        let old = std::mem::replace(&mut self.manifest, next);
+        self.remove_replaced(&old);
+        let m = &self.manifest;
+        self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
+        self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
+        let old =
+            std::mem::replace(&mut self.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
+        self.odb.recycle(old);
+        self.clear_overlay();
         Ok(())
     }
 
@@ -324,25 +333,13 @@ impl Store {
         next.table_seq = self.last_seq;
         let disk = &*self.disk;
         journal::create(disk, &self.root.join(next.journal_name()), next.generation)?;
-        crate::fsutil::sync_dir(disk, &packs)?;
-        crate::fsutil::sync_dir(disk, &self.root)?;
-        next.store(disk, &self.root)?;
-
-        let old = std::mem::replace(&mut self.manifest, next);
-        self.remove_replaced(&old);
-        let m = &self.manifest;
-        self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
-        self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
         let committed = if new_pack.is_some() { pack::HEADER_LEN as u64 } else { committed };
-        let old =
-            std::mem::replace(&mut self.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
-        self.odb.recycle(old);
+        self.switch_to(next, committed)?;
         let journal = journal::Writer::open(
             &*self.disk,
-            &self.root.join(m.journal_name()),
+            &self.root.join(self.manifest.journal_name()),
             journal::HEADER_LEN as u64,
         )?;
-        self.clear_overlay();
         self.journal_len = journal.len();
         self.dictionary = u32::try_from(self.manifest.active_dictionary).unwrap_or(0);
         if let Some(w) = self.writer.as_mut() {
