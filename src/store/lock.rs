@@ -3,10 +3,10 @@
 //!
 //! Writers wait their turn in a queue: `.settee/QUEUE` is a second `flock`, held by the one
 //! writer next in line while it waits for `LOCK`. A writer that may wait takes `QUEUE`
-//! first, then `LOCK`, then lets `QUEUE` go (one told not to wait tries `LOCK` once). So a writer that lets `LOCK` go and wants it again at once (an
-//! import, batch after batch) finds `QUEUE` taken by whoever waited, and gets `LOCK` only
-//! after that one had its turn: waiting is fair between processes, not a race that the
-//! busiest writer always wins.
+//! first, then `LOCK`, then lets `QUEUE` go (one told not to wait tries `LOCK` once). So a
+//! writer that lets `LOCK` go and wants it again at once (an import, batch after batch)
+//! finds `QUEUE` taken by whoever waited, and gets `LOCK` only after that one had its turn:
+//! waiting is fair between processes, not a race that the busiest writer always wins.
 //!
 //! Invariants: the locks are released when the holder exits, however it exits (the kernel
 //! drops `flock` locks with the file descriptor), so a crash never leaves a stale lock. At
