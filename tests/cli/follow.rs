@@ -150,8 +150,7 @@ fn a_continuous_fetch_follows_the_source_and_stops_on_sigterm() {
     // SAFETY: a plain kill of our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     assert_eq!(exit_within(&mut child, Duration::from_secs(10), || {}), Some(0));
-    let again = dst.settee(["--json", "fetch", source.to_str().unwrap()]).ok().to_string();
-    let again: Value = serde_json::from_str(&again).unwrap();
+    let again = dst.settee(["--json", "fetch", source.to_str().unwrap()]).json();
     assert_eq!(
         (again["docs_read"].as_u64(), again["revisions_written"].as_u64()),
         (Some(0), Some(0)),
