@@ -55,4 +55,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use id::{DocId, ObjectId, Seq};
 pub use rev::{RevHash, RevId};
 pub use revtree::RevTree;
-pub use store::{Change, GetOptions, Op, OpenOptions, OpenRevs, Store, Written};
+pub use store::{Change, GetOptions, Op, OpenOptions, OpenRevs, Snapshot, Store, Written};

@@ -80,10 +80,11 @@ struct Sealed {
     index: Index,
 }
 
+#[derive(Clone)]
 struct Active {
     reader: Reader,
     /// The index of the pack's prefix written by the last checkpoint, if any.
-    index: Option<Index>,
+    index: Option<Arc<Index>>,
     /// Objects committed since that checkpoint.
     locations: FastMap<ObjectId, Loc>,
 }
@@ -99,7 +100,8 @@ pub struct ActiveSpec {
 
 pub struct ObjectDb {
     dir: PathBuf,
-    sealed: Vec<Sealed>,
+    /// Immutable: shared by the clones of this database.
+    sealed: Arc<[Sealed]>,
     active: Option<Active>,
     /// Objects added by the batch being built: revisions with their bytes (a replicated
     /// write may read them back), bodies by id only (they are never read back in a batch).
@@ -107,7 +109,25 @@ pub struct ObjectDb {
     /// Unique in the process: keys this database's blocks in the per-thread caches, which
     /// outlive it.
     uid: u64,
-    dictionaries: RwLock<DictionaryCache>,
+    dictionaries: Arc<RwLock<DictionaryCache>>,
+}
+
+/// A copy of the database as it is now, for a snapshot of the store: the packs, indexes,
+/// mappings and prepared dictionaries are shared; the active pack's map of objects
+/// committed since its prefix index (bounded by the checkpoint threshold) is copied, so the
+/// copy and the original may each learn of later commits on their own. Clones keep the uid:
+/// a block at a given place of a given pack holds the same bytes for both.
+impl Clone for ObjectDb {
+    fn clone(&self) -> ObjectDb {
+        ObjectDb {
+            dir: self.dir.clone(),
+            sealed: self.sealed.clone(),
+            active: self.active.clone(),
+            staged: self.staged.clone(),
+            uid: self.uid,
+            dictionaries: self.dictionaries.clone(),
+        }
+    }
 }
 
 thread_local! {
@@ -202,7 +222,7 @@ impl ObjectDb {
                         if index.pack() != spec.id {
                             return Err(Error::corrupt(index.path(), 8, "index names another pack"));
                         }
-                        Some(index)
+                        Some(Arc::new(index))
                     }
                     None => None,
                 };
@@ -213,11 +233,11 @@ impl ObjectDb {
         };
         Ok(ObjectDb {
             dir: dir.into(),
-            sealed: packs,
+            sealed: packs.into(),
             active,
             staged: FastMap::default(),
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
-            dictionaries: RwLock::new(FastMap::default()),
+            dictionaries: Arc::new(RwLock::new(FastMap::default())),
         })
     }
 
@@ -281,7 +301,7 @@ impl ObjectDb {
 
     /// The active pack's prefix index, if one was written.
     pub fn active_index(&self) -> Option<&Index> {
-        self.active.as_ref().and_then(|a| a.index.as_ref())
+        self.active.as_ref().and_then(|a| a.index.as_deref())
     }
 
     /// Where `id` is stored, if anywhere committed.
@@ -518,7 +538,7 @@ impl ObjectDb {
 
     /// Verify the checksum of every index (once per open index).
     fn verify_indexes(&self) -> Result<()> {
-        let active = self.active.as_ref().and_then(|a| a.index.as_ref());
+        let active = self.active.as_ref().and_then(|a| a.index.as_deref());
         active.into_iter().chain(self.sealed.iter().map(|s| &s.index)).try_for_each(Index::verify_once)
     }
 
@@ -579,7 +599,7 @@ impl ObjectDb {
     /// Number of committed objects.
     pub fn object_count(&self) -> usize {
         self.sealed.iter().map(|s| s.index.len()).sum::<usize>()
-            + self.active.as_ref().map_or(0, |a| a.locations.len() + a.index.as_ref().map_or(0, Index::len))
+            + self.active.as_ref().map_or(0, |a| a.locations.len() + a.index.as_deref().map_or(0, Index::len))
     }
 
     /// Total bytes of all live packs.

@@ -26,10 +26,13 @@ enum Source {
     Active { file: File, prefix: Option<memmap2::Mmap> },
 }
 
+/// Cheap to clone: clones share the file and its mapping (a snapshot of the store keeps
+/// the readers of its packs, each with the committed length it knew).
+#[derive(Clone)]
 pub struct Reader {
     id: PackId,
     path: PathBuf,
-    source: Source,
+    source: std::sync::Arc<Source>,
     /// Bytes of this pack that are committed and may be read.
     len: u64,
 }
@@ -44,7 +47,7 @@ impl Reader {
         // truncating them. Unlinking keeps the mapping valid on Unix.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io(&path))?;
         let len = map.len() as u64;
-        let reader = Reader { id, path, source: Source::Mapped(map), len };
+        let reader = Reader { id, path, source: Source::Mapped(map).into(), len };
         reader.check_header()?;
         Ok(reader)
     }
@@ -70,7 +73,7 @@ impl Reader {
                 Some(unsafe { memmap2::MmapOptions::new().len(len).map(&file) }.map_err(Error::io(&path))?)
             }
         };
-        let reader = Reader { id, path, source: Source::Active { file, prefix }, len: committed };
+        let reader = Reader { id, path, source: Source::Active { file, prefix }.into(), len: committed };
         reader.check_header()?;
         Ok(reader)
     }
@@ -115,7 +118,7 @@ impl Reader {
 
     /// Let an active reader see more committed bytes.
     pub fn set_committed(&mut self, len: u64) {
-        if matches!(self.source, Source::Active { .. }) {
+        if matches!(*self.source, Source::Active { .. }) {
             self.len = len;
         }
     }
@@ -125,7 +128,7 @@ impl Reader {
         let Some(end) = end else {
             return Err(Error::corrupt(&self.path, offset, "read past the end of the pack"));
         };
-        match &self.source {
+        match &*self.source {
             Source::Mapped(map) => Ok(std::borrow::Cow::Borrowed(&map[offset as usize..end as usize])),
             Source::Active { prefix: Some(map), .. } if end as usize <= map.len() => {
                 Ok(std::borrow::Cow::Borrowed(&map[offset as usize..end as usize]))
@@ -141,7 +144,7 @@ impl Reader {
     /// Start loading the frame at `offset` into the CPU caches, for a read that will come
     /// shortly: a hint only, which does nothing for bytes that are not mapped.
     pub fn prefetch(&self, offset: u64) {
-        let map = match &self.source {
+        let map = match &*self.source {
             Source::Mapped(map) | Source::Active { prefix: Some(map), .. } => map,
             Source::Active { prefix: None, .. } => return,
         };

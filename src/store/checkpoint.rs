@@ -35,7 +35,7 @@
 //! letting the lock go (and this process's gate), not inside its commit.
 use std::path::PathBuf;
 
-use super::{lock, Store, PACKS_DIR};
+use super::{lock, Snapshot, Store, PACKS_DIR};
 use crate::error::{Error, Result};
 use crate::id::Seq;
 use crate::journal;
@@ -53,8 +53,12 @@ pub const MAX_CHECKPOINT_ENTRIES: u64 = 1 << 22;
 /// Prefix of the temporary files a checkpoint builds without the writer lock.
 pub(super) const TEMP_PREFIX: &str = "checkpoint-";
 
-/// Files a checkpoint built from a snapshot of its view, without the writer lock, waiting to
-/// be switched in (module documentation). Dropping it unswitched removes the files.
+/// The background part of a checkpoint: files built from a [`Snapshot`] without the writer
+/// lock, waiting to be switched in by the writer (module documentation).
+///
+/// Invariants: it is built from one snapshot and nothing else (so from whole commits, up to
+/// `journal_len`); it holds `CHECKPOINT` from its build to its drop, so at most one exists
+/// per store; dropped unswitched, it removes its files.
 struct Prepared {
     /// The manifest the snapshot was taken from.
     manifest: crate::manifest::Manifest,
@@ -70,6 +74,52 @@ struct Prepared {
     index_path: PathBuf,
     disk: std::sync::Arc<dyn crate::disk::Disk>,
     _lock: lock::Lock,
+}
+
+impl Prepared {
+    /// Steps 1 and 2 from the snapshot `view`, without the writer lock (the background part
+    /// of a checkpoint: it reads only the immutable snapshot, and writes only its temporary
+    /// files); `None` if there is nothing to fold or another checkpoint is building.
+    fn build(view: &Snapshot) -> Result<Option<Prepared>> {
+        let new_objects = view.odb.active_locations().is_some_and(|m| !m.is_empty());
+        if view.overlay.is_empty() && !new_objects {
+            return Ok(None);
+        }
+        let Some(lock) = lock::Lock::try_acquire(&view.root, lock::CHECKPOINT_FILE_NAME)? else {
+            return Ok(None);
+        };
+        let packs = view.root.join(PACKS_DIR);
+        let committed = view.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let active = view.manifest.active.filter(|_| new_objects);
+        let mut prepared = Prepared {
+            manifest: view.manifest.clone(),
+            journal_len: view.journal_len,
+            table_seq: view.last_seq,
+            table_docs: 0,
+            index: active.map(|_| (committed, u64::from(view.dictionary))),
+            refs: view.root.join(format!("{TEMP_PREFIX}refs.tmp")),
+            changes: view.root.join(format!("{TEMP_PREFIX}changes.tmp")),
+            index_path: packs.join(format!("{TEMP_PREFIX}index.tmp")),
+            disk: view.disk.clone(),
+            _lock: lock,
+        };
+        let p = &prepared;
+        prepared.table_docs = std::thread::scope(|scope| -> Result<u64> {
+            let indexing = active.map(|pack| {
+                scope.spawn(move || {
+                    index::write(&*view.disk, &p.index_path, pack, &mut view.odb.active_entries())
+                })
+            });
+            let mut tables = TableWriter::create(&*view.disk, &p.refs)?;
+            view.merge_into(&mut tables)?;
+            let docs = tables.finish(&*view.disk, &p.changes)?;
+            if let Some(indexing) = indexing {
+                indexing.join().map_err(|_| Error::Invalid("the indexing thread panicked".into()))??;
+            }
+            Ok(docs)
+        })?;
+        Ok(Some(prepared))
+    }
 }
 
 impl Drop for Prepared {
@@ -125,54 +175,11 @@ impl Store {
         if committed >= pack::MAX_PACK_LEN {
             return self.locked(|store| store.checkpoint_with(false));
         }
-        let Some(prepared) = self.prepare()? else { return Ok(()) };
+        let Some(prepared) = Prepared::build(&self.view)? else { return Ok(()) };
         self.locked(|store| store.switch(prepared))
     }
 
-    /// Steps 1 and 2 from this view, without the writer lock; `None` if there is nothing to
-    /// fold or another checkpoint is building.
-    fn prepare(&self) -> Result<Option<Prepared>> {
-        let new_objects = self.odb.active_locations().is_some_and(|m| !m.is_empty());
-        if self.overlay.is_empty() && !new_objects {
-            return Ok(None);
-        }
-        let Some(lock) = lock::Lock::try_acquire(&self.root, lock::CHECKPOINT_FILE_NAME)? else {
-            return Ok(None);
-        };
-        let packs = self.root.join(PACKS_DIR);
-        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
-        let active = self.manifest.active.filter(|_| new_objects);
-        let mut prepared = Prepared {
-            manifest: self.manifest.clone(),
-            journal_len: self.journal_len,
-            table_seq: self.last_seq,
-            table_docs: 0,
-            index: active.map(|_| (committed, u64::from(self.dictionary))),
-            refs: self.root.join(format!("{TEMP_PREFIX}refs.tmp")),
-            changes: self.root.join(format!("{TEMP_PREFIX}changes.tmp")),
-            index_path: packs.join(format!("{TEMP_PREFIX}index.tmp")),
-            disk: self.disk.clone(),
-            _lock: lock,
-        };
-        let p = &prepared;
-        prepared.table_docs = std::thread::scope(|scope| -> Result<u64> {
-            let indexing = active.map(|pack| {
-                scope.spawn(move || {
-                    index::write(&*self.disk, &p.index_path, pack, &mut self.odb.active_entries())
-                })
-            });
-            let mut tables = TableWriter::create(&*self.disk, &p.refs)?;
-            self.merge_into(&mut tables)?;
-            let docs = tables.finish(&*self.disk, &p.changes)?;
-            if let Some(indexing) = indexing {
-                indexing.join().map_err(|_| Error::Invalid("the indexing thread panicked".into()))??;
-            }
-            Ok(docs)
-        })?;
-        Ok(Some(prepared))
-    }
-
-    /// Steps 3 to 5 for files [`Store::prepare`] built, under the lock with the view caught
+    /// Steps 3 to 5 for files [`Prepared::build`] built, under the lock with the view caught
     /// up; dropped if another writer replaced the manifest since the snapshot.
     fn switch(&mut self, prepared: Prepared) -> Result<()> {
         self.require_writer()?;
@@ -246,13 +253,14 @@ impl Store {
         next.store(disk, &self.root)?;
         let old = std::mem::replace(&mut self.manifest, next);
         self.remove_replaced(&old);
-        let m = &self.manifest;
-        self.refs = RefsTable::open(&self.root.join(m.refs_name()))?;
-        self.changes = ChangesTable::open(&self.root.join(m.changes_name()))?;
+        let view = &mut **self;
+        let m = &view.manifest;
+        view.refs = RefsTable::open(&view.root.join(m.refs_name()))?.into();
+        view.changes = ChangesTable::open(&view.root.join(m.changes_name()))?.into();
         let old =
-            std::mem::replace(&mut self.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
-        self.odb.recycle(old);
-        self.clear_overlay();
+            std::mem::replace(&mut view.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
+        view.odb.recycle(old);
+        view.clear_overlay();
         Ok(())
     }
 
@@ -350,7 +358,9 @@ impl Store {
         }
         Ok(())
     }
+}
 
+impl Snapshot {
     /// Write the refs table with the overlay applied into `tables`: overlay entries are
     /// encoded, the table's other entries are copied as they are stored, undecoded. Each
     /// gets the location of the body it shows as its hint: the one its commit noted (overlay)
@@ -419,9 +429,9 @@ mod tests {
         let mut b = Store::open(&root, OpenOptions { write: true, wait_for_lock: wait }).unwrap();
         let mut revs: Vec<_> = (0..50).map(|i| put(&mut a, &format!("d{i:02}"), None, i)).collect();
         let generation = a.manifest().generation;
-        let prepared = a.prepare().unwrap().expect("something to fold");
+        let prepared = Prepared::build(&a).unwrap().expect("something to fold");
         // A second checkpoint cannot start while this one builds.
-        assert!(b.prepare().unwrap().is_none());
+        assert!(Prepared::build(&b).unwrap().is_none());
         put(&mut b, "late", None, 100);
         revs[7] = put(&mut b, "d07", Some(revs[7].clone()), 107);
         a.locked(|store| store.switch(prepared)).unwrap();
@@ -461,7 +471,7 @@ mod tests {
         for i in 0..20 {
             put(&mut a, &format!("d{i:02}"), None, i);
         }
-        let prepared = a.prepare().unwrap().expect("something to fold");
+        let prepared = Prepared::build(&a).unwrap().expect("something to fold");
         put(&mut b, "late", None, 100);
         b.locked(|store| store.checkpoint_with(false)).unwrap();
         let generation = b.manifest().generation;

@@ -4,7 +4,7 @@
 //! Invariant: the tables hold everything up to `manifest.table_seq`; overlay entries are newer
 //! and replace the table's row for the same id.
 
-use super::Store;
+use super::Snapshot;
 use crate::error::Result;
 use crate::id::{DocId, Seq};
 use crate::odb::Found;
@@ -26,7 +26,7 @@ impl Change {
     }
 }
 
-impl Store {
+impl Snapshot {
     /// The sequence of the document whose refs entry is at `at`.
     fn seq_at(&self, at: usize) -> Result<Seq> {
         match self.refs.entry_at(at)?.1 {

@@ -5,8 +5,11 @@
 //! (`refresh.rs`).
 //!
 //! Owns: creating and opening a store, crash recovery on open (torn tails cut, leftovers
-//! removed), the in-memory view (tables plus the overlay of journal records), and looking
-//! up refs.
+//! removed), and the `Store` handle. The layers: a [`Snapshot`] is the read view (tables
+//! plus the overlay of journal records; `snapshot.rs`), shared as `Arc` across threads; the
+//! handle holds its current snapshot and, opened for writing, the writer role
+//! (`writing.rs`); a checkpoint's long part is background work built from a snapshot
+//! (`checkpoint.rs`).
 //! Invariants:
 //! 1. A write is acknowledged only after its objects (pack) and its record (journal) are
 //!    fsynced; whoever next holds the lock cuts pack bytes past the last record's
@@ -32,6 +35,7 @@ mod read;
 pub mod recovery;
 mod refresh;
 mod resolve;
+mod snapshot;
 mod stats;
 mod verify;
 mod write;
@@ -46,6 +50,7 @@ pub use blobs::BlobStats;
 pub use feed::Change;
 pub use read::{render as render_doc, GetOptions, OpenRevs, RevStatus};
 pub use resolve::Resolved;
+pub use snapshot::Snapshot;
 pub use stats::Stats;
 pub use verify::{fsck, Finding};
 pub use write::{Op, Written};
@@ -54,13 +59,13 @@ use crate::config::Config;
 use crate::disk::Disk;
 use crate::error::{Error, Result};
 use crate::hash::FastMap;
-use crate::id::{DocId, ObjectId, Seq};
+use crate::id::ObjectId;
 use crate::journal;
 use crate::manifest::Manifest;
 use crate::odb::{Found, ObjectDb};
 use crate::pack::{self, PackId};
 use crate::refs::table::{ChangesTable, RefsTable, TableWriter};
-use crate::refs::{DocRef, Entry};
+use crate::refs::Entry;
 use overlay::Overlay;
 
 /// The name of the store directory inside a work tree.
@@ -87,28 +92,22 @@ struct WriteState {
     pack: pack::writer::Writer,
 }
 
+/// A handle on a store: its current [`Snapshot`] (reads go to it, through `Deref`), and,
+/// opened for writing, the writer role (`writing.rs`): the lock while an operation holds it,
+/// the append handles, the batch being built, and a checkpoint due.
+///
+/// Invariants:
+/// 1. The handle's snapshot moves only by whole commits: when the handle opens, refreshes
+///    (`refresh.rs`) or commits. A commit or refresh that finds the snapshot shared
+///    ([`Store::snapshot`] handed out a copy still alive) copies it before changing it
+///    (`Arc::make_mut`), so a snapshot handed out never changes.
+/// 2. The writer state (lock, append handles, batch) is the handle's own and never shared:
+///    snapshots carry none of it.
 pub struct Store {
-    root: PathBuf,
-    /// Where every write to the store's files goes (`disk.rs`).
-    disk: Arc<dyn Disk>,
-    config: Config,
-    manifest: Manifest,
-    odb: ObjectDb,
-    refs: RefsTable,
-    changes: ChangesTable,
-    /// Ref entries changed since the tables were written (`None`: removed).
-    overlay: Overlay,
-    /// Every sequence given since the tables were written with its document (sharing the
-    /// overlay's key), in sequence order. A row is stale once its document has a later
-    /// sequence; stale rows are skipped, and dropped when they outnumber the live ones.
-    overlay_changes: Vec<(Seq, Arc<str>)>,
+    /// The view reads answer from (copy-on-write: invariant 1).
+    view: Arc<Snapshot>,
     /// The ref changes of the batch being written, kept between batches for its capacity.
     batch_refs: Overlay,
-    last_seq: Seq,
-    /// Bytes of the manifest's journal this view has applied (a record boundary).
-    journal_len: u64,
-    /// The active pack's dictionary block as of the last applied commit (0: none).
-    dictionary: u32,
     /// The writer role, for a store opened for writing.
     writing: Option<writing::Writing>,
     /// Append handles, when positioned at the view's ends (see [`WriteState`]).
@@ -119,6 +118,21 @@ pub struct Store {
     signal: Arc<notify::Signal>,
     /// A commit crossed the checkpoint threshold: checkpoint once the lock is let go.
     checkpoint_due: bool,
+}
+
+impl std::ops::Deref for Store {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        &self.view
+    }
+}
+
+/// Changing the handle's view copies it first if a snapshot of it is alive elsewhere
+/// (`Store` invariant 1); otherwise it is changed in place.
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut Snapshot {
+        Arc::make_mut(&mut self.view)
+    }
 }
 
 impl Store {
@@ -263,20 +277,23 @@ impl Store {
         let odb = ObjectDb::open(&packs, &manifest.sealed, manifest.active_spec(pack_end))?;
         let refs = RefsTable::open(&root.join(manifest.refs_name()))?;
         let changes = ChangesTable::open(&root.join(manifest.changes_name()))?;
-        let mut store = Store {
+        let view = Snapshot {
             root: root.into(),
             disk,
             config,
             last_seq: manifest.table_seq,
             manifest,
             odb,
-            refs,
-            changes,
+            refs: Arc::new(refs),
+            changes: Arc::new(changes),
             overlay: Overlay::default(),
             overlay_changes: Vec::new(),
-            batch_refs: Overlay::default(),
             journal_len: replay.valid_len,
             dictionary: 0,
+        };
+        let mut store = Store {
+            view: Arc::new(view),
+            batch_refs: Overlay::default(),
             writing: None,
             writer: None,
             recovery,
@@ -372,10 +389,13 @@ impl Store {
         }
         Ok(())
     }
+}
 
+/// Applying commits to a view (the handle's own: `Store` invariant 1).
+impl Snapshot {
     /// `objects` are those the same commit added to the active pack: the entries whose shown
     /// body is among them get its location as their hint.
-    fn apply_ref_changes(
+    pub(super) fn apply_ref_changes(
         &mut self,
         changes: impl IntoIterator<Item = (Arc<str>, Option<Entry>)>,
         objects: &[(ObjectId, pack::Loc)],
@@ -407,53 +427,24 @@ impl Store {
         }
         if self.overlay_changes.len() > 2 * self.overlay.len() + 1024 {
             let overlay = &self.overlay;
-            self.overlay_changes.retain(|(seq, id)| Self::is_current(overlay, *seq, id));
+            self.overlay_changes.retain(|(seq, id)| Snapshot::is_current(overlay, *seq, id));
         }
-    }
-
-    /// True if `seq` is still the latest sequence of overlay document `id`.
-    fn is_current(overlay: &Overlay, seq: Seq, id: &str) -> bool {
-        matches!(overlay.get(id), Some(Some(Entry::Doc(d))) if d.seq == seq)
     }
 
     /// Forget the overlay once the tables hold it. The maps keep their capacity: a writer
     /// that filled them to a checkpoint is likely to fill them again, and reusing the pages
     /// spares faulting in fresh ones (a tenth of an import's time); the peak is the same.
-    fn clear_overlay(&mut self) {
+    pub(super) fn clear_overlay(&mut self) {
         self.overlay.clear();
         self.overlay_changes.clear();
     }
+}
 
-    /// The `.settee` directory.
+impl Store {
     /// What opening found past the last commit it replayed: an interrupted commit, or
     /// damage. A writer has already quarantined and cut it.
     pub fn recovery(&self) -> Option<&recovery::Recovery> {
         self.recovery.as_ref()
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The disk the store writes through.
-    pub fn disk(&self) -> &Arc<dyn Disk> {
-        &self.disk
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// This store's identity: the uuid made at init (or, for a store without one, a hash of
-    /// its path).
-    pub fn uuid(&self) -> String {
-        match &self.config.uuid {
-            Some(u) => u.clone(),
-            None => {
-                let path = self.root.canonicalize().unwrap_or_else(|_| self.root.clone());
-                crate::id::sha1(path.to_string_lossy().as_bytes()).to_string()[..32].to_string()
-            }
-        }
     }
 
     /// Replace the store's config (remotes, `revs_limit`); needs the writer lock.
@@ -463,23 +454,6 @@ impl Store {
             store.config = config;
             Ok(())
         })
-    }
-
-    pub fn revs_limit(&self) -> usize {
-        usize::try_from(self.config.revs_limit).unwrap_or(usize::MAX)
-    }
-
-    pub fn odb(&self) -> &ObjectDb {
-        &self.odb
-    }
-
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
-    }
-
-    /// The highest sequence number assigned so far.
-    pub fn last_seq(&self) -> Seq {
-        self.last_seq
     }
 
     pub fn is_writable(&self) -> bool {
@@ -515,8 +489,8 @@ impl Store {
         journal: journal::Writer,
         pack: pack::writer::Writer,
     ) {
-        self.refs = refs;
-        self.changes = changes;
+        self.refs = Arc::new(refs);
+        self.changes = Arc::new(changes);
         self.odb = odb;
         self.clear_overlay();
         self.journal_len = journal.len();
@@ -525,47 +499,6 @@ impl Store {
             w.journal = journal;
             w.pack = pack;
         }
-    }
-
-    /// An id splitting the refs table into two halves of about the same size (for work
-    /// done on two threads), if the table has more than one group.
-    pub(crate) fn refs_middle_id(&self) -> Option<String> {
-        self.refs.middle_id()
-    }
-
-    /// The ref entry of `id` (a document or a `_local` id), if any.
-    pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
-        Ok(self.entry_hinted(id, false)?.map(|(entry, _)| entry))
-    }
-
-    /// [`Store::entry`] with the hint of where the body it shows is stored (from the overlay
-    /// for an entry written since the refs table, else from the table). With `prefetch`,
-    /// the body's block starts loading as soon as the hint is known.
-    fn entry_hinted(&self, id: &str, prefetch: bool) -> Result<Option<(Entry, Option<Found>)>> {
-        match self.overlay.get_hinted(id) {
-            Some((e, hint)) => Ok(e.clone().map(|e| (e, hint))),
-            None => self.refs.get_hinted(id, |hint| {
-                if prefetch {
-                    self.odb.prefetch(hint);
-                }
-            }),
-        }
-    }
-
-    /// [`Store::doc_ref`] with the hint of where its winner's body is stored.
-    pub(crate) fn doc_ref_hinted(&self, id: &DocId) -> Result<Option<(DocRef, Option<Found>)>> {
-        Ok(match self.entry_hinted(id.as_str(), true)? {
-            Some((Entry::Doc(d), hint)) => Some((d, hint)),
-            _ => None,
-        })
-    }
-
-    /// The ref of a replicated document.
-    pub fn doc_ref(&self, id: &DocId) -> Result<Option<DocRef>> {
-        Ok(match self.entry(id.as_str())? {
-            Some(Entry::Doc(d)) => Some(d),
-            _ => None,
-        })
     }
 }
 

@@ -50,6 +50,7 @@ fn word(hash: u64, position: usize) -> u64 {
     (hash & !0xFFFF_FFFF) | (position as u64 + 1)
 }
 
+#[derive(Clone)]
 struct Slot {
     id: Arc<str>,
     /// `None`: the id's entry was removed.
@@ -68,7 +69,7 @@ enum Probe {
     Vacant(usize),
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Overlay {
     /// Empty, or a power of two of words: `EMPTY`, or `word(hash, position)`.
     index: Vec<u64>,

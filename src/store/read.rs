@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Store;
+use super::Snapshot;
 use crate::doc::Body;
 use crate::error::{Error, Result};
 use crate::history::{self, NodeInfo, Objects};
@@ -57,7 +57,7 @@ pub struct GetOptions {
     pub latest: bool,
 }
 
-impl Store {
+impl Snapshot {
     /// Rebuild the (stemmed) revision tree of a document from its leaves' revision objects.
     pub fn load_tree(&self, id: &DocId, doc: &DocRef) -> Result<RevTree<NodeInfo>> {
         Ok(self.load_tree_with_objects(id, doc)?.0)

@@ -1,6 +1,6 @@
 //! Store statistics for `settee stats`: counts from a scan of the refs, sizes from the files.
 
-use super::{Store, PACKS_DIR};
+use super::{Snapshot, PACKS_DIR};
 use crate::error::Result;
 use crate::id::Seq;
 use crate::refs::Entry;
@@ -34,7 +34,7 @@ fn file_len(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-impl Store {
+impl Snapshot {
     /// Sizes of the files the manifest names (the byte fields of `Stats`).
     pub fn stats_files(&self) -> Stats {
         let mut s = Stats::default();

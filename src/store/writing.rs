@@ -111,10 +111,11 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        let root = self.view.root.clone();
         let Some(writing) = self.writing.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()).into());
         };
-        writing.lock = Some(lock::Lock::acquire(&self.root, writing.wait)?);
+        writing.lock = Some(lock::Lock::acquire(&root, writing.wait)?);
         writing.depth = 1;
         let result = self.catch_up_for_write().map_err(E::from).and_then(|()| f(self));
         if let Some(w) = self.writing.as_mut() {

@@ -111,7 +111,7 @@ pub fn replicate(
 }
 
 /// Leaves of a document, winner first, as strings.
-pub fn leaves(store: &Store, doc: &str) -> Vec<String> {
+pub fn leaves(store: &settee::Snapshot, doc: &str) -> Vec<String> {
     store
         .doc_ref(&id(doc))
         .unwrap()
@@ -119,7 +119,7 @@ pub fn leaves(store: &Store, doc: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn winner_body(store: &Store, doc: &str) -> Option<Value> {
+pub fn winner_body(store: &settee::Snapshot, doc: &str) -> Option<Value> {
     store.get_winner(&id(doc)).unwrap().map(|(_, b)| Value::Object(b))
 }
 

@@ -40,6 +40,45 @@ fn writers_take_turns_and_each_sees_the_others_commits() {
     assert_eq!(seqs, vec![3, 4]);
 }
 
+/// A snapshot answers from the commit it was taken at while its handle commits, checkpoints,
+/// compacts and refreshes, and threads read it at once; the handle's next snapshot has
+/// everything. (The handle copies its view before changing it while a snapshot is alive.)
+#[test]
+fn a_snapshot_keeps_its_view_while_the_handle_moves_on() {
+    let mut t = TestStore::new();
+    let r1 = put(&mut t.store, "x", None, json!({"v": 1})).unwrap();
+    let first = t.store.snapshot();
+    let r2 = put(&mut t.store, "x", Some(&r1), json!({"v": 2})).unwrap();
+    put(&mut t.store, "y", None, json!({"v": 1})).unwrap();
+    let second = t.store.snapshot();
+    t.store.checkpoint().unwrap();
+    for i in 0..50 {
+        put(&mut t.store, &format!("z{i:02}"), None, json!({"i": i})).unwrap();
+    }
+    t.store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
+    let mut reader = t.reader();
+    let before_refresh = reader.snapshot();
+    put(&mut t.store, "x", Some(&r2), json!({"v": 3})).unwrap();
+    reader.refresh().unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                assert_eq!(winner_body(&first, "x"), Some(json!({"v": 1})));
+                assert_eq!((winner_body(&first, "y"), first.last_seq()), (None, Seq(1)));
+                assert_eq!(leaves(&second, "x"), vec![r2.to_string()]);
+                let seqs: Vec<u64> = second.changes(Seq(0)).map(|c| c.unwrap().seq.0).collect();
+                assert_eq!(seqs, vec![2, 3]);
+                assert_eq!(winner_body(&before_refresh, "x"), Some(json!({"v": 2})));
+                assert_eq!(before_refresh.last_seq(), Seq(53));
+            });
+        }
+    });
+    let now = reader.snapshot();
+    assert_eq!((winner_body(&now, "x"), now.last_seq()), (Some(json!({"v": 3})), Seq(54)));
+    assert_eq!(winner_body(&now, "z49"), Some(json!({"i": 49})));
+    assert!(reader.verify().unwrap().is_empty());
+}
+
 #[test]
 fn handles_catch_up_across_checkpoints_and_compaction() {
     let mut t = TestStore::new();
