@@ -38,6 +38,7 @@ mod resolve;
 mod snapshot;
 mod stats;
 mod verify;
+mod watch;
 mod write;
 mod writing;
 

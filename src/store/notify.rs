@@ -4,14 +4,19 @@
 //!
 //! Every handle of one store directory in a process shares one [`Signal`] (found by the
 //! directory's canonical path). A commit through any of them bumps it and wakes the waiters
-//! at once. Commits of other processes are not signalled: waiters also look at the files
-//! every [`POLL`] (`Store::wait_for_seq`). Writers of this process queue at the gate on a
+//! at once. Commits of other processes are signalled by a thread watching the store's
+//! directory with inotify (`watch.rs`), started by the first waiter; waiters also look at
+//! the files every [`WATCHED_POLL`] in case an event is missed, or every [`POLL`] where
+//! inotify cannot be used (`Store::wait_for_seq`). Writers of this process queue at the gate on a
 //! condition variable rather than retrying `flock` with pauses, so a handle's turn comes as
 //! soon as the one before lets go.
 //!
 //! Invariants:
-//! 1. The count only grows, and is bumped after the commit is applied to the committing
-//!    handle's view and durable, so a waiter woken by it finds the commit when it refreshes.
+//! 1. The count only grows. A commit of this process bumps it after the commit is applied
+//!    to the committing handle's view and durable, so a waiter woken by it finds the commit
+//!    when it refreshes; the watching thread bumps it after the files changed (the journal
+//!    bytes are written, maybe not yet synced), so a refresh then finds whatever complete
+//!    records are there.
 //! 2. At most one handle of the process is past the gate; only a handle past it takes the
 //!    writer lock, and it leaves the gate after releasing the lock.
 
@@ -20,8 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-/// How often a waiter looks for commits of other processes.
+/// How often a waiter looks for commits of other processes when inotify cannot be used.
 pub const POLL: Duration = Duration::from_millis(25);
+/// How often a waiter looks for them anyway while the directory is watched (a safety net).
+pub const WATCHED_POLL: Duration = Duration::from_secs(1);
 
 /// Commits made through this process's handles of one store.
 #[derive(Default)]
@@ -31,6 +38,9 @@ pub struct Signal {
     /// Who is past the gate, and the writes queued for a group commit (`group.rs`).
     pub(super) gate: Mutex<super::group::Gate>,
     pub(super) gate_cond: Condvar,
+    /// Whether a thread watches the directory (`watch.rs`): `None` until the first waiter
+    /// starts one.
+    pub(super) watch: Mutex<Option<bool>>,
 }
 
 type Registry = Mutex<HashMap<PathBuf, Weak<Signal>>>;
@@ -53,6 +63,16 @@ impl Signal {
     /// Commits signalled so far.
     pub fn count(&self) -> u64 {
         *self.commits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True while a thread watches the store's directory for other processes' commits.
+    pub fn is_watched(&self) -> bool {
+        *self.watch.lock().unwrap_or_else(|e| e.into_inner()) == Some(true)
+    }
+
+    /// The watching thread ended (its descriptor failed): waiters poll from now on.
+    pub(super) fn stop_watching(&self) {
+        *self.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(false);
     }
 
     /// Say a commit landed, waking every waiter.

@@ -34,9 +34,13 @@ impl Store {
 
     /// Wait until this view's last sequence passes `seq` or `timeout` elapses, refreshing
     /// it; true if it passed. A commit through another handle in this process wakes the
-    /// wait at once; one by another process is seen within `notify::POLL` (25 ms).
+    /// wait at once; one by another process wakes it as soon as its journal bytes are
+    /// written (inotify, `watch.rs`), or within `notify::POLL` (25 ms) where inotify cannot
+    /// be used.
     pub fn wait_for_seq(&mut self, seq: crate::id::Seq, timeout: std::time::Duration) -> Result<bool> {
         let deadline = std::time::Instant::now() + timeout;
+        // Watch before the first refresh: a commit after it then wakes the wait.
+        super::watch::start(&self.signal, &self.view.root);
         loop {
             // Read before refreshing: a commit landing after the refresh wakes the wait.
             let seen = self.signal.count();
@@ -48,7 +52,11 @@ impl Store {
             if now >= deadline {
                 return Ok(false);
             }
-            self.signal.wait_past(seen, (deadline - now).min(super::notify::POLL));
+            let poll = match self.signal.is_watched() {
+                true => super::notify::WATCHED_POLL,
+                false => super::notify::POLL,
+            };
+            self.signal.wait_past(seen, (deadline - now).min(poll));
         }
     }
 

@@ -351,3 +351,67 @@ fn a_reader_never_sees_part_of_another_process_commit() {
     // the ones in between (or the check above would be empty).
     assert!(seen.len() > 2, "the reads did not overlap the writes: {seen:?}");
 }
+
+/// Set (to the store's root) in the child process of [`a_waiter_wakes_soon_after_another_process_commits`].
+const SLOW_WRITER_ENV: &str = "SETTEE_TEST_SLOW_WRITER_ROOT";
+const SLOW_PUTS: usize = 20;
+
+fn micros_now() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    u64::try_from(since.as_micros()).unwrap()
+}
+
+/// The writer half of [`a_waiter_wakes_soon_after_another_process_commits`], run in a child
+/// process; does nothing when run as an ordinary test. Puts `w00`.. one at a time, apart,
+/// each carrying the time just before its write.
+#[test]
+fn child_puts_slowly() {
+    let Ok(root) = std::env::var(SLOW_WRITER_ENV) else { return };
+    let wait = Some(std::time::Duration::from_secs(30));
+    let mut store =
+        Store::open(std::path::Path::new(&root), OpenOptions { write: true, wait_for_lock: wait }).unwrap();
+    for i in 0..SLOW_PUTS {
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        put(&mut store, &format!("w{i:02}"), None, json!({"at": micros_now()})).unwrap();
+    }
+}
+
+/// A handle waiting for the next sequence is woken soon after another process commits, not
+/// at its next look at the files: the median delay from the start of a put in a child
+/// process to the waiter here having it is under 50 ms (a waiter that only looked every
+/// second, as it does for safety while the directory is watched, would take about 500 ms).
+#[test]
+fn a_waiter_wakes_soon_after_another_process_commits() {
+    use std::time::{Duration, Instant};
+    let t = TestStore::new();
+    let mut reader = t.reader();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "shared::child_puts_slowly", "--test-threads=1", "--quiet"])
+        .env(SLOW_WRITER_ENV, t.root())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut delays = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delays.len() < SLOW_PUTS && Instant::now() < deadline {
+        let seen = reader.last_seq();
+        if !reader.wait_for_seq(seen, Duration::from_secs(5)).unwrap() {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            continue;
+        }
+        let now = micros_now();
+        for change in reader.changes(seen) {
+            let change = change.unwrap();
+            let at = winner_body(&reader, change.id.as_str()).unwrap()["at"].as_u64().unwrap();
+            delays.push(Duration::from_micros(now.saturating_sub(at)));
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the writer failed: {status}");
+    assert_eq!(delays.len(), SLOW_PUTS, "the waiter missed commits");
+    delays.sort();
+    let median = delays[SLOW_PUTS / 2];
+    assert!(median < Duration::from_millis(50), "median wake {median:?}, all: {delays:?}");
+}
