@@ -270,6 +270,35 @@ pub fn resolve(id: &DocId, pending: &PendingSet, parent: &Attachments, new_pos: 
     Ok(out)
 }
 
+/// How the attachments changed from one revision to another, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    /// Present in both with other bytes or another content type.
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// What changed from `from` to `to`.
+pub fn compare(from: &Attachments, to: &Attachments) -> Changes {
+    let mut c = Changes::default();
+    for (name, a) in to {
+        match from.get(name) {
+            None => c.added.push(name.clone()),
+            Some(b) if b.blob != a.blob || b.content_type != a.content_type => c.changed.push(name.clone()),
+            Some(_) => {}
+        }
+    }
+    c.removed = from.keys().filter(|n| !to.contains_key(*n)).cloned().collect();
+    c
+}
+
 /// `atts_since`: the position of the newest of `since` found on `path` (the revision read
 /// and its ancestors, newest first), or 0; attachments with a greater `revpos` are sent in
 /// full, the others as stubs.
