@@ -199,3 +199,39 @@ fn a_damaged_attachment_is_an_error_never_wrong_bytes() {
     // Stubs need no bytes.
     env.settee(["get", "doc"]).ok();
 }
+
+/// Make every blob look written an hour ago (compaction keeps younger unreferenced blobs).
+fn age_blobs(env: &TestEnv) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for e in std::fs::read_dir(env.store_dir().join("blobs")).unwrap() {
+        std::fs::File::open(e.unwrap().path()).unwrap().set_modified(when).unwrap();
+    }
+}
+
+#[test]
+fn compact_drops_detached_blobs_and_fsck_names_a_missing_one() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", "{}");
+    env.write_file("a.txt", "kept");
+    env.write_file("b.txt", "dropped");
+    let r2 = attach(&env, "doc", "a.txt", "a.txt", Some(&r1));
+    let r3 = attach(&env, "doc", "b.txt", "b.txt", Some(&r2));
+    env.settee(["detach", "doc", "b.txt", "--rev", &r3]).ok();
+    age_blobs(&env);
+    let out = env.settee(["compact"]).ok().to_string();
+    assert!(out.ends_with("1 blobs no kept revision names dropped (67 bytes)\n"), "{out}");
+    assert_eq!(env.settee(["attachment", "doc", "a.txt"]).ok(), "kept");
+    assert_eq!(env.settee(["fsck"]).ok(), "ok\n");
+    let a = settee::blob::id_of(b"kept").to_string();
+    std::fs::remove_file(env.store_dir().join("blobs").join(&a)).unwrap();
+    let out = env.settee(["fsck"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    let rev = env.get_json(&["doc"])["_rev"].as_str().unwrap().to_string();
+    assert!(
+        out.stdout.contains(&format!("document doc: revision {rev} attachment a.txt: blob {a} is missing")),
+        "{out:?}"
+    );
+    let out = env.settee(["attachment", "doc", "a.txt"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stderr.contains("is missing"), "{out:?}");
+}

@@ -223,3 +223,105 @@ fn a_replicated_body_naming_a_blob_the_store_lacks_is_refused() {
     let d = dst.store.get(&id("d"), &GetOptions { attachments: true, ..Default::default() }).unwrap();
     assert_eq!(d["_attachments"]["a"]["data"], b64(b"abc"));
 }
+
+/// Make every blob file look written `secs` seconds ago (compaction drops only blobs older
+/// than its start, less a grace period).
+pub fn age_blobs(t: &TestStore, secs: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+    for e in std::fs::read_dir(t.root().join("blobs")).unwrap() {
+        let path = e.unwrap().path();
+        std::fs::File::open(&path).unwrap().set_modified(when).unwrap();
+    }
+}
+
+fn full() -> GetOptions {
+    GetOptions { attachments: true, ..Default::default() }
+}
+
+#[test]
+fn compaction_keeps_the_blobs_of_kept_revisions_and_drops_the_rest() {
+    let mut t = TestStore::new();
+    let r1 = put_doc(
+        &mut t.store,
+        "d",
+        json!({"_attachments": {"keep": {"content_type": "text/plain", "data": b64(b"kept bytes")}, "drop": {"data": b64(b"dropped")}}}),
+    )
+    .unwrap();
+    let r2 =
+        put_doc(&mut t.store, "d", json!({"_rev": r1.to_string(), "_attachments": {"keep": {"stub": true}}}))
+            .unwrap();
+    // A conflict: its common ancestor's attachment stays with it.
+    put_doc(&mut t.store, "c", json!({"_attachments": {"base": {"data": b64(b"ancestor")}}})).unwrap();
+    let base = rev(&leaves(&t.store, "c")[0]);
+    put_doc(&mut t.store, "c", json!({"_rev": base.to_string(), "side": 1})).unwrap();
+    crate::replicate(&mut t.store, "c", 2, &["zzz", &base.hash.to_string()], false, json!({"side": 2}));
+    // A purged document's blob goes at the next compaction.
+    let p = put_doc(&mut t.store, "p", json!({"_attachments": {"gone": {"data": b64(b"purged")}}})).unwrap();
+    t.store.purge(&id("p"), &[p]).unwrap();
+    let before = get(&t.store, "d", full());
+    assert_eq!(t.store.blob_stats().unwrap().blobs, 4);
+    // Blobs written within the grace period are kept whatever names them.
+    let o = t.store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
+    assert_eq!(o.blobs_dropped, 0);
+    age_blobs(&t, 3600);
+    // Sealing again would not pay by itself; the garbage blobs make the compaction run.
+    let o = t.store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
+    assert_eq!(o.blobs_dropped, 2, "{o:?}");
+    assert_eq!(t.store.blob_stats().unwrap().blobs, 2);
+    assert_eq!(get(&t.store, "d", full()), before);
+    assert_eq!(before["_rev"], r2.to_string());
+    let anc = t
+        .store
+        .get(&id("c"), &GetOptions { rev: Some(base), attachments: true, ..Default::default() })
+        .unwrap();
+    assert_eq!(anc["_attachments"]["base"]["data"], b64(b"ancestor"));
+    assert!(t.store.verify().unwrap().is_empty());
+    t.reopen();
+    assert_eq!(get(&t.store, "d", full()), before);
+    // A compaction with nothing to drop leaves the blobs alone.
+    let o = t.store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
+    assert_eq!(o.blobs_dropped, 0);
+    assert_eq!(t.store.blob_stats().unwrap().blobs, 2);
+}
+
+#[test]
+fn a_commit_naming_a_blob_compaction_dropped_is_refused() {
+    let mut t = TestStore::new();
+    let r1 = put_doc(&mut t.store, "d", json!({"n": 1})).unwrap();
+    // A writer wrote its blob long ago and has not committed yet.
+    let incoming = Incoming::from_value_with_attachments(
+        json!({"_attachments": {"late": {"data": b64(b"late bytes")}}}),
+        "d",
+    )
+    .unwrap();
+    let op = t.store.edit_op(id("d"), Some(r1.clone()), incoming).unwrap();
+    age_blobs(&t, 3600);
+    let o = t.store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
+    assert_eq!(o.blobs_dropped, 1);
+    let err = t.store.write(vec![op]).unwrap().remove(0).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Precondition, "{err}");
+    assert_eq!(leaves(&t.store, "d"), vec![r1.to_string()]);
+}
+
+#[test]
+fn fsck_names_the_document_revision_and_attachment_of_a_missing_blob() {
+    let mut t = TestStore::new();
+    let r1 = put_doc(&mut t.store, "d", json!({"_attachments": {"a.txt": {"data": b64(b"aaa")}}})).unwrap();
+    let r2 = put_doc(&mut t.store, "d", json!({"_rev": r1.to_string(), "_attachments": {"a.txt": {"stub": true}, "b": {"data": b64(b"bbb")}}})).unwrap();
+    assert!(t.store.verify().unwrap().is_empty());
+    let a = settee::blob::id_of(b"aaa");
+    std::fs::remove_file(t.root().join("blobs").join(a.to_string())).unwrap();
+    let findings: Vec<String> = t.store.verify().unwrap().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        findings,
+        vec![
+            format!("document d: revision {r1} attachment a.txt: blob {a} is missing"),
+            format!("document d: revision {r2} attachment a.txt: blob {a} is missing"),
+        ]
+    );
+    // A read of its bytes is an error naming the blob; a stub read needs no bytes.
+    let err = t.store.get(&id("d"), &full()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
+    assert!(err.to_string().contains(&a.to_string()), "{err}");
+    get(&t.store, "d", GetOptions::default());
+}
