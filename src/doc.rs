@@ -1,7 +1,7 @@
 //! Incoming documents: splitting CouchDB's `_` members from the body, and prepared bodies.
 //!
 //! Owns: which `_` members a written document may carry (`_id`, `_rev`, `_deleted`,
-//! `_revisions`; `_conflicts`, `_deleted_conflicts`, `_revs_info` and `_local_seq` are
+//! `_revisions`, and `_attachments` where the caller takes them; `_conflicts`, `_deleted_conflicts`, `_revs_info` and `_local_seq` are
 //! ignored as CouchDB does) and the canonical body bytes with their object id.
 //!
 //! Invariants:
@@ -15,8 +15,11 @@
 //!    `Number::from`, `Number::from_f64`); a map parsed from other text goes through
 //!    `number::canonicalize_value` first.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
+use crate::attachment::{parse_given, Given};
 use crate::error::{Error, Result};
 use crate::id::{DocId, ObjectId};
 use crate::number;
@@ -90,13 +93,26 @@ pub struct Incoming {
     pub deleted: bool,
     /// `_revisions`: start position and hashes, newest first.
     pub revisions: Option<(u64, Vec<String>)>,
+    /// `_attachments`, when the caller accepts them ([`Incoming::from_value_with_attachments`]).
+    pub attachments: Option<BTreeMap<String, Given>>,
     pub body: Map<String, Value>,
 }
 
 impl Incoming {
     /// Split a parsed JSON value and put the body's numbers in canonical form. `what` names
     /// the document in errors (an id or a line).
+    /// A document with `_attachments` is invalid here: the callers that take attachments use
+    /// [`Incoming::from_value_with_attachments`].
     pub fn from_value(value: Value, what: &str) -> Result<Incoming> {
+        Incoming::split(value, what, false)
+    }
+
+    /// [`Incoming::from_value`], taking `_attachments` (inline `data` or `stub: true`) too.
+    pub fn from_value_with_attachments(value: Value, what: &str) -> Result<Incoming> {
+        Incoming::split(value, what, true)
+    }
+
+    fn split(value: Value, what: &str, attachments: bool) -> Result<Incoming> {
         let Value::Object(mut map) = value else {
             return Err(Error::InvalidDoc {
                 id: what.into(),
@@ -104,7 +120,14 @@ impl Incoming {
             });
         };
         let bad = |why: String| Error::InvalidDoc { id: what.into(), why };
-        let mut out = Incoming { id: None, rev: None, deleted: false, revisions: None, body: Map::new() };
+        let mut out = Incoming {
+            id: None,
+            rev: None,
+            deleted: false,
+            revisions: None,
+            attachments: None,
+            body: Map::new(),
+        };
         // The special members are taken out in document order (the first bad one is the
         // one reported); the rest of the map, in its order, is the body.
         let specials: Vec<String> = map.keys().filter(|k| k.starts_with('_')).cloned().collect();
@@ -125,7 +148,8 @@ impl Incoming {
                 },
                 "_revisions" => out.revisions = Some(parse_revisions(&value).map_err(bad)?),
                 "_conflicts" | "_deleted_conflicts" | "_revs_info" | "_local_seq" => {}
-                "_attachments" => return Err(bad("attachments are not supported yet".into())),
+                "_attachments" if attachments => out.attachments = Some(parse_given(&value, what)?),
+                "_attachments" => return Err(bad("attachments are not accepted here".into())),
                 other => return Err(bad(format!("bad special document member {other}"))),
             }
         }
@@ -138,9 +162,12 @@ impl Incoming {
 
     /// Parse one line of JSON.
     pub fn from_slice(bytes: &[u8], what: &str) -> Result<Incoming> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::InvalidDoc { id: what.into(), why: format!("invalid JSON: {e}") })?;
-        Incoming::from_value(value, what)
+        Incoming::from_value(parse_json(bytes, what)?, what)
+    }
+
+    /// Parse one line of JSON that may carry `_attachments`.
+    pub fn from_slice_with_attachments(bytes: &[u8], what: &str) -> Result<Incoming> {
+        Incoming::from_value_with_attachments(parse_json(bytes, what)?, what)
     }
 
     /// The document id, validated.
@@ -176,6 +203,11 @@ impl Incoming {
             None => Err(bad("a replicated document needs _rev or _revisions".into())),
         }
     }
+}
+
+fn parse_json(bytes: &[u8], what: &str) -> Result<Value> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidDoc { id: what.into(), why: format!("invalid JSON: {e}") })
 }
 
 fn parse_revisions(value: &Value) -> std::result::Result<(u64, Vec<String>), String> {

@@ -18,6 +18,9 @@ pub enum ErrorKind {
     InvalidInput,
     Io,
     Peer,
+    /// A write's precondition on stored data does not hold (CouchDB's 412): an attachment
+    /// stub the parent revision lacks, or a blob the store does not hold.
+    Precondition,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,10 @@ pub enum Error {
     Rev(#[from] RevParseError),
     #[error("invalid document {id}: {why}")]
     InvalidDoc { id: String, why: String },
+    #[error("invalid attachment stub in {id} for {name}: the parent revision has no such attachment")]
+    MissingStub { id: DocId, name: String },
+    #[error("document {id}: attachment {name}: blob {blob} is missing")]
+    BlobMissing { id: DocId, name: String, blob: ObjectId },
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("{path}: {source}")]
@@ -74,6 +81,7 @@ impl Error {
                 ErrorKind::InvalidInput
             }
             Error::Io { .. } => ErrorKind::Io,
+            Error::MissingStub { .. } | Error::BlobMissing { .. } => ErrorKind::Precondition,
         }
     }
 

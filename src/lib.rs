@@ -18,6 +18,7 @@
 //!
 //! Format details live in `format-spec/`.
 
+pub mod attachment;
 pub mod blob;
 pub mod bundle;
 mod bytes;

@@ -7,6 +7,9 @@ pub const ERROR: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const CONFLICT: u8 = 3;
 pub const NOT_FOUND: u8 = 4;
+/// A precondition on stored data failed (CouchDB's 412): an attachment stub the revision
+/// replaced does not have.
+pub const PRECONDITION: u8 = 5;
 
 /// Errors the command line raises itself (not the library), each with its exit code.
 macro_rules! cli_error {
@@ -58,6 +61,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     match settee_error(err).map(settee::Error::kind) {
         Some(ErrorKind::Conflict) => CONFLICT,
         Some(ErrorKind::NotFound) => NOT_FOUND,
+        Some(ErrorKind::Precondition) => PRECONDITION,
         _ => ERROR,
     }
 }

@@ -1,7 +1,8 @@
 //! `settee`: the command-line front end of the settee store.
 //!
 //! Thin by design: parse arguments (clap), run the command, map the error to the exit code
-//! of the contract (0 ok, 1 error, 2 usage, 3 conflict, 4 not found).
+//! of the contract (0 ok, 1 error, 2 usage, 3 conflict, 4 not found, 5 precondition failed:
+//! CouchDB's 412, an attachment stub the replaced revision lacks).
 
 mod commands;
 mod ctx;

@@ -17,7 +17,9 @@
 //!    packs; fsync them and write their indexes;
 //! 5. write the new refs and changes tables, a new empty journal and a new active pack;
 //! 6. replace the manifest;
-//! 7. unlink the rewritten packs, their indexes and the old tables and journal.
+//! 7. unlink the rewritten packs, their indexes and the old tables and journal;
+//! 8. remove the blobs no live body names that were written before the compaction started
+//!    (less `blobs::GRACE`), and sync `blobs/`.
 //!
 //! Writers wait: compaction holds the writer lock from start to end. Readers keep working:
 //! a reader that opened before step 6 keeps its mapped files (unlinked files stay readable
@@ -25,6 +27,7 @@
 //!
 //! Spec: format-spec/compaction.md.
 
+mod blobs;
 pub mod plan;
 mod purge;
 mod revisions;
@@ -75,6 +78,9 @@ pub struct Outcome {
     pub objects_copied: usize,
     pub objects_dropped: usize,
     pub documents_rewritten: usize,
+    /// Blobs no kept revision names any more, removed, and their bytes on disk.
+    pub blobs_dropped: usize,
+    pub blob_bytes_dropped: u64,
     pub seconds: f64,
 }
 
@@ -150,10 +156,11 @@ impl Store {
 
     fn compact_inner(&mut self, options: &Options) -> Result<Outcome> {
         let started = Instant::now();
+        let blob_cutoff = std::time::SystemTime::now() - blobs::GRACE;
         let mut faults = Faults { fail_at: options.fail_at, step: 0 };
         let bytes_before = self.disk_bytes();
         let limit = options.revs_limit.unwrap_or_else(|| self.revs_limit()).max(1);
-        if self.manifest().sealed.is_empty() && !self.sealing_would_pay(limit)? {
+        if self.manifest().sealed.is_empty() && !self.sealing_would_pay(limit, blob_cutoff)? {
             return Ok(Outcome {
                 bytes_before,
                 bytes_after: bytes_before,
@@ -167,6 +174,8 @@ impl Store {
         let revisions = self.load_revisions()?;
         let live = self.decide(&revisions, limit)?;
         drop(revisions);
+        // Named by the live objects, which are all still in the packs read now.
+        let garbage = self.blob_garbage(&live.objects, blob_cutoff)?;
         let (stats, mut wanted) = self.pack_stats(&live.objects);
         let mut plan = plan::choose(&stats, options.full);
         if !self.rewrite_would_shrink(&plan, &stats) {
@@ -175,15 +184,21 @@ impl Store {
         let unchanged =
             plan.rewrite.is_empty() && live.documents_rewritten == 0 && live.new_revisions.is_empty();
         if unchanged {
+            // The refs stay as they are, and they reach exactly the live objects.
+            let (blobs_dropped, blob_bytes_dropped) = self.drop_blobs(garbage)?;
             return Ok(Outcome {
                 bytes_before,
                 bytes_after: self.disk_bytes(),
                 packs_kept: plan.keep.len(),
+                blobs_dropped,
+                blob_bytes_dropped,
                 seconds: started.elapsed().as_secs_f64(),
                 ..Outcome::default()
             });
         }
         let mut outcome = self.rewrite(&plan, &stats, &mut wanted, live, &mut faults)?;
+        // The new manifest and refs are durable: nothing reaches the garbage blobs now.
+        (outcome.blobs_dropped, outcome.blob_bytes_dropped) = self.drop_blobs(garbage)?;
         outcome.bytes_before = bytes_before;
         outcome.bytes_after = self.disk_bytes();
         outcome.seconds = started.elapsed().as_secs_f64();
@@ -193,10 +208,10 @@ impl Store {
     /// For a store whose objects all sit in the active pack (it has no index yet): whether
     /// compacting it frees more than the fixed part of the index that sealing the pack
     /// writes (see [`unsealed_gain`]).
-    fn sealing_would_pay(&self, limit: usize) -> Result<bool> {
+    fn sealing_would_pay(&self, limit: usize, blob_cutoff: std::time::SystemTime) -> Result<bool> {
         let revisions = self.load_revisions()?;
         let live = self.decide(&revisions, limit)?;
-        if !live.new_revisions.is_empty() {
+        if !live.new_revisions.is_empty() || !self.blob_garbage(&live.objects, blob_cutoff)?.is_empty() {
             return Ok(true);
         }
         Ok(self.active_pack_stat(&live.objects).is_some_and(|stat| unsealed_gain(&stat) > 0))

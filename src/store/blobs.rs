@@ -12,7 +12,7 @@
 
 use std::io::Read;
 
-use super::Store;
+use super::{Snapshot, Store};
 use crate::blob::{self, Compression};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -50,6 +50,28 @@ impl Store {
         writer.finish()
     }
 
+    /// Make `blobs/` if an older store lacks it, durably, and remove the temporary files
+    /// of blob writers whose process is gone (the caller holds the writer lock).
+    pub(super) fn ensure_blob_dir(&self) -> Result<()> {
+        let dir = self.root.join(blob::DIR_NAME);
+        if !dir.is_dir() {
+            self.disk.create_dir_all(&dir).map_err(Error::io(&dir))?;
+            return crate::fsutil::sync_dir(&*self.disk, &self.root);
+        }
+        for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))?.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix("tmp-")?.split('-').next()?.parse().ok());
+            if pid.is_some_and(|pid| !process_alive(pid)) {
+                // Not synced: a name that comes back is removed again by a later open.
+                let _ = self.disk.remove_file(&entry.path());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reading blobs needs only the store's directory: every snapshot (and so every handle) can.
+impl Snapshot {
     /// Blob `id`'s bytes, checked as they are read; `None` when the store lacks it.
     pub fn open_blob(&self, id: &ObjectId) -> Result<Option<blob::Reader>> {
         blob::Reader::open(&self.root, id)
@@ -91,25 +113,6 @@ impl Store {
             s.bytes += std::fs::metadata(blob::path(&self.root, &id)).map_or(0, |m| m.len());
         }
         Ok(s)
-    }
-
-    /// Make `blobs/` if an older store lacks it, durably, and remove the temporary files
-    /// of blob writers whose process is gone (the caller holds the writer lock).
-    pub(super) fn ensure_blob_dir(&self) -> Result<()> {
-        let dir = self.root.join(blob::DIR_NAME);
-        if !dir.is_dir() {
-            self.disk.create_dir_all(&dir).map_err(Error::io(&dir))?;
-            return crate::fsutil::sync_dir(&*self.disk, &self.root);
-        }
-        for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))?.flatten() {
-            let name = entry.file_name();
-            let pid = name.to_str().and_then(|n| n.strip_prefix("tmp-")?.split('-').next()?.parse().ok());
-            if pid.is_some_and(|pid| !process_alive(pid)) {
-                // Not synced: a name that comes back is removed again by a later open.
-                let _ = self.disk.remove_file(&entry.path());
-            }
-        }
-        Ok(())
     }
 }
 

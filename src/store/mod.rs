@@ -23,6 +23,7 @@
 //!
 //! Spec: format-spec/layout.md.
 
+mod attachments;
 mod blobs;
 mod checkpoint;
 mod feed;

@@ -9,6 +9,7 @@
 use serde_json::{json, Map, Value};
 
 use super::Snapshot;
+use crate::attachment;
 use crate::doc::Body;
 use crate::error::{Error, Result};
 use crate::history::{self, NodeInfo, Objects};
@@ -55,6 +56,11 @@ pub struct GetOptions {
     pub deleted_conflicts: bool,
     pub open_revs: Option<OpenRevs>,
     pub latest: bool,
+    /// `attachments=true`: every attachment's bytes inline (base64 `data`), not stubs.
+    pub attachments: bool,
+    /// `atts_since`: the bytes of the attachments written after the newest of these
+    /// revisions found in the read revision's ancestry; stubs for the others.
+    pub atts_since: Option<Vec<RevId>>,
 }
 
 impl Snapshot {
@@ -138,6 +144,12 @@ impl Snapshot {
     pub fn write_winner_json(&self, id: &DocId, doc: &DocRef, out: &mut Vec<u8>) -> Result<bool> {
         let Some(w) = doc.winner().filter(|w| !w.deleted) else { return Ok(false) };
         let body = self.body_bytes_of(id, &w.rev, (&w.body, None), true)?;
+        if body.starts_with(attachment::STORED_PREFIX) {
+            // Attachments become stubs: through the parsed body.
+            let doc = render(id, &w.rev, false, Body::parse(&body)?);
+            serde_json::to_writer(&mut *out, &doc).map_err(|e| Error::Invalid(e.to_string()))?;
+            return Ok(true);
+        }
         let members = match body.as_slice() {
             [b'{', inner @ .., b'}'] => inner,
             _ => return Err(Error::Invalid(format!("body {} of {id} is not a JSON object", w.body))),
@@ -199,7 +211,7 @@ impl Snapshot {
 
     /// The bytes of a leaf's body, which every store keeps: absent is damage (a lost object,
     /// or an index that no longer finds it), never a revision to skip.
-    fn leaf_body(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Vec<u8>> {
+    pub(super) fn leaf_body(&self, id: &DocId, rev: &RevId, body: &ObjectId) -> Result<Vec<u8>> {
         self.odb.read_body(body)?.ok_or_else(|| {
             Error::corrupt(
                 self.root.join(super::PACKS_DIR),
@@ -226,14 +238,18 @@ impl Snapshot {
         if let Some(open) = &options.open_revs {
             return self.open_revs(id, &doc, open, options);
         }
-        let simple = !options.revs && !options.revs_info && options.rev.is_none();
+        let simple =
+            !options.revs && !options.revs_info && options.rev.is_none() && options.atts_since.is_none();
         let winner = doc.winner().ok_or_else(|| not_found("missing"))?;
         if simple {
             if winner.deleted {
                 return Err(not_found("deleted"));
             }
-            let body = self.body_of(id, &winner.rev, (&winner.body, hint), true)?;
+            let mut body = self.body_of(id, &winner.rev, (&winner.body, hint), true)?;
+            let atts = attachment::take_stored(&mut body)?;
             let mut out = render(id, &winner.rev, false, body);
+            let data_after = options.attachments.then_some(0);
+            self.add_attachments(&mut out, &atts, data_after)?;
             add_conflicts(&mut out, &doc, options);
             return Ok(Value::Object(out));
         }
@@ -272,8 +288,19 @@ impl Snapshot {
             rev: rev.clone(),
             why: "its body was compacted or never received",
         })?;
-        let body = self.body_of(id, rev, (&info.body, None), doc.leaf(rev).is_some())?;
+        let mut body = self.body_of(id, rev, (&info.body, None), doc.leaf(rev).is_some())?;
+        let atts = attachment::take_stored(&mut body)?;
         let mut out = render(id, rev, info.deleted, body);
+        let data_after = match &options.atts_since {
+            _ if options.attachments => Some(0),
+            Some(since) => {
+                let path: Vec<RevId> =
+                    tree.ancestry(rev).unwrap_or_default().into_iter().map(|(r, _)| r).collect();
+                Some(attachment::since_pos(&path, since))
+            }
+            None => None,
+        };
+        self.add_attachments(&mut out, &atts, data_after)?;
         if options.revs || options.revs_info {
             let ancestry = tree.ancestry(rev).unwrap_or_default();
             if options.revs {
@@ -311,7 +338,13 @@ impl Snapshot {
                 out
             }
         };
-        let inner = GetOptions { revs: options.revs, revs_info: options.revs_info, ..GetOptions::default() };
+        let inner = GetOptions {
+            revs: options.revs,
+            revs_info: options.revs_info,
+            attachments: options.attachments,
+            atts_since: options.atts_since.clone(),
+            ..GetOptions::default()
+        };
         let mut results = Vec::with_capacity(revs.len());
         for rev in revs {
             match self.render_rev(id, doc, &tree, &rev, &inner) {
@@ -326,13 +359,52 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Put `atts` into a rendered document: stubs, or the bytes (`data`) of those whose
+    /// `revpos` is greater than `data_after`. Every blob read is checked whole before its
+    /// bytes are used; a missing blob is corruption.
+    fn add_attachments(
+        &self,
+        out: &mut Map<String, Value>,
+        atts: &attachment::Attachments,
+        data_after: Option<u64>,
+    ) -> Result<()> {
+        if atts.is_empty() {
+            return Ok(());
+        }
+        let mut value = Map::with_capacity(atts.len());
+        for (name, a) in atts {
+            let v = match data_after {
+                Some(p) if a.revpos > p => a.with_data(&self.attachment_bytes(a)?),
+                _ => a.stub(),
+            };
+            value.insert(name.clone(), v);
+        }
+        out.insert(attachment::MEMBER.into(), Value::Object(value));
+        Ok(())
+    }
+
+    /// The whole bytes of an attachment, checked; its blob's absence is corruption.
+    pub fn attachment_bytes(&self, a: &attachment::Attachment) -> Result<Vec<u8>> {
+        let mut reader = self.open_blob(&a.blob)?.ok_or_else(|| self.missing_blob(&a.blob))?;
+        let mut out = Vec::with_capacity(a.length.min(1 << 30) as usize);
+        reader.copy_to(&mut out)?;
+        Ok(out)
+    }
+
+    pub(crate) fn missing_blob(&self, blob: &ObjectId) -> Error {
+        Error::corrupt(crate::blob::path(&self.root, blob), 0, format!("blob {blob} is missing"))
+    }
+}
+
 fn leaf_rank(doc: &DocRef, rev: &RevId) -> (bool, RevId) {
     let deleted = doc.leaf(rev).is_some_and(|l| l.deleted);
     (!deleted, rev.clone())
 }
 
-/// `{_id, _rev, ...body, _deleted?}`.
-pub fn render(id: &DocId, rev: &RevId, deleted: bool, body: Map<String, Value>) -> Map<String, Value> {
+/// `{_id, _rev, ...body, _attachments?, _deleted?}`, attachments as stubs.
+pub fn render(id: &DocId, rev: &RevId, deleted: bool, mut body: Map<String, Value>) -> Map<String, Value> {
+    attachment::stubs_in_place(&mut body);
     let mut out = Map::with_capacity(body.len() + 3);
     out.insert("_id".into(), Value::String(id.to_string()));
     out.insert("_rev".into(), Value::String(rev.to_string()));

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::overlay::Overlay;
 use super::Store;
+use crate::attachment::{self, Attachments, PendingSet};
 use crate::doc::Body;
 use crate::error::{Error, Result};
 use crate::history::{self, NodeInfo, Objects};
@@ -34,6 +35,10 @@ pub enum Op {
     /// A normal edit (`new_edits=true`): `base` must name the leaf it replaces, or be `None`
     /// for a new document or one whose winner is deleted.
     Edit { id: DocId, base: Option<RevId>, deleted: bool, body: Body },
+    /// An edit whose new revision has exactly `attachments` (stubs resolved against the
+    /// replaced leaf under the writer lock, new blobs already written): `body` is the body
+    /// without `_attachments`.
+    EditWithAttachments { id: DocId, base: Option<RevId>, deleted: bool, body: Body, attachments: PendingSet },
     /// A replicated revision (`new_edits=false`) with its ancestors' hashes, newest first.
     Replicate { id: DocId, rev: RevId, ancestry: Vec<RevHash>, deleted: bool, body: Body },
 }
@@ -41,7 +46,7 @@ pub enum Op {
 impl Op {
     pub fn id(&self) -> &DocId {
         match self {
-            Op::Edit { id, .. } | Op::Replicate { id, .. } => id,
+            Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } | Op::Replicate { id, .. } => id,
         }
     }
 }
@@ -106,7 +111,10 @@ impl Store {
                 self.overlay.prefetch(ahead.id().as_str());
             }
             let result = match op {
-                Op::Edit { id, base, deleted, body } => self.edit(&mut batch, id, base, deleted, body),
+                Op::Edit { id, base, deleted, body } => self.edit(&mut batch, id, base, deleted, body, None),
+                Op::EditWithAttachments { id, base, deleted, body, attachments } => {
+                    self.edit(&mut batch, id, base, deleted, body, Some(attachments))
+                }
                 Op::Replicate { id, rev, ancestry, deleted, body } => {
                     self.replicate(&mut batch, id, rev, ancestry, deleted, body)
                 }
@@ -226,6 +234,7 @@ impl Store {
         base: Option<RevId>,
         deleted: bool,
         body: Body,
+        attachments: Option<PendingSet>,
     ) -> Result<Written> {
         let current = self.batch_ref(batch, &id)?;
         let conflict = |why: String| Error::Conflict { id: id.clone(), why };
@@ -270,6 +279,20 @@ impl Store {
                 why: "the revision position would overflow".into(),
             });
         }
+        let body = match attachments {
+            Some(pending) if !pending.is_empty() => {
+                let from = match &parent {
+                    Some(p) => attachment::of_bytes(&self.leaf_body(&id, &p.rev, &p.body)?)?,
+                    None => Attachments::new(),
+                };
+                let new_pos = parent.as_ref().map_or(1, |p| p.rev.pos + 1);
+                let atts = attachment::resolve(&id, &pending, &from, new_pos)?;
+                self.check_blobs(&id, &atts)?;
+                let map = Body::parse(&body.bytes)?;
+                Body::from_map(&attachment::stored_body(&atts, &map))
+            }
+            _ => body,
+        };
         // The replaced leaf becomes an inner node: its object moves from the ref to the pack.
         let parent_object = match &parent {
             Some(p) => Some(self.put_revision(&p.revision(&id))?),
@@ -301,6 +324,10 @@ impl Store {
                 why: format!("{rev} has more ancestors than its position allows"),
             });
         }
+        // A replicated body names its blobs; the replicator copies them first.
+        let atts = attachment::of_bytes(&body.bytes)
+            .map_err(|e| Error::InvalidDoc { id: id.to_string(), why: e.to_string() })?;
+        self.check_blobs(&id, &atts)?;
         let current = self.batch_ref(batch, &id)?;
         if current.is_none() {
             // A document new to this store: its one leaf links to nothing and lists the
@@ -377,6 +404,19 @@ impl Store {
             }
         }
         Ok(leaves)
+    }
+}
+
+impl Store {
+    /// Every attachment's blob is in `blobs/` (checked under the writer lock, so that no
+    /// commit names a blob a compaction has just dropped).
+    fn check_blobs(&self, id: &DocId, atts: &Attachments) -> Result<()> {
+        for (name, a) in atts {
+            if !self.has_blob(&a.blob) {
+                return Err(Error::BlobMissing { id: id.clone(), name: name.clone(), blob: a.blob });
+            }
+        }
+        Ok(())
     }
 }
 

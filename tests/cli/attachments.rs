@@ -1,6 +1,6 @@
-//! Attachments through the binary. Part 1 has blobs but no command that makes them yet:
-//! these tests put blobs in through the library, as `settee attach` will, and check what
-//! `stats` and `fsck` say about them.
+//! Attachments through the binary: `attach`, `detach`, `attachment`, `put` with inline data
+//! or stubs, `get --attachments`/`--atts-since`, `log` and `diff`, and what `stats` and
+//! `fsck` say about blobs (some put in through the library).
 
 use settee::blob::Compression;
 use settee::store::OpenOptions;
@@ -46,4 +46,192 @@ fn fsck_reads_every_blob_and_names_a_damaged_one() {
     assert_eq!(out.code, ERROR, "{out:?}");
     assert!(out.stdout.contains(&format!("blob {bad}")) && out.stdout.contains("checksum"), "{out:?}");
     assert!(!out.stdout.contains(&sound), "{out:?}");
+}
+
+const PRECONDITION: i32 = 5;
+
+/// `settee attach ID NAME FILE [--rev REV]`; returns the new revision.
+fn attach(env: &TestEnv, id: &str, name: &str, file: &str, rev: Option<&str>) -> String {
+    let mut args = vec!["attach", id, name, file];
+    if let Some(r) = rev {
+        args.extend(["--rev", r]);
+    }
+    let rev = env.settee(args).ok().trim_end().to_string();
+    assert_rev(&rev);
+    rev
+}
+
+#[test]
+fn attach_get_and_read_back_an_attachment() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", r#"{"title":"report"}"#);
+    env.write_file("notes.txt", "hello");
+    let r2 = attach(&env, "doc", "notes.txt", "notes.txt", Some(&r1));
+    let doc = env.get_json(&["doc"]);
+    assert_eq!(
+        doc,
+        serde_json::json!({"_id": "doc", "_rev": r2, "title": "report", "_attachments": {"notes.txt": {
+            "content_type": "text/plain", "digest": "md5-XUFAKrxLKna5cZ2REBfFkg==", "length": 5, "revpos": 2, "stub": true}}})
+    );
+    assert_eq!(env.settee(["attachment", "doc", "notes.txt"]).ok(), "hello");
+    env.settee(["attachment", "doc", "notes.txt", "-o", "copy.txt"]).ok();
+    assert_eq!(std::fs::read(env.path().join("copy.txt")).unwrap(), b"hello");
+    let full = env.get_json(&["doc", "--attachments"]);
+    assert_eq!(full["_attachments"]["notes.txt"]["data"], "aGVsbG8=");
+    let since = env.get_json(&["doc", "--atts-since", &r2]);
+    assert_eq!(since["_attachments"]["notes.txt"]["stub"], true);
+    let since = env.get_json(&["doc", "--atts-since", &r1]);
+    assert_eq!(since["_attachments"]["notes.txt"]["data"], "aGVsbG8=");
+    // The older revision has none; the content type can be given; stdin works.
+    assert!(env.get_json(&["doc", "--rev", &r1]).get("_attachments").is_none());
+    let r3 = env
+        .settee_stdin(["attach", "doc", "raw", "-", "--rev", &r2, "--content-type", "x/y"], "bytes")
+        .ok()
+        .trim_end()
+        .to_string();
+    let doc = env.get_json(&["doc"]);
+    assert_eq!(doc["_rev"], r3);
+    assert_eq!(doc["_attachments"]["raw"]["content_type"], "x/y");
+    assert_eq!(doc["_attachments"]["notes.txt"]["revpos"], 2);
+    assert_eq!(env.settee(["attachment", "doc", "notes.txt", "--rev", &r2]).ok(), "hello");
+    // Without --rev, attach makes a new document.
+    let n = attach(&env, "new", "a.json", "notes.txt", None);
+    assert!(n.starts_with("1-"));
+    assert_eq!(env.get_json(&["new"])["_attachments"]["a.json"]["content_type"], "text/plain");
+    // From stdin, the type comes from NAME.
+    let n2 =
+        env.settee_stdin(["attach", "new", "pic.png", "-", "--rev", &n], "png").ok().trim_end().to_string();
+    let doc = env.get_json(&["new"]);
+    assert_eq!(doc["_rev"], n2);
+    assert_eq!(doc["_attachments"]["pic.png"]["content_type"], "image/png");
+    assert_eq!(doc["_attachments"]["a.json"]["revpos"], 1);
+}
+
+#[test]
+fn absent_attachments_are_not_found_and_stale_revisions_conflict() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", "{}");
+    env.write_file("f.bin", "x");
+    let out = env.settee(["attachment", "doc", "nope"]);
+    assert_eq!(out.code, NOT_FOUND, "{out:?}");
+    assert!(out.stderr.starts_with("error: ") && out.stderr.contains("nope"), "{out:?}");
+    assert_eq!(env.settee(["attachment", "missing", "a"]).code, NOT_FOUND);
+    assert_eq!(env.settee(["detach", "doc", "nope", "--rev", &r1]).code, NOT_FOUND);
+    let r2 = attach(&env, "doc", "f.bin", "f.bin", Some(&r1));
+    assert_eq!(env.settee(["attach", "doc", "g", "f.bin", "--rev", &r1]).code, CONFLICT);
+    assert_eq!(env.settee(["attach", "doc", "g", "f.bin", "--rev", "9-abc"]).code, CONFLICT);
+    assert_eq!(env.settee(["attach", "doc", "_bad", "f.bin", "--rev", &r2]).code, USAGE);
+    assert_eq!(env.get_json(&["doc"])["_rev"], r2);
+}
+
+#[test]
+fn a_stub_the_parent_lacks_exits_5_and_writes_nothing() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", r#"{"_attachments":{"a":{"content_type":"text/plain","data":"YQ=="}}}"#);
+    let seq = env.last_seq();
+    let out = env.settee_stdin(["put", "doc", "--rev", &r1], r#"{"_attachments":{"b":{"stub":true}}}"#);
+    assert_eq!(out.code, PRECONDITION, "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(out.stderr.contains("invalid attachment stub in doc for b"), "{out:?}");
+    assert_eq!(env.last_seq(), seq);
+    // The stub of an attachment the parent has keeps it.
+    let r2 = env.update("doc", &r1, r#"{"v":2,"_attachments":{"a":{"stub":true}}}"#);
+    assert_eq!(env.get_json(&["doc"])["_rev"], r2);
+    assert_eq!(env.settee(["attachment", "doc", "a"]).ok(), "a");
+    // Bad base64 is invalid input.
+    let out = env.settee_stdin(["put", "doc", "--rev", &r2], r#"{"_attachments":{"c":{"data":"%%%"}}}"#);
+    assert_eq!(out.code, ERROR, "{out:?}");
+}
+
+#[test]
+fn log_and_diff_show_attachments_added_changed_and_removed() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", r#"{"n":1}"#);
+    env.write_file("a.txt", "first");
+    env.write_file("b.txt", "other");
+    let r2 = attach(&env, "doc", "a.txt", "a.txt", Some(&r1));
+    let r3 = attach(&env, "doc", "b.txt", "b.txt", Some(&r2));
+    env.write_file("a.txt", "second");
+    let r4 = attach(&env, "doc", "a.txt", "a.txt", Some(&r3));
+    let r5 = env.settee(["detach", "doc", "b.txt", "--rev", &r4]).ok().trim_end().to_string();
+    assert_eq!(
+        env.settee(["log", "doc"]).ok(),
+        format!(
+            "* {r5} (winner) attachments: -b.txt\n* {r4} attachments: ~a.txt\n* {r3} attachments: +b.txt\n* {r2} attachments: +a.txt\n* {r1}\n"
+        )
+    );
+    let json = env.settee(["--json", "log", "doc"]).json();
+    assert_eq!(
+        json["revisions"][1]["attachments"],
+        serde_json::json!({"added": [], "changed": ["a.txt"], "removed": []})
+    );
+    assert!(json["revisions"][4].get("attachments").is_none());
+    let diff = env.settee(["diff", "doc", &r2, &r5]).ok().to_string();
+    assert!(diff.contains("~ attachment a.txt: text/plain, 5 bytes, md5-"), "{diff}");
+    assert!(diff.contains(" -> text/plain, 6 bytes, md5-"), "{diff}");
+    let diff = env.settee(["diff", "doc", &r4, &r5]).ok().to_string();
+    assert!(diff.starts_with("- attachment b.txt: text/plain, 5 bytes"), "{diff}");
+    let rows = env.settee(["--json", "diff", "doc", &r1, &r3]).json_lines();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["op"], "added");
+}
+
+#[test]
+fn a_damaged_attachment_is_an_error_never_wrong_bytes() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", "{}");
+    let big: String = (0..300_000u32).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
+    env.write_file("big.txt", &big);
+    attach(&env, "doc", "big.txt", "big.txt", Some(&r1));
+    let blob = settee::blob::id_of(big.as_bytes()).to_string();
+    let path = env.store_dir().join("blobs").join(&blob);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let out = env.settee(["attachment", "doc", "big.txt", "-o", "copy.txt"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stderr.contains(&blob), "{out:?}");
+    assert!(!env.path().join("copy.txt").exists());
+    let out = env.settee(["get", "doc", "--attachments"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    // Stubs need no bytes.
+    env.settee(["get", "doc"]).ok();
+}
+
+/// Make every blob look written an hour ago (compaction keeps younger unreferenced blobs).
+fn age_blobs(env: &TestEnv) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for e in std::fs::read_dir(env.store_dir().join("blobs")).unwrap() {
+        std::fs::File::open(e.unwrap().path()).unwrap().set_modified(when).unwrap();
+    }
+}
+
+#[test]
+fn compact_drops_detached_blobs_and_fsck_names_a_missing_one() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", "{}");
+    env.write_file("a.txt", "kept");
+    env.write_file("b.txt", "dropped");
+    let r2 = attach(&env, "doc", "a.txt", "a.txt", Some(&r1));
+    let r3 = attach(&env, "doc", "b.txt", "b.txt", Some(&r2));
+    env.settee(["detach", "doc", "b.txt", "--rev", &r3]).ok();
+    age_blobs(&env);
+    let out = env.settee(["compact"]).ok().to_string();
+    assert!(out.ends_with("1 blobs no kept revision names dropped (67 bytes)\n"), "{out}");
+    assert_eq!(env.settee(["attachment", "doc", "a.txt"]).ok(), "kept");
+    assert_eq!(env.settee(["fsck"]).ok(), "ok\n");
+    let a = settee::blob::id_of(b"kept").to_string();
+    std::fs::remove_file(env.store_dir().join("blobs").join(&a)).unwrap();
+    let out = env.settee(["fsck"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    let rev = env.get_json(&["doc"])["_rev"].as_str().unwrap().to_string();
+    assert!(
+        out.stdout.contains(&format!("document doc: revision {rev} attachment a.txt: blob {a} is missing")),
+        "{out:?}"
+    );
+    let out = env.settee(["attachment", "doc", "a.txt"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stderr.contains("is missing"), "{out:?}");
 }

@@ -1,5 +1,6 @@
 //! Library integration tests: the store through its public API, on real files.
 
+mod attachments;
 mod basics;
 mod blobs;
 mod compaction;

@@ -9,7 +9,8 @@ use crate::output::Out;
 
 /// Drop bodies of non-leaf revisions, histories past the revision limit and anything
 /// unreachable; keep every leaf, every conflict's common ancestor and every `_local`
-/// document. Rewrites the packs with the most garbage (all of them with --full).
+/// document, and the blobs their attachments name (other blobs written over a minute before
+/// the compaction are removed). Rewrites the packs with the most garbage (all of them with --full).
 #[derive(clap::Args)]
 pub struct Args {
     /// Keep at most N revision ids per branch (default: the store's revs_limit).
@@ -36,6 +37,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             "packs_rewritten": o.packs_rewritten, "packs_kept": o.packs_kept,
             "objects_copied": o.objects_copied, "objects_dropped": o.objects_dropped,
             "documents_rewritten": o.documents_rewritten, "seconds": o.seconds,
+            "blobs_dropped": o.blobs_dropped, "blob_bytes_dropped": o.blob_bytes_dropped,
         }))?;
     } else {
         out.line(&format!(
@@ -48,6 +50,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             o.objects_dropped,
             o.seconds
         ))?;
+        if o.blobs_dropped > 0 {
+            out.line(&format!(
+                "{} blobs no kept revision names dropped ({} bytes)",
+                o.blobs_dropped, o.blob_bytes_dropped
+            ))?;
+        }
     }
     out.finish()?;
     Ok(0)

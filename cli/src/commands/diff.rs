@@ -1,4 +1,4 @@
-//! `settee diff ID REV1 REV2`: what changed between two revisions' bodies.
+//! `settee diff ID REV1 REV2`: what changed between two revisions' bodies and attachments.
 
 use anyhow::Result;
 use serde_json::{json, Value};
@@ -9,7 +9,8 @@ use super::{parse_id, parse_rev};
 use crate::ctx::Ctx;
 use crate::output::Out;
 
-/// Field paths added (+), removed (-) and changed (~) from REV1's body to REV2's.
+/// Field paths added (+), removed (-) and changed (~) from REV1's body to REV2's, then the
+/// attachments added, removed and changed (other bytes or content type).
 #[derive(clap::Args)]
 pub struct Args {
     id: String,
@@ -46,6 +47,35 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
                 Change::Removed(v) => format!("- {path}: {v}"),
                 Change::Changed { from, to } => format!("~ {path}: {from} -> {to}"),
             })?;
+        }
+    }
+    let (_, _, from) = store.revision_attachments(&id, Some(&parse_rev(&args.rev1)?))?;
+    let (_, _, to) = store.revision_attachments(&id, Some(&parse_rev(&args.rev2)?))?;
+    let c = settee::attachment::compare(&from, &to);
+    let described =
+        |a: &settee::attachment::Attachment| format!("{}, {} bytes, {}", a.content_type, a.length, a.digest);
+    for name in &c.added {
+        let a = &to[name];
+        if ctx.json {
+            out.json(&json!({"attachment": name, "op": "added", "to": a.stub()}))?;
+        } else {
+            out.line(&format!("+ attachment {name}: {}", described(a)))?;
+        }
+    }
+    for name in &c.removed {
+        let a = &from[name];
+        if ctx.json {
+            out.json(&json!({"attachment": name, "op": "removed", "from": a.stub()}))?;
+        } else {
+            out.line(&format!("- attachment {name}: {}", described(a)))?;
+        }
+    }
+    for name in &c.changed {
+        let (a, b) = (&from[name], &to[name]);
+        if ctx.json {
+            out.json(&json!({"attachment": name, "op": "changed", "from": a.stub(), "to": b.stub()}))?;
+        } else {
+            out.line(&format!("~ attachment {name}: {} -> {}", described(a), described(b)))?;
         }
     }
     out.finish()?;

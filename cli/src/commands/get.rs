@@ -32,6 +32,13 @@ pub struct Args {
     /// With --rev or --open-revs: return the leaves descending from the revisions asked for.
     #[arg(long)]
     latest: bool,
+    /// Give every attachment's bytes inline (base64 `data`) instead of stubs.
+    #[arg(long)]
+    attachments: bool,
+    /// Give inline only the attachments written after the newest of these revisions found
+    /// in the revision's history (CouchDB's `atts_since`); stubs for the others.
+    #[arg(long, value_name = "R1,R2")]
+    atts_since: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
@@ -51,6 +58,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         deleted_conflicts: args.deleted_conflicts,
         open_revs,
         latest: args.latest,
+        attachments: args.attachments,
+        atts_since: args
+            .atts_since
+            .as_deref()
+            .map(|list| list.split(',').map(|r| parse_rev(r.trim())).collect::<Result<_>>())
+            .transpose()?,
     };
     let store = ctx.open_read()?;
     let doc = store.get(&id, &options)?;

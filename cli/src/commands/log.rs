@@ -3,12 +3,15 @@
 //! Each leaf starts a lane; a revision is printed once all revisions below it are, and lanes
 //! that meet at a common ancestor merge into the leftmost. Marks: `(winner)`, `(conflict)`,
 //! `(deleted)`, `(root)` on each root of a forest, `[missing]` when the body is not in this
-//! store.
+//! store; then ` attachments: +added ~changed -removed` when the revision changed them
+//! (against its parent's body; with the parent's body compacted away, the attachments the
+//! revision wrote, by `revpos`, count as added).
 
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 use serde_json::{json, Value};
+use settee::attachment::Attachments;
 use settee::store::{NodeInfo, RevStatus};
 use settee::{RevId, RevTree, Store};
 
@@ -28,6 +31,7 @@ struct Row {
     parent: Option<RevId>,
     status: RevStatus,
     leaf: bool,
+    attachments: settee::attachment::Changes,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
@@ -62,14 +66,19 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         let revs: Vec<Value> = rows
             .iter()
             .map(|r| {
-                json!({
+                let mut v = json!({
                     "rev": r.rev.to_string(),
                     "parent": r.parent.as_ref().map(ToString::to_string),
                     "leaf": r.leaf,
                     "winner": Some(&r.rev) == winner.as_ref(),
                     "deleted": mark(r).contains(&"deleted"),
                     "status": r.status.as_str(),
-                })
+                });
+                let c = &r.attachments;
+                if !c.is_empty() {
+                    v["attachments"] = json!({"added": c.added, "changed": c.changed, "removed": c.removed});
+                }
+                v
             })
             .collect();
         out.json(&json!({"id": id.as_str(), "revisions": revs}))?;
@@ -124,6 +133,7 @@ fn order(store: &Store, tree: &RevTree<NodeInfo>, doc: &settee::refs::DocRef) ->
             printed.insert(rev.clone());
             let parent = parent_of.get(&rev).cloned().flatten();
             rows.push(Row {
+                attachments: attachment_changes(store, tree, &rev, parent.as_ref()),
                 leaf: !children.contains_key(&rev) || rev == leaf,
                 status: status.get(&rev).copied().unwrap_or(RevStatus::Missing),
                 parent: parent.clone(),
@@ -143,6 +153,45 @@ fn order(store: &Store, tree: &RevTree<NodeInfo>, doc: &settee::refs::DocRef) ->
         r.leaf = !parents.contains(&r.rev);
     }
     rows
+}
+
+/// The attachments of `rev`'s stored body; `None` when its body is not in this store.
+fn attachments_of(store: &Store, tree: &RevTree<NodeInfo>, rev: &RevId) -> Option<Attachments> {
+    let info = tree.get(rev)?.value.as_ref()?;
+    let bytes = store.odb().read_body(&info.body).ok()??;
+    settee::attachment::of_bytes(&bytes).ok()
+}
+
+/// How `rev` changed the attachments of `parent` (see the module doc).
+fn attachment_changes(
+    store: &Store,
+    tree: &RevTree<NodeInfo>,
+    rev: &RevId,
+    parent: Option<&RevId>,
+) -> settee::attachment::Changes {
+    let Some(atts) = attachments_of(store, tree, rev) else { return Default::default() };
+    match parent {
+        None => settee::attachment::compare(&Attachments::new(), &atts),
+        Some(p) => match attachments_of(store, tree, p) {
+            Some(from) => settee::attachment::compare(&from, &atts),
+            None => settee::attachment::Changes {
+                added: atts.iter().filter(|(_, a)| a.revpos == rev.pos).map(|(n, _)| n.clone()).collect(),
+                ..Default::default()
+            },
+        },
+    }
+}
+
+/// ` attachments: +a ~b -c`, or nothing.
+fn attachment_text(c: &settee::attachment::Changes) -> String {
+    if c.is_empty() {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    parts.extend(c.added.iter().map(|n| format!("+{n}")));
+    parts.extend(c.changed.iter().map(|n| format!("~{n}")));
+    parts.extend(c.removed.iter().map(|n| format!("-{n}")));
+    format!(" attachments: {}", parts.join(" "))
 }
 
 /// Draw lanes: `*` for the revision, `|` for other open lanes, `/` for lanes merging left.
@@ -197,6 +246,7 @@ fn draw(rows: &[Row], mark: &dyn Fn(&Row) -> Vec<&'static str>) -> Vec<String> {
         if row.status == RevStatus::Missing {
             text.push_str(" [missing]");
         }
+        text.push_str(&attachment_text(&row.attachments));
         lines.push(text);
         if let Some(lane) = lanes.get_mut(col) {
             *lane = row.parent.clone();

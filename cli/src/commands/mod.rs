@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::ctx::{absolute, Ctx};
 use crate::exit::Usage;
 
+mod attach;
 mod bundle;
 mod cat_object;
 mod changes;
@@ -43,7 +44,8 @@ mod status;
     after_help = "The store is the .settee directory in the current directory or the nearest one above it.\n\
                   Environment: SETTEE_DIR names the store instead: its .settee directory, or the work tree\n\
                   that holds one (then DIR/.settee is used; `settee init` creates it there).\n\n\
-                  Exit codes: 0 ok, 1 error, 2 usage, 3 conflict, 4 not found."
+                  Exit codes: 0 ok, 1 error, 2 usage, 3 conflict, 4 not found, 5 precondition failed\n\
+                  (an attachment stub the replaced revision lacks)."
 )]
 pub struct Cli {
     /// Run as if settee was started in DIR.
@@ -70,6 +72,9 @@ enum Command {
     Post(put::PostArgs),
     Get(get::Args),
     Rm(rm::Args),
+    Attach(attach::AttachArgs),
+    Detach(attach::DetachArgs),
+    Attachment(attach::AttachmentArgs),
     Ls(ls::Args),
     Log(log::Args),
     Changes(changes::Args),
@@ -113,6 +118,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Post(a) => put::run_post(&ctx, a),
         Command::Get(a) => get::run(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
+        Command::Attach(a) => attach::run_attach(&ctx, a),
+        Command::Detach(a) => attach::run_detach(&ctx, a),
+        Command::Attachment(a) => attach::run_attachment(&ctx, a),
         Command::Ls(a) => ls::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Changes(a) => changes::run(&ctx, a),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use serde_json::json;
-use settee::{Body, DocId, Incoming, Op};
+use settee::{DocId, Incoming};
 
 use super::{parse_id, parse_rev, read_input};
 use crate::ctx::Ctx;
@@ -13,6 +13,8 @@ use crate::output::Out;
 
 /// Write a JSON object as the new revision of ID (from FILE, or stdin when FILE is - or
 /// absent). A `_rev` in the body counts as --rev; `"_deleted": true` writes a tombstone.
+/// `_attachments` entries give inline `data` (base64) or `"stub": true` (kept from the
+/// revision replaced; exit 5 when it has no such attachment).
 /// Without ID, the body's `_id` names the document, or a new random id is made (as `post`).
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,7 +38,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let named = args.id.as_deref().map(parse_id).transpose()?;
     let bytes = read_input(&ctx.cwd, args.file.as_deref())?;
     let what = named.as_ref().map_or("(standard input)", DocId::as_str);
-    let doc = Incoming::from_slice(&bytes, what)?;
+    let doc = Incoming::from_slice_with_attachments(&bytes, what)?;
     if let (Some(id), Some(body_id)) = (&named, &doc.id) {
         if body_id != id.as_str() {
             bail!(Usage(format!(
@@ -58,15 +60,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         Some(id) => id,
         None => body_or_new_id(&doc, rev.is_some())?,
     };
-    write(ctx, Op::Edit { id, base: rev, deleted: doc.deleted, body: Body::from_map(&doc.body) }, show_id)
+    write(ctx, id, rev, doc, show_id)
 }
 
 pub fn run_post(ctx: &Ctx, args: &PostArgs) -> Result<u8> {
     let bytes = read_input(&ctx.cwd, args.file.as_deref())?;
-    let doc = Incoming::from_slice(&bytes, "(standard input)")?;
+    let doc = Incoming::from_slice_with_attachments(&bytes, "(standard input)")?;
     let rev = doc.rev.as_deref().map(|r| settee::RevId::parse(r).map_err(settee::Error::from)).transpose()?;
     let id = body_or_new_id(&doc, rev.is_some())?;
-    write(ctx, Op::Edit { id, base: rev, deleted: doc.deleted, body: Body::from_map(&doc.body) }, true)
+    write(ctx, id, rev, doc, true)
 }
 
 /// The body's `_id`, or a new random one for a body without (an update, with `_rev`, must
@@ -81,8 +83,9 @@ fn body_or_new_id(doc: &Incoming, has_rev: bool) -> Result<DocId> {
     }
 }
 
-fn write(ctx: &Ctx, op: Op, show_id: bool) -> Result<u8> {
+fn write(ctx: &Ctx, id: DocId, rev: Option<settee::RevId>, doc: Incoming, show_id: bool) -> Result<u8> {
     let mut store = ctx.open_write()?;
+    let op = store.edit_op(id, rev, doc)?;
     let written = store.write(vec![op])?.remove(0)?;
     if show_id && !ctx.json {
         let mut out = Out::new();
