@@ -51,6 +51,9 @@ pub enum Error {
     Invalid(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// Talking to a CouchDB-compatible server failed.
+    #[error(transparent)]
+    Http(Box<crate::transport::http::Error>),
 }
 
 fn why_suffix(why: &str) -> String {
@@ -74,6 +77,7 @@ impl Error {
                 ErrorKind::InvalidInput
             }
             Error::Io { .. } => ErrorKind::Io,
+            Error::Http(e) => e.kind(),
         }
     }
 

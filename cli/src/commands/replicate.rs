@@ -16,7 +16,8 @@ use crate::output::Out;
 /// Options shared by fetch, push and sync.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A remote's name, a path to a settee store, or a bundle file; `origin` when left out.
+    /// A remote's name, a path to a settee store, a bundle file, or a CouchDB database URL
+    /// (`http(s)://[user:pass@]host[:port]/db`); `origin` when left out.
     location: Option<String>,
     /// Replicate only these documents (comma-separated ids).
     #[arg(long, value_name = "A,B")]
@@ -31,6 +32,8 @@ pub struct Args {
     /// checkpointed, until SIGINT or SIGTERM (then exit 0 after the round in progress).
     #[arg(long)]
     continuous: bool,
+    #[command(flatten)]
+    http: crate::http::HttpArgs,
 }
 
 /// The remote that fetch, push and sync use when no LOCATION is given (as git does).
@@ -116,7 +119,13 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
             let outcome = one_way(ctx, &mut source, &mut LocalStore::new(&mut here), &options, "fetching")?;
             results.push(("fetched from", outcome));
         }
-        Location::Http(_) => bail!("replication with CouchDB servers is not implemented yet"),
+        Location::Http(url) => {
+            let mut peer = crate::http::open(url, args.http.config(ctx, direction != Direction::Fetch))?;
+            if args.continuous {
+                return continuous_http(ctx, &mut here, &mut peer, &location, &options, direction);
+            }
+            results = http_round(ctx, &mut here, &mut peer, &options, direction)?;
+        }
     }
     here.checkpoint()?;
     report(ctx, &location, &results)
@@ -142,6 +151,37 @@ fn round(
         results.push(("fetched from", outcome));
     }
     Ok(results)
+}
+
+/// One push and/or fetch between this store and a server, as `direction` says.
+fn http_round(
+    ctx: &Ctx,
+    here: &mut Store,
+    peer: &mut settee::transport::http::Couch,
+    options: &Options,
+    direction: Direction,
+) -> Result<Vec<(&'static str, Outcome)>> {
+    let mut results = Vec::new();
+    if matches!(direction, Direction::Push | Direction::Sync) {
+        let outcome = one_way(ctx, &mut LocalStore::new(here), peer, options, "pushing")?;
+        results.push(("pushed to", outcome));
+    }
+    if matches!(direction, Direction::Fetch | Direction::Sync) {
+        let outcome = one_way(ctx, peer, &mut LocalStore::new(here), options, "fetching")?;
+        results.push(("fetched from", outcome));
+    }
+    Ok(results)
+}
+
+fn continuous_http(
+    _ctx: &Ctx,
+    _here: &mut Store,
+    _peer: &mut settee::transport::http::Couch,
+    _location: &Location,
+    _options: &Options,
+    _direction: Direction,
+) -> Result<u8> {
+    bail!("--continuous with a CouchDB server is not implemented yet")
 }
 
 /// Replicate round after round, each started when a source commits, until a stop is

@@ -1,0 +1,250 @@
+//! Replication with a real CouchDB-compatible server (PouchDB Server on 127.0.0.1): push,
+//! fetch, sync and clone over HTTP, checked with plain HTTP reads of the server.
+
+mod server;
+
+use serde_json::{json, Value};
+
+use crate::*;
+pub use server::PouchServer;
+
+/// 32 hex digits made from `i` (a revision hash).
+fn hx(i: usize) -> String {
+    format!("{i:032x}")
+}
+
+/// A store holding what replication must carry faithfully: a conflict with a deleted
+/// branch, a deleted document, a long history, unicode ids, and a `_local` document.
+fn varied_store() -> TestEnv {
+    let env = TestEnv::new();
+    let rev = env.put("plain", r#"{"v":1}"#);
+    env.update("plain", &rev, r#"{"v":2,"nested":{"list":[1,2.5,"three"]}}"#);
+    let gone = env.put("gone", r#"{"soon":"deleted"}"#);
+    env.rm("gone", &gone);
+    env.put("ünï/cødé ☃", r#"{"text":"héllo wörld ☃"}"#);
+    env.put("space id", r#"{"x":null}"#);
+    let long: Vec<String> = (1..=300).rev().map(hx).collect();
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let (a, b, c, one) = (h('a'), h('b'), h('c'), h('1'));
+    env.import_replicated(&[
+        replicated("long", 300, &long, json!({"depth": 300})),
+        replicated("conflicted", 2, &[&a, &one], json!({"side": "a"})),
+        replicated("conflicted", 2, &[&b, &one], json!({"side": "b"})),
+        replicated("conflicted", 3, &[&c, &a, &one], json!({"_deleted": true})),
+    ]);
+    env.settee_stdin(["local", "put", "settings"], r#"{"private":true}"#).ok();
+    env
+}
+
+/// Every leaf of every document on the server: `GET /db/ID?open_revs=all&revs=true` for
+/// each id in the changes feed, as JSON lines sorted like `export --all-leaves`.
+pub fn server_leaves(server: &PouchServer, db: &str) -> Vec<Value> {
+    let (status, changes) = server.get(&format!("{db}/_changes?style=all_docs"));
+    assert_eq!(status, 200, "{changes}");
+    let mut ids: Vec<String> = changes["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut out = Vec::new();
+    for id in ids {
+        let path = format!("{db}/{}?open_revs=all&revs=true", percent(&id));
+        let (status, leaves) = server.get(&path);
+        assert_eq!(status, 200, "{path}: {leaves}");
+        let mut docs: Vec<Value> = leaves.as_array().unwrap().iter().map(|l| l["ok"].clone()).collect();
+        docs.sort_by_key(|d| d["_rev"].as_str().map(str::to_string));
+        out.extend(docs);
+    }
+    out
+}
+
+/// The leaves `export --all-leaves` gives, in the same order as `server_leaves`.
+pub fn store_leaves(env: &TestEnv) -> Vec<Value> {
+    let out = env.settee(["export", "--all-leaves"]);
+    let mut docs: Vec<Value> = out.ok().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    docs.sort_by_key(|d| (d["_id"].as_str().map(str::to_string), d["_rev"].as_str().map(str::to_string)));
+    docs
+}
+
+pub fn percent(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn push_then_clone_carries_every_leaf_and_no_local_document() {
+    let server = PouchServer::in_memory();
+    let env = varied_store();
+    let url = server.db("round");
+    let out = env.settee(["--json", "push", &url]);
+    let report = out.json();
+    assert_eq!(report["direction"], "pushed");
+    assert_eq!(report["location"], url.as_str());
+    assert_eq!(report["write_failures"], 0);
+    // Plain HTTP reads of the server show the same leaves, bodies and histories.
+    let mine = store_leaves(&env);
+    assert_eq!(server_leaves(&server, "round"), mine);
+    // The same winners, and the deleted document reads as deleted.
+    for id in ["plain", "long", "conflicted", "ünï/cødé ☃"] {
+        let (status, doc) = server.get(&format!("round/{}?conflicts=true", percent(id)));
+        assert_eq!(status, 200);
+        let local = env.get_json(&[id, "--conflicts"]);
+        assert_eq!(doc, local, "{id}");
+    }
+    let (status, gone) = server.get("round/gone");
+    // (PouchDB Server says "missing" where CouchDB says "deleted".)
+    assert_eq!(status, 404, "{gone}");
+    // `_local` documents stay home; only the replication's checkpoint is there.
+    assert_eq!(server.get("round/_local/settings").0, 404);
+    // A fresh store cloned from the server is the same.
+    let copy = TestEnv::bare();
+    copy.settee(["clone", &url, "."]).ok();
+    assert_eq!(store_leaves(&copy), mine);
+    assert_eq!(copy.settee(["remote", "list"]).ok(), format!("origin\t{url}\n"));
+    // Run again, both transfer nothing.
+    let again = env.settee(["--json", "push", &url]).json();
+    assert_eq!((again["docs_read"].as_u64(), again["revisions_written"].as_u64()), (Some(0), Some(0)));
+    let again = copy.settee(["--json", "fetch"]).json();
+    assert_eq!((again["docs_read"].as_u64(), again["revisions_written"].as_u64()), (Some(0), Some(0)));
+}
+
+#[test]
+fn push_creates_the_database_and_fetch_names_a_missing_one() {
+    let server = PouchServer::in_memory();
+    let env = TestEnv::new();
+    let url = server.db("nowhere");
+    let message = env.settee(["fetch", &url]).fails(NOT_FOUND);
+    assert!(message.contains(&url) && message.contains("does not exist"), "{message}");
+    assert_eq!(server.get("nowhere").0, 404);
+    env.put("a", "{}");
+    env.settee(["push", &url]).ok();
+    assert_eq!(server.get("nowhere").1["doc_count"], 1);
+}
+
+#[test]
+fn sync_carries_edits_both_ways_and_settles_conflicts_like_the_server() {
+    let server = PouchServer::in_memory();
+    let url = server.db("shared");
+    let env = TestEnv::new();
+    let base = env.put("card", r#"{"phone":"555-1234"}"#);
+    env.settee(["push", &url]).ok();
+    // The same document edited on the server and here.
+    let (status, theirs) =
+        server.call("PUT", "shared/card", Some(&json!({"_rev": base, "phone": "555-9999"})));
+    assert_eq!(status, 201, "{theirs}");
+    env.update("card", &base, r#"{"phone":"555-0000"}"#);
+    server.call("PUT", "shared/new-there", Some(&json!({"from": "server"})));
+    let out = env.settee(["sync", &url]);
+    assert!(out.ok().contains("fetched from"));
+    // Both sides hold both revisions and pick the same winner.
+    let (_, there) = server.get("shared/card?conflicts=true");
+    let here = env.get_json(&["card", "--conflicts"]);
+    assert_eq!(there, here);
+    assert_eq!(here["_conflicts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(env.get_json(&["new-there"])["from"], "server");
+    // Resolving here and syncing ends the conflict on the server too.
+    let merged =
+        env.settee_stdin(["resolve", "card", "-"], r#"{"phone":"555-4321"}"#).ok().trim().to_string();
+    env.settee(["sync", &url]).ok();
+    let (_, there) = server.get("shared/card?conflicts=true");
+    assert_eq!(there["_rev"], merged.as_str());
+    assert_eq!(there["phone"], "555-4321");
+    assert!(there.get("_conflicts").is_none(), "{there}");
+}
+
+#[test]
+fn credentials_come_from_the_url_the_environment_or_netrc_and_are_never_shown() {
+    let server = PouchServer::with_admin("ann", "s3cret-pw");
+    // A database only ann may use (PouchDB Server falls over on an anonymous PUT /db when
+    // it has admins, so the databases are made here).
+    assert_eq!(server.call("PUT", "guarded", None).0, 201);
+    let members = json!({"members": {"names": ["ann"], "roles": []}, "admins": {"names": [], "roles": []}});
+    assert_eq!(server.call("PUT", "guarded/_security", Some(&members)).0, 200);
+    let env = TestEnv::new();
+    env.put("a", r#"{"v":1}"#);
+    let port = server.port;
+    let plain = server.db("guarded");
+    // No or a wrong password: one line naming the URL, never the password.
+    let message = env.settee(["push", &plain]).fails(ERROR);
+    assert!(message.contains(&plain) && message.contains("401"), "{message}");
+    let out = env.settee(["push", &format!("http://ann:wrong-pw@127.0.0.1:{port}/guarded")]);
+    let message = out.fails(ERROR);
+    assert!(message.contains(&plain) && message.contains("401"), "{message}");
+    assert!(!out.stderr.contains("wrong-pw"));
+    // The right password in the URL.
+    let with = format!("http://ann:s3cret-pw@127.0.0.1:{port}/guarded");
+    let out = env.settee(["push", &with]);
+    assert!(!out.ok().contains("s3cret"), "{}", out.stdout);
+    assert_eq!(server.get("guarded").1["doc_count"], 1);
+    // A remote keeps the URL without its credentials, and says so.
+    let out = env.settee(["remote", "add", "origin", &with]);
+    assert_eq!(out.code, OK);
+    assert!(out.stderr.starts_with("warning: ") && !out.stderr.contains("s3cret"), "{}", out.stderr);
+    assert_eq!(env.settee(["remote", "list"]).ok(), format!("origin\t{plain}\n"));
+    // Credentials from the environment...
+    env.put("b", r#"{"v":2}"#);
+    let mut cmd = env.command();
+    cmd.args(["push"]).env("SETTEE_COUCH_USER", "ann").env("SETTEE_COUCH_PASSWORD", "s3cret-pw");
+    run(cmd, "").ok();
+    assert_eq!(server.get("guarded").1["doc_count"], 2);
+    // ...or from a netrc file.
+    env.put("c", r#"{"v":3}"#);
+    let netrc = env.write_file("netrc", "machine 127.0.0.1\n  login ann\n  password s3cret-pw\n");
+    let mut cmd = env.command();
+    cmd.args(["sync", "origin"]).env("SETTEE_NETRC", &netrc);
+    run(cmd, "").ok();
+    assert_eq!(server.get("guarded").1["doc_count"], 3);
+    // Nothing the store keeps holds the password (config, checkpoints).
+    for entry in walkdir(&env.store_dir()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret"),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_restarted_server_keeps_the_checkpoint_and_a_recreated_database_starts_over() {
+    let mut server = PouchServer::on_disk();
+    let url = server.db("kept");
+    let env = TestEnv::new();
+    let lines: Vec<String> =
+        (0..50).map(|i| json!({"_id": format!("d{i:02}"), "i": i}).to_string()).collect();
+    env.settee_stdin(["import", "-"], &(lines.join("\n") + "\n")).ok();
+    assert_eq!(env.settee(["--json", "push", &url]).json()["docs_read"], 50);
+    // The server restarts (its instance_start_time changes): the run resumes, reads nothing.
+    server.restart();
+    let again = env.settee(["--json", "push", &url]).json();
+    assert_eq!((again["docs_read"].as_u64(), again["start_seq"].as_str()), (Some(0), Some("50")));
+    // The database is deleted and made again: its log is gone, so the push starts over.
+    assert_eq!(server.call("DELETE", "kept", None).0, 200);
+    assert_eq!(server.call("PUT", "kept", None).0, 201);
+    let fresh = env.settee(["--json", "push", &url]).json();
+    assert_eq!((fresh["docs_read"].as_u64(), fresh["start_seq"].as_str()), (Some(50), Some("0")));
+    assert_eq!(server.get("kept").1["doc_count"], 50);
+}
