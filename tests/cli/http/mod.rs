@@ -1,6 +1,7 @@
 //! Replication with a real CouchDB-compatible server (PouchDB Server on 127.0.0.1): push,
 //! fetch, sync and clone over HTTP, checked with plain HTTP reads of the server.
 
+mod proxy;
 mod server;
 
 use serde_json::{json, Value};
@@ -57,6 +58,34 @@ pub fn server_leaves(server: &PouchServer, db: &str) -> Vec<Value> {
         docs.sort_by_key(|d| d["_rev"].as_str().map(str::to_string));
         out.extend(docs);
     }
+    out
+}
+
+/// Each document's id and leaf revisions on the server (`_changes?style=all_docs`), sorted.
+pub fn server_revs(server: &PouchServer, db: &str) -> Vec<(String, Vec<String>)> {
+    let (status, changes) = server.get(&format!("{db}/_changes?style=all_docs"));
+    assert_eq!(status, 200, "{changes}");
+    revs_of(changes["results"].as_array().unwrap())
+}
+
+/// The same from the store (`changes --all-docs`).
+pub fn store_revs(env: &TestEnv) -> Vec<(String, Vec<String>)> {
+    let rows = env.settee(["--json", "changes", "--all-docs"]).json_lines();
+    revs_of(&rows)
+}
+
+fn revs_of(rows: &[Value]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .filter_map(|r| {
+            let id = r["id"].as_str()?.to_string();
+            let mut revs: Vec<String> =
+                r["changes"].as_array()?.iter().map(|c| c["rev"].as_str().unwrap().to_string()).collect();
+            revs.sort();
+            Some((id, revs))
+        })
+        .collect();
+    out.sort();
     out
 }
 
@@ -353,5 +382,128 @@ mod continuous {
         let (code, stderr) = stop(&mut child);
         assert_eq!(code, Some(0), "{stderr}");
         assert!(stderr.contains("trying again"), "the outage is said on stderr: {stderr}");
+    }
+}
+
+mod faults {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    use serde_json::{json, Value};
+
+    use super::proxy::{Faults, Proxy};
+    use super::{server_leaves, server_revs, store_leaves, store_revs, PouchServer};
+    use crate::*;
+
+    fn store_with(n: usize) -> TestEnv {
+        let env = TestEnv::new();
+        let lines: Vec<String> = (0..n)
+            .map(|i| json!({"_id": format!("doc{i:05}"), "i": i, "pad": "x".repeat(i % 200)}).to_string())
+            .collect();
+        env.settee_stdin(["import", "-"], &(lines.join("\n") + "\n")).ok();
+        env
+    }
+
+    /// Every document `other` holds is one `env` holds, with the same revision and body.
+    fn no_partial_documents(env: &TestEnv, leaves: &[Value]) {
+        let mine = store_leaves(env);
+        for doc in leaves {
+            assert!(mine.contains(doc), "a document that differs from what was written: {doc}");
+        }
+    }
+
+    /// Through a proxy that answers 500 or cuts answers on a third of the connections, a
+    /// push and a fetch either finish (with retries) or fail with one error line; the
+    /// documents that arrive are always whole, and a clean run converges.
+    #[test]
+    fn answers_cut_short_or_500_are_retried_and_never_half_written() {
+        let server = PouchServer::in_memory();
+        let env = store_with(600);
+        let (mut finished, mut faults) = (0, 0);
+        for seed in 1..=4u64 {
+            let proxy = Proxy::start(server.port, Faults { error_500: 20, cut: 50 }, seed);
+            let url = proxy.url("faulty");
+            let retries = if seed % 2 == 0 { "0" } else { "30" };
+            let out = env.settee(["push", "--batch-size", "100", "--retries", retries, &url]);
+            assert_no_panic(&out);
+            if out.code == OK {
+                finished += 1;
+            } else {
+                out.fails(ERROR);
+            }
+            if server.get("faulty").0 == 200 {
+                no_partial_documents(&env, &server_leaves(&server, "faulty"));
+            }
+            faults += proxy.faults.load(std::sync::atomic::Ordering::SeqCst);
+        }
+        assert!(faults > 0, "the proxy misbehaved");
+        assert!(finished >= 1, "runs with 30 retries finish");
+        // A clean push converges.
+        env.settee(["push", &server.db("faulty")]).ok();
+        assert_eq!(server_leaves(&server, "faulty"), store_leaves(&env));
+        // Fetching through the faults into an empty store: whole documents only.
+        let copy = TestEnv::new();
+        for seed in 10..=13u64 {
+            let proxy = Proxy::start(server.port, Faults { error_500: 20, cut: 50 }, seed);
+            let retries = if seed % 2 == 0 { "0" } else { "30" };
+            let out =
+                copy.settee(["fetch", "--batch-size", "100", "--retries", retries, &proxy.url("faulty")]);
+            assert_no_panic(&out);
+            no_partial_documents(&env, &store_leaves(&copy));
+        }
+        copy.settee(["fetch", &server.db("faulty")]).ok();
+        assert_eq!(store_leaves(&copy), store_leaves(&env));
+    }
+
+    /// PouchDB Server killed in the middle of a push (on-disk storage): started again within
+    /// the retries, the push carries on and finishes; left down, the push fails, and the
+    /// next push resumes from the checkpoint rather than from zero, and converges.
+    #[test]
+    fn a_server_killed_mid_push_costs_a_retry_or_a_resume_never_a_restart() {
+        let mut server = PouchServer::on_disk();
+        let env = store_with(12_000);
+        let url = server.db("killed");
+        let push = |retries: &str| {
+            env.command()
+                .args(["--json", "push", "--batch-size", "500", "--retries", retries, &url])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let count = |server: &PouchServer| server.get("killed").1["doc_count"].as_u64().unwrap_or(0);
+        let wait_for = |server: &PouchServer, n: u64| {
+            let start = Instant::now();
+            while count(server) < n {
+                assert!(start.elapsed() < Duration::from_secs(60), "the push did not get going");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        // Killed and started again: retries carry the push through.
+        let child = push("12");
+        wait_for(&server, 2000);
+        server.restart();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("retry"), "the retries are said on stderr: {stderr}");
+        assert_eq!(count(&server), 12_000);
+        // Killed and left down: the push fails; the next one resumes.
+        let more: Vec<String> =
+            (0..20_000).map(|i| json!({"_id": format!("more{i:05}"), "i": i}).to_string()).collect();
+        env.settee_stdin(["import", "-"], &(more.join("\n") + "\n")).ok();
+        let child = push("1");
+        wait_for(&server, 24_000);
+        server.kill();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(ERROR), "{}", String::from_utf8_lossy(&out.stderr));
+        server.restart();
+        let resumed = env.settee(["--json", "push", &url]).json();
+        let start: u64 = resumed["start_seq"].as_str().unwrap().parse().unwrap();
+        assert!(start > 12_000, "resumed from a checkpoint past the first push: {resumed}");
+        assert!(resumed["docs_read"].as_u64().unwrap() < 20_000, "{resumed}");
+        assert_eq!(count(&server), 32_000);
+        assert_eq!(server_revs(&server, "killed"), store_revs(&env));
     }
 }
