@@ -507,3 +507,60 @@ mod faults {
         assert_eq!(server_revs(&server, "killed"), store_revs(&env));
     }
 }
+
+/// `--doc-ids` goes to the server as `filter=_doc_ids`; `--selector` is applied here, since
+/// PouchDB Server is not CouchDB 2 (it falls over on `filter=_selector`).
+#[test]
+fn filtered_fetches_take_only_the_documents_asked_for() {
+    let server = PouchServer::in_memory();
+    let src = TestEnv::new();
+    for (id, kind) in [("a", "fruit"), ("b", "veg"), ("c", "fruit"), ("d", "veg")] {
+        src.put(id, &json!({"kind": kind}).to_string());
+    }
+    let gone = src.put("e", r#"{"kind":"fruit"}"#);
+    src.rm("e", &gone);
+    src.settee(["push", &server.db("filtered")]).ok();
+    let by_id = TestEnv::new();
+    let out = by_id.settee(["--json", "fetch", "--doc-ids", "b,e", &server.db("filtered")]).json();
+    assert_eq!(out["revisions_written"], 2);
+    let ids: Vec<String> = store_revs(&by_id).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["b", "e"]);
+    let by_selector = TestEnv::new();
+    let out = by_selector
+        .settee(["--json", "fetch", "--selector", r#"{"kind":"fruit"}"#, &server.db("filtered")])
+        .json();
+    assert_eq!(out["revisions_written"], 2, "{out}");
+    let ids: Vec<String> = store_revs(&by_selector).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["a", "c"]);
+    // the server is still up
+    assert_eq!(server.get("filtered").0, 200);
+}
+
+/// A server without `_bulk_get` is read with `GET /db/ID?open_revs=[..]` instead.
+#[test]
+fn a_server_without_bulk_get_is_read_with_open_revs() {
+    let server = PouchServer::in_memory();
+    let env = varied_store();
+    env.settee(["push", &server.db("old")]).ok();
+    let proxy =
+        proxy::Proxy::start_hiding(server.port, proxy::Faults { error_500: 0, cut: 0 }, 1, Some("_bulk_get"));
+    assert!(proxy.hidden.is_some());
+    let copy = TestEnv::bare();
+    copy.settee(["clone", &proxy.url("old"), "."]).ok();
+    assert_eq!(store_leaves(&copy), store_leaves(&env));
+}
+
+/// A document with attachments ends the fetch with an error naming it, and its batch is
+/// not written (attachments over HTTP come later).
+#[test]
+fn attachments_are_refused_by_name_not_dropped() {
+    let server = PouchServer::in_memory();
+    assert_eq!(server.call("PUT", "att", None).0, 201);
+    server.call("PUT", "att/plain", Some(&json!({"v": 1})));
+    let doc = json!({"_attachments": {"a.txt": {"content_type": "text/plain", "data": "aGVsbG8="}}});
+    assert_eq!(server.call("PUT", "att/with-file", Some(&doc)).0, 201);
+    let env = TestEnv::new();
+    let message = env.settee(["fetch", &server.db("att")]).fails(ERROR);
+    assert!(message.contains("with-file") && message.contains("attachments"), "{message}");
+    assert_eq!(env.last_seq(), 0, "nothing of the batch was written");
+}

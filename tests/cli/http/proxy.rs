@@ -13,6 +13,8 @@ use std::time::Duration;
 
 pub struct Proxy {
     pub port: u16,
+    /// Requests answered 404 because their path holds this (a server without an endpoint).
+    pub hidden: Option<&'static str>,
     stop: Arc<AtomicBool>,
     /// Connections that were answered 500 or cut.
     pub faults: Arc<AtomicU64>,
@@ -36,6 +38,13 @@ fn next(state: &mut u64) -> u64 {
 
 impl Proxy {
     pub fn start(upstream: u16, faults: Faults, seed: u64) -> Proxy {
+        Proxy::start_hiding(upstream, faults, seed, None)
+    }
+
+    /// A proxy that also answers 404 to every request whose first line holds `hidden`, as
+    /// a server without that endpoint would (requests are not pipelined: each read from
+    /// the client starts a request).
+    pub fn start_hiding(upstream: u16, faults: Faults, seed: u64, hidden: Option<&'static str>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -61,13 +70,13 @@ impl Proxy {
                     std::thread::spawn(move || answer_500(client));
                 } else if roll < faults.error_500 + faults.cut {
                     count2.fetch_add(1, Ordering::SeqCst);
-                    pump(client, server, Some(cut_after));
+                    pump(client, server, Some(cut_after), hidden);
                 } else {
-                    pump(client, server, None);
+                    pump(client, server, None, hidden);
                 }
             }
         });
-        Proxy { port, stop, faults: count }
+        Proxy { port, hidden, stop, faults: count }
     }
 
     pub fn url(&self, db: &str) -> String {
@@ -96,10 +105,32 @@ fn answer_500(mut client: TcpStream) {
 }
 
 /// Forward both ways; with `cut`, close everything after that many bytes of answer.
-fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>) {
+fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>, hidden: Option<&'static str>) {
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let mut c_answer = client.try_clone().unwrap();
     std::thread::spawn(move || {
-        let _ = std::io::copy(&mut c_read, &mut s_write);
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = match c_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let first_line = buf[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+            if hidden.is_some_and(|h| String::from_utf8_lossy(first_line).contains(h)) {
+                let body = r#"{"error":"not_found","reason":"missing"}"#;
+                let _ = write!(
+                    c_answer,
+                    "HTTP/1.1 404 Object Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = c_answer.shutdown(Shutdown::Both);
+                let _ = s_write.shutdown(Shutdown::Both);
+                return;
+            }
+            if s_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
         let _ = s_write.shutdown(Shutdown::Write);
     });
     let (mut s_read, mut c_write) = (server, client);
