@@ -58,6 +58,9 @@ pub enum Error {
     Invalid(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// Talking to a CouchDB-compatible server failed.
+    #[error(transparent)]
+    Http(Box<crate::transport::http::Error>),
 }
 
 fn why_suffix(why: &str) -> String {
@@ -82,6 +85,7 @@ impl Error {
             }
             Error::Io { .. } => ErrorKind::Io,
             Error::MissingStub { .. } | Error::BlobMissing { .. } => ErrorKind::Precondition,
+            Error::Http(e) => e.kind(),
         }
     }
 

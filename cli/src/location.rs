@@ -1,5 +1,5 @@
-//! Where a replication goes: a remote's name, a path to another store, or (later) a bundle
-//! file or a CouchDB URL.
+//! Where a replication goes: a remote's name, a path to another store, a bundle file or a
+//! CouchDB URL. A URL is shown (and stored) without its credentials.
 
 use std::path::PathBuf;
 
@@ -14,7 +14,8 @@ pub enum Location {
     Store(PathBuf),
     /// A bundle file.
     Bundle(PathBuf),
-    /// A CouchDB-compatible server.
+    /// A database on a CouchDB-compatible server, its URL as given (credentials too:
+    /// `Display` leaves them out).
     Http(String),
 }
 
@@ -48,7 +49,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Store(p) | Location::Bundle(p) => write!(f, "{}", p.display()),
-            Location::Http(u) => f.write_str(u),
+            Location::Http(u) => f.write_str(&settee::transport::http::config::redact(u)),
         }
     }
 }

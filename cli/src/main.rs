@@ -7,6 +7,7 @@
 mod commands;
 mod ctx;
 mod exit;
+mod http;
 mod location;
 mod output;
 mod progress;

@@ -72,6 +72,7 @@ pub fn agreed_seq(
 /// history (capped), with the counts so far.
 pub fn log_document(
     session: &str,
+    start_time: &str,
     previous: Option<&Map<String, Value>>,
     start_seq: &str,
     recorded_seq: &str,
@@ -87,6 +88,7 @@ pub fn log_document(
         "docs_read": counts.docs_read,
         "docs_written": counts.revisions_written,
         "doc_write_failures": counts.write_failures,
+        "start_time": start_time,
         "end_time": httpdate::fmt_http_date(std::time::SystemTime::now()),
     });
     let mut entries = vec![entry];
@@ -138,7 +140,8 @@ mod tests {
     fn logs_keep_a_capped_history_newest_first() {
         let mut prev: Option<Map<String, Value>> = None;
         for i in 0..60 {
-            let d = log_document(&format!("s{i}"), prev.as_ref(), "0", &i.to_string(), &Default::default());
+            let d =
+                log_document(&format!("s{i}"), "", prev.as_ref(), "0", &i.to_string(), &Default::default());
             prev = Some(d);
         }
         let p = prev.unwrap();

@@ -103,6 +103,7 @@ pub fn replicate(
     let start =
         checkpoint::agreed_seq(source_log.as_ref(), target_log.as_ref()).unwrap_or_else(|| "0".into());
     let session = checkpoint::session_id();
+    let started = httpdate::fmt_http_date(std::time::SystemTime::now());
     let previous = target_log.or(source_log);
 
     // source -> target: pages to diff; target -> source: what to fetch;
@@ -190,7 +191,7 @@ pub fn replicate(
                           previous: &mut Option<serde_json::Map<String, serde_json::Value>>|
              -> Result<()> {
                 target.ensure_full_commit()?;
-                let log = checkpoint::log_document(&session, previous.as_ref(), &start, &outcome.last_seq, outcome);
+                let log = checkpoint::log_document(&session, &started, previous.as_ref(), &start, &outcome.last_seq, outcome);
                 target.put_local(&rep_id, &log)?;
                 let _ = logs_tx.send(log.clone());
                 *previous = Some(log);

@@ -9,6 +9,7 @@
 //! Sequences are opaque strings: a replicator only echoes them back.
 
 pub mod bundle;
+pub mod http;
 pub mod local;
 
 use serde_json::{Map, Value};

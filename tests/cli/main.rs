@@ -19,6 +19,7 @@ mod contract;
 mod documents;
 mod follow;
 mod history;
+mod http;
 mod integrity;
 mod maintenance;
 mod numbers;

@@ -27,6 +27,8 @@ pub const BUILDING: &str = ".settee-clone";
 pub struct Args {
     location: String,
     path: Option<PathBuf>,
+    #[command(flatten)]
+    http: crate::http::HttpArgs,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
@@ -47,9 +49,6 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     if root.symlink_metadata().is_ok() {
         bail!(Usage(format!("{} exists already", root.display())));
     }
-    if let Location::Http(_) = &location {
-        bail!("cloning from {location} is not implemented yet");
-    }
     // A bundle is checked whole before anything is created.
     let bundle = match &location {
         Location::Bundle(path) => Some(settee::bundle::Bundle::open(path)?),
@@ -58,7 +57,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
     let made_dir = !dir.exists();
     let building = dir.join(BUILDING);
     remove_abandoned(&building)?;
-    let outcome = match build(ctx, &location, bundle, &building) {
+    let outcome = match build(ctx, args, &location, bundle, &building) {
         Ok(outcome) => outcome,
         Err(e) => {
             // Best effort: the error being reported matters more than a failed cleanup.
@@ -83,18 +82,20 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
 /// Build the clone in `building`: create the store, record `origin`, replicate, checkpoint.
 fn build(
     ctx: &Ctx,
+    args: &Args,
     location: &Location,
     bundle: Option<settee::bundle::Bundle>,
     building: &Path,
 ) -> Result<settee::replicate::Outcome> {
     let mut here = Store::init(building).with_context(|| format!("creating {}", building.display()))?;
     // Held to the end, so a clone started meanwhile sees this one is alive.
-    here.locked(|here| fill(ctx, location, bundle, here))
+    here.locked(|here| fill(ctx, args, location, bundle, here))
 }
 
 /// Record `origin` in the new store `here`, replicate into it, checkpoint.
 fn fill(
     ctx: &Ctx,
+    args: &Args,
     location: &Location,
     bundle: Option<settee::bundle::Bundle>,
     here: &mut Store,
@@ -120,7 +121,16 @@ fn fill(
                 "cloning",
             )?
         }
-        _ => bail!("cloning from {location} is not implemented yet"),
+        (Location::Http(url), None) => {
+            if settee::transport::http::config::has_credentials(url) {
+                eprintln!(
+                    "warning: origin is recorded without the URL's credentials; give them to later commands with SETTEE_COUCH_USER/SETTEE_COUCH_PASSWORD or a netrc file"
+                );
+            }
+            let mut peer = crate::http::open(url, args.http.config(ctx, false))?;
+            one_way(ctx, &mut peer, &mut LocalStore::new(here), &Options::default(), "cloning")?
+        }
+        (Location::Bundle(_), None) => bail!("the bundle was not opened"),
     };
     here.checkpoint()?;
     Ok(outcome)

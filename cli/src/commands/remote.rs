@@ -43,7 +43,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             }
             let resolved = crate::location::resolve(ctx, &Default::default(), location)?;
             let stored = match resolved {
-                crate::location::Location::Http(u) => u,
+                crate::location::Location::Http(u) => {
+                    if settee::transport::http::config::has_credentials(&u) {
+                        eprintln!(
+                            "warning: the credentials in the URL are not stored; give them with SETTEE_COUCH_USER/SETTEE_COUCH_PASSWORD or a netrc file"
+                        );
+                    }
+                    settee::transport::http::config::redact(&u)
+                }
                 crate::location::Location::Store(p) | crate::location::Location::Bundle(p) => {
                     std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
                 }

@@ -16,7 +16,8 @@ use crate::output::Out;
 /// Options shared by fetch, push and sync.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A remote's name, a path to a settee store, or a bundle file; `origin` when left out.
+    /// A remote's name, a path to a settee store, a bundle file, or a CouchDB database URL
+    /// (`http(s)://[user:pass@]host[:port]/db`); `origin` when left out.
     location: Option<String>,
     /// Replicate only these documents (comma-separated ids).
     #[arg(long, value_name = "A,B")]
@@ -28,9 +29,12 @@ pub struct Args {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
     /// Keep replicating as the source changes (CouchDB's continuous replication), each round
-    /// checkpointed, until SIGINT or SIGTERM (then exit 0 after the round in progress).
+    /// checkpointed, until SIGINT or SIGTERM (then exit 0 after the round in progress). With a
+    /// server, its long-poll feed starts rounds, and outages are retried forever.
     #[arg(long)]
     continuous: bool,
+    #[command(flatten)]
+    http: crate::http::HttpArgs,
 }
 
 /// The remote that fetch, push and sync use when no LOCATION is given (as git does).
@@ -116,7 +120,14 @@ pub fn run(ctx: &Ctx, args: &Args, direction: Direction) -> Result<u8> {
             let outcome = one_way(ctx, &mut source, &mut LocalStore::new(&mut here), &options, "fetching")?;
             results.push(("fetched from", outcome));
         }
-        Location::Http(_) => bail!("replication with CouchDB servers is not implemented yet"),
+        Location::Http(url) => {
+            let config = args.http.config(ctx, direction != Direction::Fetch);
+            if args.continuous {
+                return continuous_http(ctx, &mut here, url, config, &location, &options, direction);
+            }
+            let mut peer = crate::http::open(url, config)?;
+            results = http_round(ctx, &mut here, &mut peer, &options, direction)?;
+        }
     }
     here.checkpoint()?;
     report(ctx, &location, &results)
@@ -142,6 +153,133 @@ fn round(
         results.push(("fetched from", outcome));
     }
     Ok(results)
+}
+
+/// One push and/or fetch between this store and a server, as `direction` says.
+fn http_round(
+    ctx: &Ctx,
+    here: &mut Store,
+    peer: &mut settee::transport::http::Couch,
+    options: &Options,
+    direction: Direction,
+) -> Result<Vec<(&'static str, Outcome)>> {
+    let mut results = Vec::new();
+    if matches!(direction, Direction::Push | Direction::Sync) {
+        let outcome = one_way(ctx, &mut LocalStore::new(here), peer, options, "pushing")?;
+        results.push(("pushed to", outcome));
+    }
+    if matches!(direction, Direction::Fetch | Direction::Sync) {
+        let outcome = one_way(ctx, peer, &mut LocalStore::new(here), options, "fetching")?;
+        results.push(("fetched from", outcome));
+    }
+    Ok(results)
+}
+
+/// Continuous replication with a server: rounds as `continuous` runs them between stores,
+/// each started when this store commits or the server's long-poll feed reports a change.
+/// A round that fails (the server gone, restarting) is tried again after a wait that
+/// doubles up to 30 s, forever, each failure said on stderr; the feed is watched on its own
+/// thread, which retries the same way. SIGINT or SIGTERM ends the run after the round in
+/// progress (its checkpoints written), with exit 0.
+fn continuous_http(
+    ctx: &Ctx,
+    here: &mut Store,
+    url: &str,
+    config: settee::transport::http::Config,
+    location: &Location,
+    options: &Options,
+    direction: Direction,
+) -> Result<u8> {
+    use std::time::{Duration, Instant};
+    const WAKE: Duration = Duration::from_millis(50);
+    const FIRST_WAIT: Duration = Duration::from_millis(500);
+    const LONGEST_WAIT: Duration = Duration::from_secs(30);
+    crate::stop::catch_signals();
+    let mut peer = crate::http::open(url, config.clone())?;
+    // The feed watcher: a signal for each change the server reports.
+    let (changed_tx, changed_rx) = crossbeam_channel::bounded::<()>(1);
+    if matches!(direction, Direction::Fetch | Direction::Sync) {
+        let mut watcher = settee::transport::http::Couch::open(url, config).map_err(settee::Error::from)?;
+        let shown = location.to_string();
+        std::thread::spawn(move || {
+            let heartbeat = Duration::from_secs(10);
+            let mut since: Option<String> = None;
+            let mut wait = FIRST_WAIT;
+            loop {
+                let result = match &since {
+                    None => watcher.update_seq(),
+                    Some(seq) => watcher.wait_for_change(seq, heartbeat),
+                };
+                match result {
+                    Ok(seq) => {
+                        if since.as_ref().is_some_and(|s| *s != seq) || wait > FIRST_WAIT {
+                            let _ = changed_tx.try_send(());
+                        }
+                        since = Some(seq);
+                        wait = FIRST_WAIT;
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "warning: watching {shown} for changes: {e}; trying again in {} s",
+                            wait.as_secs_f64()
+                        );
+                        std::thread::sleep(wait);
+                        wait = (wait * 2).min(LONGEST_WAIT);
+                    }
+                }
+            }
+        });
+    }
+    let mut failed = false;
+    let mut first = true;
+    let mut wait = FIRST_WAIT;
+    while !crate::stop::requested() {
+        here.refresh()?;
+        let seen_here = here.last_seq();
+        while changed_rx.try_recv().is_ok() {}
+        match http_round(ctx, here, &mut peer, options, direction) {
+            Ok(results) => {
+                wait = FIRST_WAIT;
+                let wrote: Vec<_> =
+                    results.into_iter().filter(|(_, o)| first || o.revisions_written > 0).collect();
+                if !wrote.is_empty() {
+                    failed |= report(ctx, location, &wrote)? != crate::exit::OK;
+                }
+                first = false;
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: replicating with {location}: {e:#}; trying again in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !crate::stop::requested() {
+                    std::thread::sleep(WAKE);
+                }
+                wait = (wait * 2).min(LONGEST_WAIT);
+                continue;
+            }
+        }
+        // Until this store commits, the server reports a change, or a stop is requested.
+        loop {
+            if crate::stop::requested() {
+                break;
+            }
+            if changed_rx.try_recv().is_ok() {
+                break;
+            }
+            let pushed = matches!(direction, Direction::Push | Direction::Sync)
+                && here.wait_for_seq(seen_here, WAKE)?;
+            if pushed {
+                break;
+            }
+            if direction == Direction::Fetch {
+                std::thread::sleep(WAKE);
+            }
+        }
+    }
+    here.checkpoint()?;
+    Ok(if failed { crate::exit::ERROR } else { crate::exit::OK })
 }
 
 /// Replicate round after round, each started when a source commits, until a stop is

@@ -1,0 +1,162 @@
+//! A small TCP proxy for fault tests: it forwards bytes between settee and a real server,
+//! and on a share of the connections it misbehaves: it answers 500 without asking the
+//! server, or it cuts the server's answers (the connection is kept alive, so after some
+//! answers, or in the middle of one) and closes. Choices come from
+//! a seeded generator, so a failure replays. It stops (and lets its threads end) when
+//! dropped; every connection ends when either side closes.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Proxy {
+    pub port: u16,
+    /// Requests answered 404 because their path holds this (a server without an endpoint).
+    pub hidden: Option<&'static str>,
+    stop: Arc<AtomicBool>,
+    /// Connections that were answered 500 or cut.
+    pub faults: Arc<AtomicU64>,
+}
+
+/// How often (in percent) a connection answers 500, and how often it is cut somewhere in
+/// its first 400 kB of answers.
+#[derive(Clone, Copy)]
+pub struct Faults {
+    pub error_500: u64,
+    pub cut: u64,
+}
+
+fn next(state: &mut u64) -> u64 {
+    // xorshift64*
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+impl Proxy {
+    pub fn start(upstream: u16, faults: Faults, seed: u64) -> Proxy {
+        Proxy::start_hiding(upstream, faults, seed, None)
+    }
+
+    /// A proxy that also answers 404 to every request whose first line holds `hidden`, as
+    /// a server without that endpoint would (requests are not pipelined: each read from
+    /// the client starts a request).
+    pub fn start_hiding(upstream: u16, faults: Faults, seed: u64, hidden: Option<&'static str>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (stop2, count2) = (stop.clone(), count.clone());
+        std::thread::spawn(move || {
+            let mut state = seed.max(1);
+            while !stop2.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                client.set_nonblocking(false).unwrap();
+                let roll = next(&mut state) % 100;
+                let cut_after = 1 + next(&mut state) % 400_000;
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                if roll < faults.error_500 {
+                    count2.fetch_add(1, Ordering::SeqCst);
+                    std::thread::spawn(move || answer_500(client));
+                } else if roll < faults.error_500 + faults.cut {
+                    count2.fetch_add(1, Ordering::SeqCst);
+                    pump(client, server, Some(cut_after), hidden);
+                } else {
+                    pump(client, server, None, hidden);
+                }
+            }
+        });
+        Proxy { port, hidden, stop, faults: count }
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("http://127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Read the start of the request, answer 500 and close.
+fn answer_500(mut client: TcpStream) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 65536];
+    let _ = client.read(&mut buf);
+    let body = r#"{"error":"internal_server_error","reason":"injected by the test proxy"}"#;
+    let _ = write!(
+        client,
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Forward both ways; with `cut`, close everything after that many bytes of answer.
+fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>, hidden: Option<&'static str>) {
+    let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let mut c_answer = client.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = match c_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let first_line = buf[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+            if hidden.is_some_and(|h| String::from_utf8_lossy(first_line).contains(h)) {
+                let body = r#"{"error":"not_found","reason":"missing"}"#;
+                let _ = write!(
+                    c_answer,
+                    "HTTP/1.1 404 Object Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = c_answer.shutdown(Shutdown::Both);
+                let _ = s_write.shutdown(Shutdown::Both);
+                return;
+            }
+            if s_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = s_write.shutdown(Shutdown::Write);
+    });
+    let (mut s_read, mut c_write) = (server, client);
+    std::thread::spawn(move || {
+        let mut sent = 0u64;
+        let mut buf = [0u8; 16384];
+        loop {
+            let n = match s_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let n = match cut {
+                Some(limit) if sent + n as u64 >= limit => {
+                    let keep = (limit - sent) as usize;
+                    let _ = c_write.write_all(&buf[..keep]);
+                    let _ = c_write.shutdown(Shutdown::Both);
+                    let _ = s_read.shutdown(Shutdown::Both);
+                    return;
+                }
+                _ => n,
+            };
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            sent += n as u64;
+        }
+        let _ = c_write.shutdown(Shutdown::Write);
+    });
+}
