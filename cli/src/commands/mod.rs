@@ -30,6 +30,7 @@ mod remote;
 mod replicate;
 mod resolve;
 mod rm;
+mod serve;
 mod stats;
 mod status;
 
@@ -94,6 +95,7 @@ enum Command {
     Bundle(bundle::Args),
     Diff(diff::Args),
     CatObject(cat_object::Args),
+    Serve(serve::Args),
 }
 
 /// Run the command; the `u8` is the exit code for outcomes that are not errors
@@ -134,6 +136,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
     }
 }
 
