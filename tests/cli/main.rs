@@ -25,6 +25,7 @@ mod numbers;
 mod readme;
 mod repair;
 mod replication;
+mod serve;
 mod shared;
 mod store;
 
