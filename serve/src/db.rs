@@ -37,8 +37,6 @@ pub struct Db {
     pub root: PathBuf,
     /// Created under the data directory (and so removable by `DELETE /db`).
     pub in_data_dir: bool,
-    /// When this server opened the database, in microseconds since the epoch.
-    pub start_time: String,
     idle: Mutex<Vec<Store>>,
     permits: Arc<Semaphore>,
     seq: watch::Receiver<u64>,
@@ -55,15 +53,10 @@ impl Db {
         let (tx, rx) = watch::channel(first.last_seq().0);
         let stop = Arc::new(AtomicBool::new(false));
         spawn_watcher(name, watcher, tx, stop.clone());
-        let start_time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros())
-            .to_string();
         Ok(Arc::new(Db {
             name: name.to_string(),
             root: root.to_path_buf(),
             in_data_dir,
-            start_time,
             idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(HANDLES)),
             seq: rx,

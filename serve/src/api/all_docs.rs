@@ -82,48 +82,44 @@ pub async fn handle(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
 
     let (response, sink) = stream::response("application/json");
     tokio::spawn(async move {
-        let header_db = db.clone();
-        let head = db
-            .run(move |store| {
-                let (live, _) = db_counts(&header_db, store)?;
-                Ok((live, store.last_seq().0))
-            })
-            .await;
-        let (total, seq) = match head {
-            Ok(h) => h,
-            Err(e) => return sink.fail(e.reason).await,
-        };
-        let mut header = format!("{{\"total_rows\":{total},\"offset\":{skip},");
+        // `total_rows` ends the object: a scan of every document counts them on the way,
+        // and any other query asks the (cached) counts once its rows are out.
+        let mut header = format!("{{\"offset\":{skip},");
         if update_seq {
-            header.push_str(&format!("\"update_seq\":{seq},"));
+            match db.run(|store| Ok(store.last_seq().0)).await {
+                Ok(seq) => header.push_str(&format!("\"update_seq\":{seq},")),
+                Err(e) => return sink.fail(e.reason).await,
+            }
         }
         header.push_str("\"rows\":[\n");
         if sink.send(header).await.is_err() {
             return;
         }
+        let whole = start.is_none() && end.is_none();
         let result = match keys {
-            Some(keys) => by_keys(&db, &sink, keys, options, skip, limit, descending).await,
+            Some(keys) => by_keys(&db, &sink, keys, options, skip, limit, descending).await.map(|()| None),
             None if descending => {
                 // Descending: the range is [endkey, startkey], read forward, last rows kept.
                 let range =
                     Range { start: end, end: start, inclusive_end: true, exclude_start: !inclusive_end };
-                descending_range(&db, &sink, range, options, skip, limit).await
+                descending_range(&db, &sink, range, options, skip, limit).await.map(|()| None)
             }
             None => {
-                ascending(
-                    &db,
-                    &sink,
-                    Range { start, end, inclusive_end, exclude_start: false },
-                    options,
-                    skip,
-                    limit,
-                )
-                .await
+                let range = Range { start, end, inclusive_end, exclude_start: false };
+                ascending(&db, &sink, range, options, skip, limit).await.map(|live| live.filter(|_| whole))
             }
         };
-        match result {
-            Ok(()) => {
-                let _ = sink.send("\n]}\n").await;
+        let total = match result {
+            Ok(Some(live)) => Ok(live),
+            Ok(None) => {
+                let counts_db = db.clone();
+                db.run(move |store| Ok(db_counts(&counts_db, store)?.0)).await.map_err(Some)
+            }
+            Err(e) => Err(e),
+        };
+        match total {
+            Ok(total) => {
+                let _ = sink.send(format!("\n],\n\"total_rows\":{total}}}\n")).await;
             }
             Err(Some(e)) => sink.fail(e.reason).await,
             Err(None) => {}
@@ -195,8 +191,9 @@ async fn ascending(
     options: Options,
     skip: usize,
     limit: usize,
-) -> PageResult {
+) -> Result<Option<u64>, Option<ApiError>> {
     let mut cursor = range.start.clone().unwrap_or_default();
+    let mut live = 0u64;
     let mut to_skip = skip;
     let mut left = limit;
     let mut first = true;
@@ -209,6 +206,8 @@ async fn ascending(
                 let mut out = Vec::new();
                 let mut rows = 0;
                 let mut next = None;
+                let mut seen = 0u64;
+                let mut ended = true;
                 for item in store.docs(Some(&from), end.as_deref()) {
                     let (id, doc) = item?;
                     if !inclusive_end && end.as_deref() == Some(id.as_str()) {
@@ -217,26 +216,29 @@ async fn ascending(
                     if doc.is_deleted() {
                         continue;
                     }
-                    if to_skip > 0 {
-                        to_skip -= 1;
-                        continue;
-                    }
                     if rows == left {
+                        ended = false;
                         break;
                     }
                     if rows == PAGE {
                         next = Some(id.as_str().to_string());
                         break;
                     }
+                    seen += 1;
+                    if to_skip > 0 {
+                        to_skip -= 1;
+                        continue;
+                    }
                     push_sep(&mut out, &mut first_row);
                     render_row(store, &id, &doc, &options2, &mut out)?;
                     rows += 1;
                 }
-                Ok((out, rows, next, to_skip, first_row))
+                Ok((out, rows, next, to_skip, first_row, seen, ended))
             })
             .await
             .map_err(Some)?;
-        let (out, rows, next, skip_left, first_row) = page;
+        let (out, rows, next, skip_left, first_row, seen, ended) = page;
+        live += seen;
         to_skip = skip_left;
         first = first_row;
         left -= rows;
@@ -245,7 +247,9 @@ async fn ascending(
         }
         match next {
             Some(n) if left > 0 => cursor = n,
-            _ => return Ok(()),
+            // Every document was looked at only when nothing stopped the scan.
+            Some(_) => return Ok(None),
+            None => return Ok(ended.then_some(live)),
         }
     }
 }
