@@ -149,3 +149,16 @@ async fn design(req: Req, db: Arc<Db>, name: &str, tail: &[String]) -> ApiResult
         Some(_) => Err(api::doc::attachments_unsupported()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::segments;
+
+    #[test]
+    fn segments_are_split_before_decoding() {
+        assert_eq!(segments("/db/a%2Fb").ok(), Some(vec!["db".to_string(), "a/b".to_string()]));
+        assert_eq!(segments("//db///x/").ok(), Some(vec!["db".to_string(), "x".to_string()]));
+        assert_eq!(segments("/").ok(), Some(Vec::new()));
+        assert!(segments("/db/%FF").is_err());
+    }
+}

@@ -34,10 +34,14 @@ use crate::App;
 const DRAIN: Duration = Duration::from_secs(10);
 
 pub fn router(app: Arc<App>) -> Router {
+    let routes = Router::new().fallback(crate::route::dispatch).with_state(app.clone());
+    with_layers(routes, app)
+}
+
+/// `routes` behind the layers every request passes.
+fn with_layers(routes: Router, app: Arc<App>) -> Router {
     let config = &app.config;
-    let mut router = Router::new()
-        .fallback(crate::route::dispatch)
-        .with_state(app.clone())
+    let mut router = routes
         .layer(RequestBodyTimeoutLayer::new(config.client_timeout))
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         .layer(CatchPanicLayer::custom(|_| {
@@ -177,4 +181,67 @@ pub async fn serve(
         db.close();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn app(config: crate::Config) -> Arc<App> {
+        let dbs = crate::dbs::Databases::load(&config).expect("no databases to open");
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        Arc::new(App { config, dbs, uuid: "0".repeat(32), shutdown })
+    }
+
+    fn config() -> crate::Config {
+        let mut c = crate::Config::new("127.0.0.1:0".parse().expect("an address"));
+        c.log = LogLevel::Off;
+        c
+    }
+
+    async fn call(router: Router, request: Request) -> (u16, serde_json::Value) {
+        let response = router.oneshot(request).await.expect("infallible");
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+        (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_with_a_json_body() {
+        let routes = Router::new().route("/boom", get(|| async { panic!("boom") as &'static str }));
+        let router = with_layers(routes, app(config()));
+        let request = Request::builder().uri("/boom").body(Body::empty()).expect("a request");
+        let (status, body) = call(router, request).await;
+        assert_eq!(status, 500);
+        assert_eq!(body["error"], "internal_server_error");
+    }
+
+    #[tokio::test]
+    async fn credentials_guard_every_route() {
+        let mut c = config();
+        c.credentials = Some(crate::Credentials { user: "u".into(), password: "p:w".into() });
+        let routes = Router::new().route("/x", get(|| async { "{}" }));
+        let router = with_layers(routes, app(c));
+        let no = Request::builder().uri("/x").body(Body::empty()).expect("a request");
+        assert_eq!(call(router.clone(), no).await.0, 401);
+        let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("u:p:w"));
+        let yes = Request::builder()
+            .uri("/x")
+            .header("authorization", header)
+            .body(Body::empty())
+            .expect("a request");
+        assert_eq!(call(router, yes).await.0, 200);
+    }
+
+    #[test]
+    fn comparison_without_early_exit_still_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
 }

@@ -473,3 +473,18 @@ impl Run {
         self.send(out).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_is_an_integer_quoted_or_not() {
+        assert_eq!(parse_since("42").ok(), Some(42));
+        assert_eq!(parse_since("\"42\"").ok(), Some(42));
+        assert_eq!(parse_since("7-g1AAAA").ok(), Some(7));
+        for bad in ["", "x", "-1", "1.5", "now!"] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+}

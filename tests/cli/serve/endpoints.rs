@@ -394,3 +394,37 @@ fn many_clients_at_once_write_and_read_consistently() {
     assert_eq!(env.settee(["--json", "stats"]).json()["documents"], 8 * 65);
     env.settee(["fsck"]).succeeded();
 }
+
+#[test]
+fn cors_answers_preflights_and_head_reads_like_get() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["db=.", "--cors", "http://app.example"]);
+    let origin = ("origin", "http://app.example");
+    let pre = call(
+        "OPTIONS",
+        &server.url("/db/x"),
+        None,
+        &[
+            origin,
+            ("access-control-request-method", "PUT"),
+            ("access-control-request-headers", "content-type"),
+        ],
+    );
+    assert_eq!(pre.status, 200, "{pre:?}");
+    assert_eq!(pre.header("access-control-allow-origin"), Some("http://app.example"));
+    assert!(pre.header("access-control-allow-methods").is_some_and(|m| m.contains("PUT")));
+    let written = call("PUT", &server.url("/db/x"), Some("{}"), &[origin]);
+    assert_eq!(written.status, 201);
+    assert_eq!(written.header("access-control-allow-origin"), Some("http://app.example"));
+    let other = call("GET", &server.url("/db/x"), None, &[("origin", "http://evil.example")]);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let head = call("HEAD", &server.url("/db/x"), None, &[]);
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    assert_eq!(head.etag, written.etag);
+    assert_eq!(call("HEAD", &server.url("/db/nope"), None, &[]).status, 404);
+    assert_eq!(server.stop(), 0);
+    // Without --cors there are no CORS headers.
+    let plain = Server::start(&env, &["db=."]);
+    assert_eq!(call("GET", &plain.url("/db/x"), None, &[origin]).header("access-control-allow-origin"), None);
+    assert_eq!(plain.stop(), 0);
+}

@@ -119,10 +119,15 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub etag: Option<String>,
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
 impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     #[track_caller]
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
@@ -175,9 +180,14 @@ pub fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_type = header("content-type").unwrap_or_default();
     let etag = header("etag");
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_string().expect("reading the body");
-    Reply { status, content_type, etag, body }
+    Reply { status, content_type, etag, headers, body }
 }
 
 pub fn get(url: &str) -> Reply {
