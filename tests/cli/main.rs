@@ -26,6 +26,7 @@ mod numbers;
 mod readme;
 mod repair;
 mod replication;
+mod serve;
 mod shared;
 mod store;
 

@@ -31,6 +31,7 @@ mod remote;
 mod replicate;
 mod resolve;
 mod rm;
+mod serve;
 mod stats;
 mod status;
 
@@ -99,6 +100,7 @@ enum Command {
     Bundle(bundle::Args),
     Diff(diff::Args),
     CatObject(cat_object::Args),
+    Serve(serve::Args),
 }
 
 /// Run the command; the `u8` is the exit code for outcomes that are not errors
@@ -142,6 +144,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::CatObject(a) => cat_object::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
     }
 }
 

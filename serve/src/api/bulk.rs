@@ -1,0 +1,230 @@
+//! The bulk endpoints the replicator uses: `_bulk_docs` (with and without `new_edits`),
+//! `_bulk_get` and `_revs_diff`.
+//!
+//! Invariant: one request's writes go to the store as one batch (one commit, shared with
+//! other requests' by group commit); a document refused (a conflict, a bad body) is a row
+//! of the answer and leaves the others written.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use settee::store::GetOptions;
+use settee::{Body as DocBody, DocId, Op, RevId};
+
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::http;
+use crate::route::Req;
+
+async fn body_object(req: &mut Req, what: &str) -> ApiResult<Map<String, Value>> {
+    let body = std::mem::replace(&mut req.body, Body::empty());
+    http::object(http::json_body(&req.headers, body, req.limit()).await?, what)
+}
+
+fn error_row(id: Option<&str>, e: &ApiError) -> Value {
+    json!({"id": id, "error": e.error, "reason": e.reason})
+}
+
+/// `POST /db/_bulk_docs`.
+pub async fn bulk_docs(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
+    req.allow(&[Method::POST])?;
+    let mut body = body_object(&mut req, "the _bulk_docs body").await?;
+    let new_edits = match body.get("new_edits") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("new_edits must be a boolean")),
+    };
+    let Some(Value::Array(docs)) = body.shift_remove("docs") else {
+        return Err(ApiError::bad_request("POST body must include `docs` parameter."));
+    };
+    // Each document becomes an op, or a refusal in its place.
+    let mut slots: Vec<Result<usize, Value>> = Vec::with_capacity(docs.len());
+    let mut ops = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let what = doc.get("_id").and_then(Value::as_str).map(str::to_string);
+        match op_of(doc, new_edits) {
+            Ok(op) => {
+                slots.push(Ok(ops.len()));
+                ops.push(op);
+            }
+            Err(e) => slots.push(Err(error_row(what.as_deref(), &e))),
+        }
+    }
+    let keys: Vec<(DocId, Option<RevId>)> = ops
+        .iter()
+        .map(|op| match op {
+            Op::Replicate { id, rev, .. } => (id.clone(), Some(rev.clone())),
+            Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } => (id.clone(), None),
+        })
+        .collect();
+    let results: Vec<ApiResult<settee::Written>> = if ops.is_empty() {
+        Vec::new()
+    } else {
+        db.run(move |store| Ok(store.write(ops)?.into_iter().map(|r| r.map_err(ApiError::from)).collect()))
+            .await?
+    };
+    let mut rows = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Err(row) => rows.push(row),
+            Ok(i) => {
+                let (id, rev) = &keys[i];
+                match results.get(i) {
+                    Some(Ok(w)) if new_edits => {
+                        rows.push(json!({"ok": true, "id": w.id.as_str(), "rev": w.rev.to_string()}))
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        let mut row = error_row(Some(id.as_str()), e);
+                        if let Some(r) = rev {
+                            row["rev"] = r.to_string().into();
+                        }
+                        rows.push(row);
+                    }
+                    None => rows.push(error_row(Some(id.as_str()), &ApiError::internal("no result"))),
+                }
+            }
+        }
+    }
+    Ok(http::json(StatusCode::CREATED, &Value::Array(rows)))
+}
+
+fn op_of(doc: Value, new_edits: bool) -> ApiResult<Op> {
+    let incoming = super::doc::incoming(doc, "a document")?;
+    if new_edits {
+        let id = match &incoming.id {
+            Some(id) => DocId::parse(id)?,
+            None => DocId::generate()?,
+        };
+        let base = incoming.rev.as_deref().map(super::doc::parse_rev).transpose()?;
+        Ok(Op::Edit { id, base, deleted: incoming.deleted, body: DocBody::from_map(&incoming.body) })
+    } else {
+        let id = incoming.doc_id("a document")?;
+        let (rev, ancestry) = incoming.replicated_rev(id.as_str())?;
+        Ok(Op::Replicate {
+            id,
+            rev,
+            ancestry,
+            deleted: incoming.deleted,
+            body: DocBody::from_map(&incoming.body),
+        })
+    }
+}
+
+/// `POST /db/_bulk_get`: the revisions asked for, each with its history when `revs=true`.
+pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
+    req.allow(&[Method::POST])?;
+    let revs = req.params.flag("revs", false)?;
+    let latest = req.params.flag("latest", false)?;
+    let mut body = body_object(&mut req, "the _bulk_get body").await?;
+    let Some(Value::Array(wanted)) = body.shift_remove("docs") else {
+        return Err(ApiError::bad_request("Missing JSON list of 'docs'."));
+    };
+    let results = db
+        .run(move |store| {
+            let mut results = Vec::with_capacity(wanted.len());
+            for want in &wanted {
+                results.push(bulk_get_one(store, want, revs, latest)?);
+            }
+            Ok(results)
+        })
+        .await?;
+    Ok(http::json(StatusCode::OK, &json!({ "results": results })))
+}
+
+fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -> ApiResult<Value> {
+    let id_text = want.get("id").and_then(Value::as_str);
+    let rev_text = want.get("rev").and_then(Value::as_str);
+    let missing = |reason: &str, error: &str| json!({"id": id_text, "docs": [{"error": {"id": id_text, "rev": rev_text, "error": error, "reason": reason}}]});
+    let Some(id) = id_text.and_then(|t| DocId::parse(t).ok()) else {
+        return Ok(missing("a document id is missing or invalid", "bad_request"));
+    };
+    let rev = match rev_text.map(RevId::parse) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(_)) => return Ok(missing("Invalid rev format", "bad_request")),
+    };
+    let docs: Vec<Value> = match rev {
+        Some(rev) if latest => {
+            let found = store.revisions_with_history(&id, std::slice::from_ref(&rev))?;
+            if found.is_empty() {
+                return Ok(missing("missing", "not_found"));
+            }
+            let mut docs = Vec::with_capacity(found.len());
+            for r in &found {
+                let mut doc =
+                    settee::wire::bulk::document(r).map_err(|e| ApiError::internal(e.to_string()))?;
+                if !revs {
+                    if let Some(m) = doc.as_object_mut() {
+                        m.shift_remove("_revisions");
+                    }
+                }
+                docs.push(json!({ "ok": doc }));
+            }
+            docs
+        }
+        rev => {
+            let options = GetOptions { rev, revs, ..GetOptions::default() };
+            match store.get(&id, &options) {
+                Ok(doc) => vec![json!({ "ok": doc })],
+                Err(e) if e.kind() == settee::ErrorKind::NotFound => {
+                    let reason = match &e {
+                        settee::Error::NotFound { why, .. } if !why.is_empty() => *why,
+                        _ => "missing",
+                    };
+                    return Ok(missing(reason, "not_found"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    Ok(json!({"id": id.as_str(), "docs": docs}))
+}
+
+/// `POST /db/_revs_diff`: for each document, the revisions asked about that are not here.
+pub async fn revs_diff(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
+    req.allow(&[Method::POST])?;
+    let body = body_object(&mut req, "the _revs_diff body").await?;
+    let mut asked: Vec<(DocId, Vec<RevId>)> = Vec::with_capacity(body.len());
+    for (id, revs) in body {
+        let id = DocId::parse(&id)?;
+        let Value::Array(revs) = revs else {
+            return Err(ApiError::bad_request(format!("the revisions of {id} must be an array")));
+        };
+        let revs = revs
+            .iter()
+            .map(|r| {
+                r.as_str()
+                    .ok_or_else(|| ApiError::bad_request("a revision must be a string"))
+                    .and_then(super::doc::parse_rev)
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        asked.push((id, revs));
+    }
+    let missing = db
+        .run(move |store| {
+            let mut out = Vec::new();
+            for (id, revs) in &asked {
+                let row = match store.doc_ref(id)? {
+                    None => settee::transport::Missing {
+                        id: id.clone(),
+                        missing: revs.clone(),
+                        possible_ancestors: Vec::new(),
+                    },
+                    Some(doc) => {
+                        let tree = store.load_tree(id, &doc)?;
+                        let missing = tree.missing(revs);
+                        let possible_ancestors = tree.possible_ancestors(&missing);
+                        settee::transport::Missing { id: id.clone(), missing, possible_ancestors }
+                    }
+                };
+                out.push(row);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(http::json(StatusCode::OK, &settee::wire::revs_diff::response(&missing)))
+}
