@@ -5,6 +5,7 @@
 //! `cargo bench -p settee-cli --bench shared` (SETTEE_BENCH_DOCS sets the import's document
 //! count, default 1,000,000; SETTEE_BENCH_PUTS the puts per configuration, default 2,000).
 //! Prints a table and writes the figures as JSON to `target/bench-shared.json`.
+//! `SETTEE_BENCH_ONLY_PUTS=1` stops after the puts from threads and processes.
 //! `SETTEE_BENCH_READS_FROM=STORE` runs only the reads, on an existing store of
 //! SETTEE_BENCH_DOCS documents `pkg-00000000`... (for profiling them, e.g. under `perf`).
 
@@ -39,41 +40,47 @@ fn put(store: &mut Store, id: &str) -> Duration {
     t.elapsed()
 }
 
-/// `count` puts of new documents `prefix-N` through one handle.
-fn putter(root: &Path, prefix: &str, count: usize) {
+/// `count` puts of new documents `prefix-N` through one handle; the latency of each.
+fn putter(root: &Path, prefix: &str, count: usize) -> Vec<Duration> {
     let mut store = writer(root);
-    for i in 0..count {
-        put(&mut store, &format!("{prefix}-{i:06}"));
-    }
+    (0..count).map(|i| put(&mut store, &format!("{prefix}-{i:06}"))).collect()
 }
 
-/// Puts per second from `threads` threads with a handle each, `total` puts in all.
-fn threads_rate(root: &Path, threads: usize, total: usize) -> f64 {
+/// Puts per second from `threads` threads with a handle each, `total` puts in all, and
+/// every put's latency.
+fn threads_rate(root: &Path, threads: usize, total: usize) -> (f64, Vec<Duration>) {
     let t = Instant::now();
-    std::thread::scope(|s| {
-        for n in 0..threads {
-            s.spawn(move || putter(root, &format!("t{threads}-{n}"), total / threads));
-        }
+    let latencies: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|n| s.spawn(move || putter(root, &format!("t{threads}-{n}"), total / threads)))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    (total / threads * threads) as f64 / t.elapsed().as_secs_f64()
+    (latencies.len() as f64 / t.elapsed().as_secs_f64(), latencies)
 }
 
-/// Puts per second from `procs` processes (this benchmark run again as a child).
-fn processes_rate(root: &Path, procs: usize, total: usize) -> f64 {
+/// Puts per second from `procs` processes (this benchmark run again as a child, printing
+/// its latencies in microseconds, one a line), and every put's latency.
+fn processes_rate(root: &Path, procs: usize, total: usize) -> (f64, Vec<Duration>) {
     let me = std::env::current_exe().unwrap();
     let t = Instant::now();
     let children: Vec<_> = (0..procs)
         .map(|n| {
             Command::new(&me)
                 .env("SETTEE_BENCH_PUTTER", format!("{}|p{procs}-{n}|{}", root.display(), total / procs))
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
+    let mut latencies = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        latencies.extend(text.lines().map(|l| Duration::from_micros(l.parse().unwrap())));
     }
-    (total / procs * procs) as f64 / t.elapsed().as_secs_f64()
+    (latencies.len() as f64 / t.elapsed().as_secs_f64(), latencies)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -102,7 +109,11 @@ fn main() {
     if let Ok(job) = std::env::var("SETTEE_BENCH_PUTTER") {
         let mut parts = job.split('|');
         let (root, prefix, count) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-        putter(Path::new(root), prefix, count.parse().unwrap());
+        let latencies = putter(Path::new(root), prefix, count.parse().unwrap());
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for l in latencies {
+            writeln!(out, "{}", l.as_micros()).unwrap();
+        }
         return;
     }
     if std::env::args().any(|a| a == "--list") {
@@ -129,18 +140,35 @@ fn main() {
     };
 
     // 1. Small commits (one put each) from threads and processes, each on a fresh store.
+    let latency_report =
+        |report: &mut dyn FnMut(&str, f64, &str), name: &str, rate: f64, mut latencies: Vec<Duration>| {
+            latencies.sort();
+            report(&format!("puts/s, {name}"), rate, "puts/s");
+            for (what, p) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+                report(&format!("put latency, {name}, {what}"), percentile(&latencies, p), "ms");
+            }
+            rate
+        };
+    let mut one = 0.0;
     for threads in [1, 4, 16] {
         let root = work.path().join(format!("threads{threads}/.settee"));
         drop(Store::init(&root).unwrap());
-        report(
-            &format!("puts/s, {threads} thread(s), a handle each"),
-            threads_rate(&root, threads, puts),
-            "puts/s",
-        );
+        let (rate, latencies) = threads_rate(&root, threads, puts);
+        let rate =
+            latency_report(&mut report, &format!("{threads} thread(s), a handle each"), rate, latencies);
+        if threads == 1 {
+            one = rate;
+        } else {
+            report(&format!("{threads} threads over 1"), rate / one, "x");
+        }
     }
     let root = work.path().join("procs/.settee");
     drop(Store::init(&root).unwrap());
-    report("puts/s, 4 processes", processes_rate(&root, 4, puts), "puts/s");
+    let (rate, latencies) = processes_rate(&root, 4, puts);
+    latency_report(&mut report, "4 processes", rate, latencies);
+    if std::env::var("SETTEE_BENCH_ONLY_PUTS").is_ok() {
+        return;
+    }
 
     // 2. Single-put latency while `settee import` loads n documents into the same store.
     let input = work.path().join("docs.ndjson");

@@ -37,6 +37,13 @@ pub(super) struct Gate {
     done: HashMap<u64, Outcome>,
 }
 
+impl Gate {
+    /// True if no write waits for a leader.
+    pub(super) fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+}
+
 impl Store {
     /// [`Store::write`] through the group commit (module documentation).
     pub(super) fn write_grouped(&mut self, ops: Vec<Op>) -> Outcome {

@@ -45,19 +45,25 @@ impl Lock {
                 false => Err(locked(&mut file, path)),
             };
         };
-        let deadline = Some(Instant::now() + wait);
+        let deadline = Instant::now() + wait;
         // Every waiting writer goes through the queue, the one that just let `LOCK` go
-        // included: then only the one next in line polls `LOCK`, and gets it first.
+        // included: then only the one next in line waits for `LOCK`, and gets it first.
         let queue_path = dir.join(QUEUE_FILE_NAME);
-        let queue = open(&queue_path)?;
-        if !poll(&queue, &queue_path, deadline, Duration::from_millis(10))? {
+        let Some(queue) = flock_until(open(&queue_path)?, &queue_path, deadline)? else {
             return Err(locked(&mut file, path));
-        }
-        if !poll(&file, &path, deadline, Duration::from_millis(2))? {
+        };
+        let lock_file = open(&path)?;
+        let Some(file) = flock_until(lock_file, &path, deadline)? else {
             return Err(locked(&mut file, path));
-        }
+        };
         drop(queue);
         Ok(Lock::holding(file))
+    }
+
+    /// True if another writer waits for `LOCK` in the queue (it holds `QUEUE`): a writer
+    /// holding `LOCK` for a long series of commits lets it go between two of them then.
+    pub fn others_waiting(dir: &Path) -> Result<bool> {
+        Ok(Lock::try_acquire(dir, QUEUE_FILE_NAME)?.is_none())
     }
 
     /// The lock, taken on `file`: say who holds it.
@@ -94,21 +100,36 @@ fn try_flock(file: &File, path: &Path) -> Result<bool> {
     Err(Error::io(path)(err))
 }
 
-/// Try `file`'s lock every 1 ms growing to `longest` until it is taken (true) or
-/// `deadline` passes (false).
-fn poll(file: &File, path: &Path, deadline: Option<Instant>, longest: Duration) -> Result<bool> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if try_flock(file, path)? {
-            return Ok(true);
+/// Take `file`'s lock, waiting until `deadline` at most: `None` if it stayed busy. The wait
+/// is a blocking `flock` on a helper thread, so the lock is taken as soon as its holder
+/// lets it go (no polling pauses); at the deadline the caller stops waiting, and the helper,
+/// should it get the lock later, lets it go at once (it drops the file when nobody takes
+/// it). A helper whose lock is never let go stays blocked until its holder exits.
+fn flock_until(file: File, path: &Path, deadline: Instant) -> Result<Option<File>> {
+    if try_flock(&file, path)? {
+        return Ok(Some(file));
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(None);
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let waiting = std::thread::Builder::new().name("settee-lock".into()).spawn(move || loop {
+        // SAFETY: flock on a valid, owned file descriptor has no memory-safety requirements.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        let err = std::io::Error::last_os_error();
+        if rc != 0 && err.kind() == std::io::ErrorKind::Interrupted {
+            continue;
         }
-        let now = Instant::now();
-        if deadline.is_none_or(|d| now >= d) {
-            return Ok(false);
-        }
-        let left = deadline.map_or(pause, |d| d - now);
-        std::thread::sleep(pause.min(left));
-        pause = (pause * 2).min(longest);
+        // Nobody receiving (the caller gave up): the file is dropped, and the lock with it.
+        let _ = tx.send(if rc == 0 { Ok(file) } else { Err(err) });
+        return;
+    });
+    waiting.map_err(Error::io(path))?;
+    match rx.recv_timeout(left) {
+        Ok(Ok(file)) => Ok(Some(file)),
+        Ok(Err(e)) => Err(Error::io(path)(e)),
+        Err(_) => Ok(None),
     }
 }
 

@@ -24,6 +24,9 @@ use crate::refs::{DocRef, Entry, Leaf};
 use crate::rev::{RevHash, RevId};
 use crate::revtree::{self, RevTree};
 
+/// The most ops a bulk write commits at once while another writer waits (`write_bulk`).
+pub const YIELD_EVERY: usize = 1_000;
+
 /// How many documents ahead a batch prefetches the overlay lines of the ids it will look
 /// up: far enough for a cache miss (a few hundred cycles) to complete while the documents
 /// in between are handled.
@@ -98,6 +101,36 @@ impl Store {
     }
 
     pub(super) fn write_locked(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        Ok(self.write_locked_until(ops, false)?.0)
+    }
+
+    /// Apply `ops` in order as one or more commits, for bulk loads (an import's batches):
+    /// like [`Store::write`], except that while another writer waits for the lock, a commit
+    /// carries at most [`YIELD_EVERY`] ops and the lock is let go after it, so the waiter
+    /// commits in between (a put waits for a thousand of an import's documents, not ten
+    /// thousand). Every op is still decided against all the commits before it; the ops are
+    /// not one atomic commit as a whole. Each op's result as `write` gives it.
+    pub fn write_bulk(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        if self.writing.as_ref().is_some_and(|w| w.is_held()) {
+            return self.write_locked(ops);
+        }
+        let mut results = Vec::with_capacity(ops.len());
+        let mut rest = ops;
+        while !rest.is_empty() {
+            let (mut done, left) = self.locked(|store| store.write_locked_until(rest, true))?;
+            results.append(&mut done);
+            rest = left;
+        }
+        Ok(results)
+    }
+
+    /// [`Store::write_locked`]; with `yielding`, stop after a multiple of [`YIELD_EVERY`]
+    /// ops when another writer waits for the lock, and return the ops not written.
+    fn write_locked_until(
+        &mut self,
+        ops: Vec<Op>,
+        yielding: bool,
+    ) -> Result<(Vec<Result<Written>>, Vec<Op>)> {
         self.require_writer()?;
         let mut refs = std::mem::take(&mut self.batch_refs);
         refs.reserve(ops.len());
@@ -128,12 +161,22 @@ impl Store {
                 }
                 other => results.push(other),
             }
+            if yielding && !ops.is_empty() && results.len() % YIELD_EVERY == 0 && self.others_waiting()? {
+                break;
+            }
         }
         let refs = batch.refs.take_entries();
         self.batch_refs = batch.refs;
         self.commit(refs)?;
         self.maybe_checkpoint()?;
-        Ok(results)
+        Ok((results, ops.into()))
+    }
+
+    /// True if a writer of another process waits in the queue for the lock, or one of
+    /// this process waits at the gate.
+    fn others_waiting(&self) -> Result<bool> {
+        let queued = !self.signal.gate.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        Ok(queued || super::lock::Lock::others_waiting(&self.root)?)
     }
 
     /// Make staged objects and `refs` durable as one journal record.

@@ -415,3 +415,70 @@ fn a_waiter_wakes_soon_after_another_process_commits() {
     let median = delays[SLOW_PUTS / 2];
     assert!(median < Duration::from_millis(50), "median wake {median:?}, all: {delays:?}");
 }
+
+/// Set (to the store's root) in the child process of [`a_put_gets_in_between_a_bulk_write`].
+const BULK_ENV: &str = "SETTEE_TEST_BULK_ROOT";
+const BULK_DOCS: usize = 60_000;
+
+/// The writer half of [`a_put_gets_in_between_a_bulk_write`], run in a child process; does
+/// nothing when run as an ordinary test: a put of `started`, then one bulk write.
+#[test]
+fn child_writes_in_bulk() {
+    let Ok(root) = std::env::var(BULK_ENV) else { return };
+    let wait = Some(std::time::Duration::from_secs(30));
+    let mut store =
+        Store::open(std::path::Path::new(&root), OpenOptions { write: true, wait_for_lock: wait }).unwrap();
+    put(&mut store, "started", None, sample()).unwrap();
+    let ops = (0..BULK_DOCS)
+        .map(|i| settee::Op::Edit {
+            id: id(&format!("bulk-{i:06}")),
+            base: None,
+            deleted: false,
+            body: body(json!({"i": i})),
+        })
+        .collect();
+    assert!(store.write_bulk(ops).unwrap().iter().all(|r| r.is_ok()));
+}
+
+/// A put from another process while a bulk write (an import's batch) holds the lock waits
+/// for one of the bulk write's commits of at most 1,000 documents, not for the whole of it:
+/// it is committed in between, with a sequence below the bulk write's last.
+#[test]
+fn a_put_gets_in_between_a_bulk_write() {
+    use settee::store::lock::{Lock, FILE_NAME};
+    use std::time::{Duration, Instant};
+    let t = TestStore::new();
+    let root = t.root();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "shared::child_writes_in_bulk", "--test-threads=1", "--quiet"])
+        .env(BULK_ENV, &root)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut store = writer(&t);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while leaves(&store, "started").is_empty() && Instant::now() < deadline {
+        store.refresh().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // `started` is readable before its commit lets the lock go: see the lock free once,
+    // then held: by the bulk write, from its start to its end unless it lets it go.
+    while Lock::try_acquire(&root, FILE_NAME).unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    while Lock::try_acquire(&root, FILE_NAME).unwrap().is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let rev = put(&mut store, "between", None, sample()).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the bulk writer failed: {status}");
+    store.refresh().unwrap();
+    let seq = store.doc_ref(&id("between")).unwrap().unwrap().seq;
+    assert_eq!(leaves(&store, "between"), vec![rev.to_string()]);
+    assert_eq!(store.last_seq(), Seq(BULK_DOCS as u64 + 2));
+    assert!(
+        seq.0 > 1 && seq.0 < BULK_DOCS as u64 + 2,
+        "the put waited for the whole bulk write (seq {seq:?} of {:?})",
+        store.last_seq()
+    );
+}

@@ -1,7 +1,9 @@
 //! `settee import FILE|- [--no-new-edits]`: bulk-load newline-delimited JSON documents.
 //!
 //! Lines are read and parsed on threads of their own (`settee::import`) and written in
-//! order in batches, one commit (one fsync pair) per batch. A line that is not a valid document is
+//! order in batches, one commit (one fsync pair) per batch, or, while another writer waits
+//! for the lock, commits of at most 1,000 documents with the lock let go between them
+//! (`Store::write_bulk`). A line that is not a valid document is
 //! reported with its number and skipped; the other lines are written. Exit 1 if any line was
 //! invalid, else 3 if any document conflicted, else 0.
 //!
@@ -137,7 +139,7 @@ impl Summary {
             }
         }
         if !ops.is_empty() {
-            let results = store.write(ops).context("writing a batch")?;
+            let results = store.write_bulk(ops).context("writing a batch")?;
             let mut generated = chunk.generated.iter().peekable();
             for (n, result) in lines.into_iter().zip(results) {
                 let was_generated = generated.next_if_eq(&&n).is_some();
