@@ -235,3 +235,59 @@ fn compact_drops_detached_blobs_and_fsck_names_a_missing_one() {
     assert_eq!(out.code, ERROR, "{out:?}");
     assert!(out.stderr.contains("is missing"), "{out:?}");
 }
+
+#[test]
+fn export_and_import_carry_attachments_inline() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", r#"{"n":1}"#);
+    env.write_file("a.txt", "alpha");
+    env.write_file("b.png", "not really a png");
+    let r2 = attach(&env, "doc", "a.txt", "a.txt", Some(&r1));
+    let r3 = attach(&env, "doc", "b.png", "b.png", Some(&r2));
+    env.put("plain", r#"{"x":true}"#);
+    let stubs = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for a in v["_attachments"].as_object_mut().unwrap().values_mut() {
+            a.as_object_mut().unwrap().remove("revpos");
+        }
+        v["_attachments"].clone()
+    };
+    let original = env.get_json(&["doc"]);
+    assert_eq!(original["_rev"], r3);
+
+    // Winners with data, loaded (without their _rev) as new documents: same bytes, types,
+    // digests, lengths.
+    let lines = env.settee(["export", "--attachments"]).ok().to_string();
+    assert!(lines.contains(r#""data":"YWxwaGE=""#), "{lines}");
+    let fresh: String = lines
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("_rev");
+            format!("{v}\n")
+        })
+        .collect();
+    let other = TestEnv::new();
+    other.settee_stdin(["import", "-"], &fresh).succeeded();
+    let copy = other.get_json(&["doc"]);
+    assert_eq!(stubs(&copy), stubs(&original));
+    assert_eq!(copy["_attachments"]["a.txt"]["revpos"], 1);
+    assert_eq!(other.settee(["attachment", "doc", "b.png"]).ok(), "not really a png");
+
+    // Every leaf with its history and data, loaded as replicated history: the same
+    // document, revisions and revpos.
+    let lines = env.settee(["export", "--all-leaves", "--attachments"]).ok().to_string();
+    let third = TestEnv::new();
+    third.import_replicated(&lines.lines().map(str::to_string).collect::<Vec<_>>());
+    assert_eq!(third.get_json(&["doc"]), original);
+    assert_eq!(third.get_json(&["doc", "--attachments"]), env.get_json(&["doc", "--attachments"]));
+    assert_eq!(third.settee(["fsck"]).ok(), "ok\n");
+
+    // Without --attachments the lines hold stubs, which a new document cannot keep.
+    let lines = env.settee(["export"]).ok().to_string();
+    assert!(lines.contains(r#""stub":true"#), "{lines}");
+    let fourth = TestEnv::new();
+    let out = fourth.settee_stdin(["import", "-"], &lines.replace(&format!(r#""_rev":"{r3}","#), ""));
+    assert_ne!(out.code, OK, "{out:?}");
+    assert!(out.stderr.contains("invalid attachment stub in doc"), "{out:?}");
+}
