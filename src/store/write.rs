@@ -8,12 +8,11 @@
 //!    result is returned; a failed commit leaves the store as it was.
 //! 3. A replicated write that does not change the tree assigns no sequence number.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::overlay::Overlay;
 use super::Store;
-use std::collections::BTreeMap;
 
 use crate::attachment::{self, Attachments, Given, Pending, PendingSet};
 use crate::doc::Body;

@@ -291,3 +291,37 @@ fn export_and_import_carry_attachments_inline() {
     assert_ne!(out.code, OK, "{out:?}");
     assert!(out.stderr.contains("invalid attachment stub in doc"), "{out:?}");
 }
+
+#[test]
+fn clone_and_fetch_copy_each_missing_blob_once_and_say_so() {
+    let src = TestEnv::new();
+    src.write_file("shared.bin", &"0123456789abcdef".repeat(4096));
+    for d in ["a", "b", "c"] {
+        let r = src.put(d, &format!(r#"{{"name":"{d}"}}"#));
+        attach(&src, d, "shared.bin", "shared.bin", Some(&r));
+    }
+    let dst = TestEnv::bare();
+    let out = dst.settee(["clone", src.store_dir().to_str().unwrap(), "copy"]).succeeded().to_string();
+    assert!(
+        out.contains("3 revisions written (3 missing, 0 failed), 1 attachment blobs (65536 bytes) copied;"),
+        "{out}"
+    );
+    let copy = dst.path().join("copy");
+    let in_copy = |args: &[&str]| {
+        let out = dst.command().args(args).current_dir(&copy).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(in_copy(&["attachment", "b", "shared.bin"]), "0123456789abcdef".repeat(4096));
+    assert_eq!(in_copy(&["fsck"]), "ok\n");
+    // A new revision naming the same bytes: no blob to copy.
+    let r = src.get_json(&["a"])["_rev"].as_str().unwrap().to_string();
+    src.settee(["attach", "a", "again.bin", "shared.bin", "--rev", &r]).ok();
+    let out = in_copy(&["--json", "fetch"]);
+    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (row["revisions_written"].as_u64(), row["blobs_written"].as_u64()),
+        (Some(1), Some(0)),
+        "{out}"
+    );
+}
