@@ -325,3 +325,60 @@ fn clone_and_fetch_copy_each_missing_blob_once_and_say_so() {
         "{out}"
     );
 }
+
+#[test]
+fn bundles_carry_the_blobs_they_need_and_a_damaged_one_is_refused_whole() {
+    let src = TestEnv::new();
+    let content = "bundle attachment ".repeat(1000);
+    src.write_file("f.txt", &content);
+    let r = src.put("a", "{}");
+    attach(&src, "a", "f.txt", "f.txt", Some(&r));
+    let r = src.put("b", r#"{"same":"bytes"}"#);
+    attach(&src, "b", "copy.txt", "f.txt", Some(&r));
+    src.put("plain", "{}");
+    let out = src.settee(["bundle", "create", "all.bundle"]).ok().to_string();
+    assert!(out.contains(&format!("1 attachment blobs of {} bytes", content.len())), "{out}");
+    assert!(src.settee(["bundle", "verify", "all.bundle"]).ok().ends_with("1 attachment blobs\n"));
+    let dst = TestEnv::bare();
+    let bundle = src.path().join("all.bundle");
+    let out = dst.settee(["clone", bundle.to_str().unwrap(), "copy"]).succeeded().to_string();
+    assert!(out.contains("1 attachment blobs"), "{out}");
+    let copy = dst.path().join("copy");
+    let run = |args: &[&str]| dst.command().args(args).current_dir(&copy).output().unwrap();
+    assert_eq!(String::from_utf8(run(&["attachment", "b", "copy.txt"]).stdout).unwrap(), content);
+    let got: serde_json::Value = serde_json::from_slice(&run(&["--json", "get", "a"]).stdout).unwrap();
+    assert_eq!(got, src.get_json(&["a"]));
+    assert_eq!(String::from_utf8(run(&["fsck"]).stdout).unwrap(), "ok\n");
+
+    // A bundle without attachments stays at version 1.
+    let plain = TestEnv::new();
+    plain.put("x", "{}");
+    plain.settee(["bundle", "create", "p.bundle"]).ok();
+    assert_eq!(&std::fs::read(plain.path().join("p.bundle")).unwrap()[4..8], &[0, 0, 0, 1]);
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert_eq!(&bytes[4..8], &[0, 0, 0, 2]);
+
+    // One flipped byte in the blob: the trailer catches it; with the trailer made to match,
+    // the blob's id does. Either way the bundle is refused whole.
+    let at = bytes.windows(content.len()).position(|w| w == content.as_bytes()).unwrap() + 100;
+    let mut bad = bytes.clone();
+    bad[at] ^= 1;
+    std::fs::write(src.path().join("bad.bundle"), &bad).unwrap();
+    let out = src.settee(["bundle", "verify", "bad.bundle"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    let n = bad.len() - 20;
+    let sum = sha1(&bad[..n]);
+    bad[n..].copy_from_slice(&sum);
+    std::fs::write(src.path().join("bad.bundle"), &bad).unwrap();
+    let out = src.settee(["bundle", "verify", "bad.bundle"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stderr.contains("is damaged"), "{out:?}");
+    let out = dst.settee(["clone", src.path().join("bad.bundle").to_str().unwrap(), "other"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(!dst.path().join("other").join(".settee").exists());
+}
+
+/// SHA-1 of `bytes` (a bundle's trailer).
+fn sha1(bytes: &[u8]) -> [u8; 20] {
+    settee::id::sha1(bytes).as_bytes().try_into().unwrap()
+}
