@@ -186,16 +186,27 @@ pub enum Given {
     /// given, must equal the parent's.
     Stub { revpos: Option<u64> },
     /// `data`: new bytes (base64 in the document) with their type; `digest`, when given,
-    /// must match the bytes.
-    Data { content_type: String, bytes: Vec<u8>, digest: Option<String> },
+    /// must match the bytes; `revpos` is kept only by replicated writes.
+    Data { content_type: String, bytes: Vec<u8>, digest: Option<String>, revpos: Option<u64> },
 }
 
-/// One attachment of an edit once its bytes are a blob: what the writer resolves under the
-/// writer lock against the parent revision.
+/// One attachment of an edit: what the writer resolves under the writer lock against the
+/// parent revision. `Data` is written as a blob (becoming `New`) by `Store::write` before it
+/// takes the lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Pending {
     Stub { revpos: Option<u64> },
     New { content_type: String, info: blob::Info },
+    Data { content_type: String, bytes: Vec<u8>, digest: Option<String> },
+}
+
+impl From<Given> for Pending {
+    fn from(g: Given) -> Pending {
+        match g {
+            Given::Stub { revpos } => Pending::Stub { revpos },
+            Given::Data { content_type, bytes, digest, .. } => Pending::Data { content_type, bytes, digest },
+        }
+    }
 }
 
 /// The attachments an edit names, by name: exactly the new revision's attachments.
@@ -239,7 +250,7 @@ pub fn parse_given(value: &Value, what: &str) -> Result<BTreeMap<String, Given>>
                 Some(Value::String(d)) => Some(d.clone()),
                 Some(_) => return Err(bad(format!("attachment {name:?}: digest must be a string"))),
             };
-            Given::Data { content_type, bytes, digest }
+            Given::Data { content_type, bytes, digest, revpos }
         } else if stub {
             Given::Stub { revpos }
         } else if att.get("follows").is_some() {
@@ -264,6 +275,9 @@ pub fn resolve(id: &DocId, pending: &PendingSet, parent: &Attachments, new_pos: 
                 _ => return Err(Error::MissingStub { id: id.clone(), name: name.clone() }),
             },
             Pending::New { content_type, info } => Attachment::new(content_type.clone(), info, new_pos),
+            Pending::Data { .. } => {
+                return Err(Error::Invalid(format!("attachment {name:?} of {id}: its data was not written")))
+            }
         };
         out.insert(name.clone(), att);
     }
@@ -364,7 +378,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             ok["a"],
-            Given::Data { content_type: "text/plain".into(), bytes: b"hello".to_vec(), digest: None }
+            Given::Data {
+                content_type: "text/plain".into(),
+                bytes: b"hello".to_vec(),
+                digest: None,
+                revpos: None
+            }
         );
         assert_eq!(ok["b"], Given::Stub { revpos: None });
         for bad in [

@@ -140,6 +140,25 @@ impl IdHasher {
     }
 }
 
+/// A blob's id computed from its bytes as they stream by, for checking bytes read from
+/// elsewhere than `blobs/` (a bundle). `finish` is `None` if a collision attack is detected
+/// (the bytes are then refused rather than hashed again).
+pub struct IdCheck(IdHasher);
+
+impl IdCheck {
+    pub fn new(len: u64) -> IdCheck {
+        IdCheck(IdHasher::new(len))
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> Option<ObjectId> {
+        self.0.finish()
+    }
+}
+
 /// The id of `bytes` as a blob (small inputs and tests; large ones stream through
 /// [`Writer`]).
 pub fn id_of(bytes: &[u8]) -> ObjectId {

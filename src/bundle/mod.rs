@@ -28,7 +28,11 @@ use crate::store::Store;
 
 /// `SBND`: the first four bytes of every bundle.
 pub const MAGIC: [u8; 4] = *b"SBND";
-pub const VERSION: u32 = 1;
+/// The newest version this settee reads and writes: 2 adds the blobs section. A bundle
+/// whose documents name no blob is written as version 1, which older settees read.
+pub const VERSION: u32 = 2;
+/// The version of a bundle without blobs.
+pub const VERSION_WITHOUT_BLOBS: u32 = 1;
 pub const MAGIC_OFFSET: usize = 0;
 pub const VERSION_OFFSET: usize = MAGIC_OFFSET + 4;
 pub const SINCE_OFFSET: usize = VERSION_OFFSET + size_of::<u32>();
@@ -55,6 +59,10 @@ pub struct Bundle {
     objects: FastMap<ObjectId, (Kind, std::ops::Range<usize>)>,
     /// The decompressed objects section, which the objects are read from in place.
     section: Vec<u8>,
+    /// Every blob (version 2): where its bytes are in the file, checked at open.
+    blobs: FastMap<ObjectId, std::ops::Range<u64>>,
+    /// The file, for reading blobs (none for a bundle read from bytes without a file).
+    path: std::path::PathBuf,
 }
 
 /// What `create` wrote.
@@ -62,6 +70,9 @@ pub struct Bundle {
 pub struct Created {
     pub documents: usize,
     pub objects: usize,
+    /// Attachment blobs carried, and their bytes.
+    pub blobs: usize,
+    pub blob_bytes: u64,
     pub bytes: u64,
     pub last_seq: Seq,
 }
@@ -116,6 +127,8 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
     let mut refs = Vec::new();
     let mut objects = Vec::new();
     let mut seen: FastSet<ObjectId> = FastSet::default();
+    let mut blob_seen: FastSet<ObjectId> = FastSet::default();
+    let mut blob_ids: Vec<ObjectId> = Vec::new();
     let mut count = 0u64;
     let mut documents = 0;
     for change in store.changes(since) {
@@ -139,15 +152,33 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
             let Some(info) = &node.value else { continue };
             if seen.insert(info.body) {
                 if let Some(bytes) = store.odb().read_body(&info.body)? {
+                    for a in crate::attachment::of_bytes(&bytes)?.into_values() {
+                        if blob_seen.insert(a.blob) {
+                            blob_ids.push(a.blob);
+                        }
+                    }
                     push_object(&mut objects, Kind::Body, &bytes);
                     count += 1;
                 }
             }
         }
     }
+    // The blobs the carried bodies name, each once, in the order first named.
+    let mut blobs = Vec::new();
+    varint::write(&mut blobs, blob_ids.len() as u64);
+    let mut blob_bytes = 0u64;
+    for id in &blob_ids {
+        let mut reader = store.open_blob(id)?.ok_or_else(|| {
+            Error::corrupt(crate::blob::path(store.root(), id), 0, format!("blob {id} is missing"))
+        })?;
+        blobs.extend_from_slice(id.as_bytes());
+        varint::write(&mut blobs, reader.info().len);
+        blob_bytes += reader.copy_to(&mut blobs)?;
+    }
     let mut out = Vec::with_capacity(BODY_OFFSET + refs.len() + objects.len() / 3 + 64);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_be_bytes());
+    let version = if blob_ids.is_empty() { VERSION_WITHOUT_BLOBS } else { VERSION };
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&since.0.to_be_bytes());
     out.extend_from_slice(&store.last_seq().0.to_be_bytes());
     write_id(&mut out, &store.uuid());
@@ -160,11 +191,22 @@ pub fn create(store: &Store, path: &Path, since: Seq) -> Result<Created> {
     varint::write(&mut out, section.len() as u64);
     varint::write(&mut out, compressed.len() as u64);
     out.extend_from_slice(&compressed);
+    if version >= 2 {
+        varint::write(&mut out, blobs.len() as u64);
+        out.extend_from_slice(&blobs);
+    }
     let trailer = crate::id::sha1(&out);
     out.extend_from_slice(trailer.as_bytes());
     check_target(path)?;
     crate::fsutil::replace_atomically(&crate::disk::RealDisk, path, &out)?;
-    Ok(Created { documents, objects: count as usize, bytes: out.len() as u64, last_seq: store.last_seq() })
+    Ok(Created {
+        documents,
+        objects: count as usize,
+        blobs: blob_ids.len(),
+        blob_bytes,
+        bytes: out.len() as u64,
+        last_seq: store.last_seq(),
+    })
 }
 
 fn push_object(out: &mut Vec<u8>, kind: Kind, bytes: &[u8]) {
@@ -192,7 +234,7 @@ impl Bundle {
             return Err(bad(body_len, "checksum mismatch (the file is damaged or truncated)"));
         }
         let version = crate::bytes::be32(body, VERSION_OFFSET).unwrap_or(0);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_WITHOUT_BLOBS {
             return Err(Error::UnsupportedVersion {
                 path: path.into(),
                 what: "bundle",
@@ -221,9 +263,15 @@ impl Bundle {
         let raw_len = varint::read(&mut rest).ok_or_else(|| bad(at(rest), "bad objects length"))?;
         let compressed_len =
             varint::read(&mut rest).ok_or_else(|| bad(at(rest), "bad objects length"))? as usize;
-        if raw_len > MAX_OBJECTS_LEN || rest.len() != compressed_len {
+        // Version 1: the frame runs up to the trailer; version 2: the blobs section follows.
+        let fits = if version >= 2 { rest.len() >= compressed_len } else { rest.len() == compressed_len };
+        if raw_len > MAX_OBJECTS_LEN || !fits {
             return Err(bad(at(rest), "objects section length does not match the file"));
         }
+        let (frame, mut blob_part) = rest.split_at(compressed_len);
+        let blobs =
+            if version >= 2 { read_blobs(&mut blob_part, body_len, path)? } else { FastMap::default() };
+        let rest = frame;
         // Decompressed as a stream, so a forged length cannot make us allocate it up front.
         // Sized up front only as far as the compressed length makes plausible.
         let mut section = Vec::with_capacity(raw_len.min(compressed_len as u64 * 16) as usize);
@@ -269,7 +317,7 @@ impl Bundle {
         if !s.is_empty() {
             return Err(bad(0, "trailing bytes after the objects"));
         }
-        let bundle = Bundle { source, since, last_seq, docs, objects, section };
+        let bundle = Bundle { source, since, last_seq, docs, objects, section, blobs, path: path.into() };
         for (id, doc) in &bundle.docs {
             for leaf in &doc.leaves {
                 if !matches!(bundle.object(&leaf.body), Some((Kind::Body, _))) {
@@ -277,7 +325,39 @@ impl Bundle {
                 }
             }
         }
+        // Every attachment of every body carried has its blob in the bundle.
+        for (kind, range) in bundle.objects.values() {
+            let Some(bytes) = bundle.section.get(range.clone()).filter(|_| *kind == Kind::Body) else {
+                continue;
+            };
+            let atts = crate::attachment::of_bytes(bytes).map_err(|e| bad(0, &e.to_string()))?;
+            for (name, a) in &atts {
+                if !bundle.blobs.contains_key(&a.blob) {
+                    return Err(bad(0, &format!("attachment {name:?} names blob {} that it lacks", a.blob)));
+                }
+            }
+        }
         Ok(bundle)
+    }
+
+    /// Blob `id`'s bytes, read from the bundle file (checked when the bundle was opened,
+    /// and again against its id as they are read back); `None` when the bundle lacks it.
+    pub fn open_blob(&self, id: &ObjectId) -> Result<Option<BlobReader>> {
+        let Some(range) = self.blobs.get(id) else { return Ok(None) };
+        let file = std::fs::File::open(&self.path).map_err(Error::io(&self.path))?;
+        Ok(Some(BlobReader {
+            file,
+            at: range.start,
+            end: range.end,
+            path: self.path.clone(),
+            expected: *id,
+            hasher: Some(crate::blob::IdCheck::new(range.end - range.start)),
+        }))
+    }
+
+    /// The blobs the bundle holds.
+    pub fn blob_count(&self) -> usize {
+        self.blobs.len()
     }
     /// The kind and bytes of object `oid`, if the bundle holds it.
     pub fn object(&self, oid: &ObjectId) -> Option<(Kind, &[u8])> {
@@ -288,6 +368,83 @@ impl Bundle {
     /// How many objects the bundle holds.
     pub fn object_count(&self) -> usize {
         self.objects.len()
+    }
+}
+
+/// Decode the blobs section (bundle version 2): its length, then each blob's id, length and
+/// raw bytes, every one hashed against its id; nothing may follow. Returns where each
+/// blob's bytes are in the file (whose first `file_len` bytes precede the trailer).
+fn read_blobs(
+    rest: &mut &[u8],
+    file_len: usize,
+    path: &Path,
+) -> Result<FastMap<ObjectId, std::ops::Range<u64>>> {
+    let bad = |at: usize, what: &str| Error::corrupt(path, at as u64, format!("bundle: {what}"));
+    let at = |rest: &[u8]| file_len - rest.len();
+    let len = varint::read(rest).ok_or_else(|| bad(at(rest), "bad blobs section length"))?;
+    if len != rest.len() as u64 {
+        return Err(bad(at(rest), "blobs section length does not match the file"));
+    }
+    let count = varint::read(rest).ok_or_else(|| bad(at(rest), "bad blob count"))?;
+    let mut out =
+        FastMap::with_capacity_and_hasher(count.min(rest.len() as u64 / 21) as usize, Default::default());
+    for _ in 0..count {
+        let here = at(rest);
+        let id = varint::take(rest, 20).ok_or_else(|| bad(here, "truncated blob id"))?;
+        let id = ObjectId::try_from(id).map_err(|_| bad(here, "bad blob id"))?;
+        let n = varint::read(rest).ok_or_else(|| bad(here, "bad blob length"))? as usize;
+        let start = at(rest);
+        let bytes = varint::take(rest, n).ok_or_else(|| bad(here, "truncated blob"))?;
+        if crate::blob::id_of(bytes) != id {
+            return Err(bad(here, &format!("blob {id} is damaged (its bytes hash to another id)")));
+        }
+        out.insert(id, start as u64..(start + n) as u64);
+    }
+    if !rest.is_empty() {
+        return Err(bad(at(rest), "trailing bytes after the blobs"));
+    }
+    Ok(out)
+}
+
+/// A blob's bytes read from a bundle file, hashed again as they are read: a file changed
+/// since it was opened ends the stream with an error, never with other bytes.
+pub struct BlobReader {
+    file: std::fs::File,
+    at: u64,
+    end: u64,
+    path: std::path::PathBuf,
+    expected: ObjectId,
+    hasher: Option<crate::blob::IdCheck>,
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = self.end - self.at;
+        if left == 0 {
+            if let Some(h) = self.hasher.take() {
+                if h.finish() != Some(self.expected) {
+                    let what = format!(
+                        "{}: blob {} changed since the bundle was opened",
+                        self.path.display(),
+                        self.expected
+                    );
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, what));
+                }
+            }
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let Some(buf) = buf.get_mut(..want) else { return Ok(0) };
+        let n = self.file.read_at(buf, self.at)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "bundle blob truncated"));
+        }
+        if let (Some(h), Some(read)) = (self.hasher.as_mut(), buf.get(..n)) {
+            h.update(read);
+        }
+        self.at += n as u64;
+        Ok(n)
     }
 }
 

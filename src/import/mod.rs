@@ -79,18 +79,32 @@ pub fn parse_lines(
 /// Parse one input line into a write, and say whether its id was generated; errors read
 /// `line N: <what is wrong>`. A new document without `_id` gets a random one, as CouchDB's
 /// `_bulk_docs` gives it; replicated history and updates (`_rev`) must name their document.
+/// `_attachments` give inline `data` (written as blobs by `Store::write`, before its lock)
+/// or, for edits, stubs.
 pub fn parse_line(line: &[u8], n: u64, replicated: bool) -> std::result::Result<(Op, bool), String> {
     let fail = |e: Error| match e {
         Error::InvalidDoc { why, .. } => format!("line {n}: {why}"),
         other => format!("line {n}: {other}"),
     };
-    let doc = Incoming::from_slice(line, "").map_err(fail)?;
+    let mut doc = Incoming::from_slice_with_attachments(line, "").map_err(fail)?;
     let generated = doc.id.is_none() && doc.rev.is_none() && !replicated;
     let id = if generated { DocId::generate().map_err(fail)? } else { doc.doc_id("").map_err(fail)? };
     let body = Body::from_map(&doc.body);
+    let attachments = doc.attachments.take();
     if replicated {
         let (rev, ancestry) = doc.replicated_rev(id.as_str()).map_err(fail)?;
-        Ok((Op::Replicate { id, rev, ancestry, deleted: doc.deleted, body }, false))
+        let deleted = doc.deleted;
+        return Ok(match attachments {
+            Some(attachments) => {
+                (Op::ReplicateWithAttachments { id, rev, ancestry, deleted, body, attachments }, false)
+            }
+            None => (Op::Replicate { id, rev, ancestry, deleted, body }, false),
+        });
+    }
+    if let Some(given) = attachments {
+        let base = doc.rev.as_deref().map(RevId::parse).transpose().map_err(|e| fail(e.into()))?;
+        let attachments = given.into_iter().map(|(n, g)| (n, crate::attachment::Pending::from(g))).collect();
+        Ok((Op::EditWithAttachments { id, base, deleted: doc.deleted, body, attachments }, generated))
     } else {
         let base = match &doc.rev {
             Some(r) => Some(RevId::parse(r).map_err(|e| fail(e.into()))?),

@@ -3,7 +3,8 @@
 //! Owns: one-directional replication from a source to a target: read the source's changes
 //! since the agreed checkpoint, ask the target which revisions it lacks (`revs_diff`), fetch
 //! those with their histories (`bulk_get`), write them as replicated history (`bulk_docs`
-//! with `new_edits: false`), batch after batch, recording a checkpoint on both sides at most
+//! with `new_edits: false`) after copying the attachment blobs it lacks, batch after
+//! batch, recording a checkpoint on both sides at most
 //! every `checkpoint_interval` (CouchDB: 30 s) and at the end.
 //! Invariants:
 //! 1. A checkpoint never names a sequence whose changes are not durable on the target.
@@ -15,7 +16,7 @@
 pub mod checkpoint;
 
 use crate::error::{Error, Result};
-use crate::id::DocId;
+use crate::id::{DocId, ObjectId};
 use crate::rev::RevId;
 use crate::transport::{Filter, Transport};
 
@@ -54,6 +55,9 @@ pub struct Outcome {
     /// Revisions fetched and written to the target.
     pub revisions_written: u64,
     pub write_failures: u64,
+    /// Attachment blobs the target lacked, copied to it, and their bytes.
+    pub blobs_written: u64,
+    pub blob_bytes_written: u64,
     /// The source sequence replication started from and the one it reached.
     pub start_seq: String,
     pub last_seq: String,
@@ -68,8 +72,12 @@ impl Progress for () {
     fn batch(&mut self, _: &Outcome) {}
 }
 
-/// A page's number and the revisions the target lacks, per document.
-type Wanted = (u64, Vec<(DocId, Vec<RevId>)>);
+/// A page's number and the revisions the target lacks, per document, with the revisions it
+/// may have of it (`atts_since`).
+type Wanted = (u64, Vec<(DocId, Vec<RevId>, Vec<RevId>)>);
+
+/// The source's answer to a blob the target asked for.
+type BlobAnswer = Result<Option<crate::transport::BlobStream>>;
 
 /// Pages read but not yet written to the target, at most.
 const IN_FLIGHT: usize = 3;
@@ -79,6 +87,45 @@ struct Page {
     number: u64,
     rows: Vec<crate::transport::ChangeRow>,
     last_seq: String,
+}
+
+/// Copy to `target` the blobs that `revisions` name and it lacks, asking the source thread
+/// for each one's bytes in turn (memory: one chunk at a time). A blob the source lacks is
+/// skipped: `bulk_docs` then refuses the revisions naming it.
+fn copy_blobs(
+    target: &mut (dyn Transport + Send),
+    revisions: &[crate::transport::Revision],
+    ask: &crossbeam_channel::Sender<ObjectId>,
+    answers: &crossbeam_channel::Receiver<BlobAnswer>,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let mut named: Vec<ObjectId> = Vec::new();
+    let mut lengths = std::collections::HashMap::new();
+    for r in revisions {
+        for a in crate::attachment::of_bytes(&r.body.bytes)?.into_values() {
+            if lengths.insert(a.blob, a.length).is_none() {
+                named.push(a.blob);
+            }
+        }
+    }
+    if named.is_empty() {
+        return Ok(());
+    }
+    let stopped = || Error::Invalid("the replication source stopped".into());
+    for id in target.missing_blobs(&named)? {
+        ask.send(id).map_err(|_| stopped())?;
+        let Some(mut stream) = answers.recv().map_err(|_| stopped())?? else { continue };
+        let info = target.put_blob(&mut stream, lengths.get(&id).copied())?;
+        if info.id != id {
+            return Err(Error::Invalid(format!(
+                "blob {id} from the source holds the bytes of blob {}",
+                info.id
+            )));
+        }
+        outcome.blobs_written += 1;
+        outcome.blob_bytes_written += info.len;
+    }
+    Ok(())
 }
 
 /// Replicate everything `source` has (that passes the filter) to `target`.
@@ -114,6 +161,9 @@ pub fn replicate(
     let (wanted_tx, wanted_rx) = bounded::<Wanted>(IN_FLIGHT + 1);
     let (fetched_tx, fetched_rx) = bounded::<(u64, Vec<crate::transport::Revision>)>(IN_FLIGHT + 1);
     let (logs_tx, logs_rx) = bounded::<serde_json::Map<String, serde_json::Value>>(4);
+    // target -> source: a blob the target lacks; source -> target: its bytes, one at a time.
+    let (blob_ask_tx, blob_ask_rx) = bounded::<ObjectId>(1);
+    let (blob_tx, blob_rx) = bounded::<BlobAnswer>(1);
 
     std::thread::scope(|scope| {
         let (source_start, source_rep_id) = (start.clone(), rep_id.clone());
@@ -126,6 +176,7 @@ pub fn replicate(
             let mut pages_tx = Some(pages_tx);
             let mut wanted: Receiver<Wanted> = wanted_rx;
             let mut logs: Receiver<serde_json::Map<String, serde_json::Value>> = logs_rx;
+            let mut blob_asks: Receiver<ObjectId> = blob_ask_rx;
             let (mut wanted_open, mut logs_open) = (true, true);
             loop {
                 if next.is_none() && reading {
@@ -154,7 +205,7 @@ pub fn replicate(
                 select! {
                     recv(wanted) -> msg => match msg {
                         Ok((n, asked)) => {
-                            let revisions = if asked.is_empty() { Vec::new() } else { source.bulk_get(&asked)? };
+                            let revisions = if asked.is_empty() { Vec::new() } else { source.bulk_get_since(&asked)? };
                             if fetched_tx.send((n, revisions)).is_err() {
                                 return Ok(());
                             }
@@ -173,6 +224,14 @@ pub fn replicate(
                             logs_open = false;
                             logs = never();
                         }
+                    },
+                    recv(blob_asks) -> msg => match msg {
+                        Ok(id) => {
+                            if blob_tx.send(source.open_blob(&id)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        Err(_) => blob_asks = never(),
                     },
                 }
             }
@@ -206,12 +265,16 @@ pub fn replicate(
                             let asked: Vec<(DocId, Vec<RevId>)> =
                                 page.rows.iter().map(|r| (r.id.clone(), r.revs.clone())).collect();
                             outcome.revisions_checked += asked.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
-                            let missing: Vec<(DocId, Vec<RevId>)> = if asked.is_empty() {
+                            let missing: Vec<(DocId, Vec<RevId>, Vec<RevId>)> = if asked.is_empty() {
                                 Vec::new()
                             } else {
-                                target.revs_diff(&asked)?.into_iter().map(|m| (m.id, m.missing)).collect()
+                                target
+                                    .revs_diff(&asked)?
+                                    .into_iter()
+                                    .map(|m| (m.id, m.missing, m.possible_ancestors))
+                                    .collect()
                             };
-                            outcome.missing_found += missing.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
+                            outcome.missing_found += missing.iter().map(|(_, r, _)| r.len() as u64).sum::<u64>();
                             in_flight.push_back((page.number, page.last_seq));
                             if wanted_tx.send((page.number, missing)).is_err() {
                                 return Err(Error::Invalid("the replication source stopped".into()));
@@ -227,6 +290,7 @@ pub fn replicate(
                             return Err(Error::Invalid("the replication source stopped".into()));
                         };
                         let count = revisions.len() as u64;
+                        copy_blobs(&mut *target, &revisions, &blob_ask_tx, &blob_rx, &mut outcome)?;
                         let failures = if revisions.is_empty() { Vec::new() } else { target.bulk_docs(revisions)? };
                         outcome.write_failures += failures.len() as u64;
                         outcome.revisions_written += count - failures.len() as u64;

@@ -2,8 +2,9 @@
 //! into an edit, and reading one revision's attachments.
 //!
 //! Owns: writing inline `data` as blobs before the writer lock is taken (so a large
-//! attachment never holds it), checking a given `digest` against the bytes, and finding a
-//! revision's attachments for the `attach`, `detach` and `attachment` commands.
+//! attachment never holds it; `write` calls [`Store::write_op_data`] on every op first),
+//! checking a given `digest` against the bytes, and finding a revision's attachments for
+//! the `attach`, `detach`, `attachment` and `diff` commands.
 //! Invariants:
 //! 1. A blob an edit names is durable before the edit is queued (`write_blob`), and its
 //!    presence is checked again under the writer lock (`write.rs`).
@@ -11,11 +12,9 @@
 //!
 //! Spec: format-spec/objects.md ("Attachments").
 
-use std::collections::BTreeMap;
-
 use super::Store;
-use crate::attachment::{self, Attachments, Given, Pending, PendingSet};
-use crate::blob::Compression;
+use crate::attachment::{self, Attachment, Attachments, Given, Pending, PendingSet};
+use crate::blob::{self, Compression};
 use crate::doc::{Body, Incoming};
 use crate::error::{Error, Result};
 use crate::id::DocId;
@@ -23,45 +22,88 @@ use crate::rev::RevId;
 use crate::store::write::Op;
 
 impl Store {
-    /// Write the inline `data` of `given` as blobs (checking a given `digest`), leaving
-    /// stubs as they are. `id` names the document in errors.
-    pub fn prepare_attachments(&self, id: &DocId, given: BTreeMap<String, Given>) -> Result<PendingSet> {
-        let mut out = PendingSet::new();
-        for (name, g) in given {
-            let pending = match g {
-                Given::Stub { revpos } => Pending::Stub { revpos },
-                Given::Data { content_type, bytes, digest } => {
-                    let compression = Compression::for_content_type(Some(&content_type));
-                    let info =
-                        self.write_blob(&mut bytes.as_slice(), Some(bytes.len() as u64), compression)?;
-                    if let Some(d) = digest.filter(|d| *d != info.digest()) {
-                        return Err(Error::InvalidDoc {
-                            id: id.to_string(),
-                            why: format!(
-                                "attachment {name:?}: digest {d} does not match its data ({})",
-                                info.digest()
-                            ),
-                        });
-                    }
-                    Pending::New { content_type, info }
-                }
-            };
-            out.insert(name, pending);
+    /// Write one attachment's inline bytes as a blob, checking a given `digest`; `id` and
+    /// `name` name it in errors.
+    pub fn write_attachment_data(
+        &self,
+        id: &DocId,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        digest: Option<&str>,
+    ) -> Result<blob::Info> {
+        let compression = Compression::for_content_type(Some(content_type));
+        let info = self.write_blob(&mut &bytes[..], Some(bytes.len() as u64), compression)?;
+        if let Some(d) = digest.filter(|d| *d != info.digest()) {
+            return Err(Error::InvalidDoc {
+                id: id.to_string(),
+                why: format!("attachment {name:?}: digest {d} does not match its data ({})", info.digest()),
+            });
         }
-        Ok(out)
+        Ok(info)
     }
 
-    /// The edit a written document asks for: with `_attachments`, their blobs written first
-    /// and an [`Op::EditWithAttachments`]; without, a plain [`Op::Edit`] (which leaves the
-    /// new revision without attachments, as in CouchDB).
+    /// The edit a written document asks for: with `_attachments`, an
+    /// [`Op::EditWithAttachments`] (its inline data is written as blobs by `write`, before
+    /// the writer lock); without, a plain [`Op::Edit`] (which leaves the new revision
+    /// without attachments, as in CouchDB).
     pub fn edit_op(&self, id: DocId, base: Option<RevId>, doc: Incoming) -> Result<Op> {
         let body = Body::from_map(&doc.body);
         match doc.attachments {
             Some(given) => {
-                let attachments = self.prepare_attachments(&id, given)?;
+                let attachments = given.into_iter().map(|(n, g)| (n, Pending::from(g))).collect();
                 Ok(Op::EditWithAttachments { id, base, deleted: doc.deleted, body, attachments })
             }
             None => Ok(Op::Edit { id, base, deleted: doc.deleted, body }),
+        }
+    }
+
+    /// `op` with its inline attachment data written as blobs: `Pending::Data` becomes
+    /// `Pending::New`, and a replicated revision with attachments becomes an
+    /// [`Op::Replicate`] whose body holds them in the stored form (`revpos` as given, else
+    /// the revision's position). Other ops come back as they are.
+    pub(crate) fn write_op_data(&self, op: Op) -> Result<Op> {
+        match op {
+            Op::EditWithAttachments { id, base, deleted, body, attachments } => {
+                let mut out = PendingSet::new();
+                for (name, p) in attachments {
+                    let p = match p {
+                        Pending::Data { content_type, bytes, digest } => {
+                            let info = self.write_attachment_data(
+                                &id,
+                                &name,
+                                &content_type,
+                                &bytes,
+                                digest.as_deref(),
+                            )?;
+                            Pending::New { content_type, info }
+                        }
+                        other => other,
+                    };
+                    out.insert(name, p);
+                }
+                Ok(Op::EditWithAttachments { id, base, deleted, body, attachments: out })
+            }
+            Op::ReplicateWithAttachments { id, rev, ancestry, deleted, body, attachments } => {
+                let mut atts = Attachments::new();
+                for (name, g) in attachments {
+                    let Given::Data { content_type, bytes, digest, revpos } = g else {
+                        return Err(Error::InvalidDoc {
+                            id: id.to_string(),
+                            why: format!(
+                                "attachment {name:?}: a replicated revision must give its data, not a stub"
+                            ),
+                        });
+                    };
+                    let info =
+                        self.write_attachment_data(&id, &name, &content_type, &bytes, digest.as_deref())?;
+                    atts.insert(name, Attachment::new(content_type, &info, revpos.unwrap_or(rev.pos)));
+                }
+                let map = Body::parse(&body.bytes)?;
+                let body = Body::from_map(&attachment::stored_body(&atts, &map));
+                Ok(Op::Replicate { id, rev, ancestry, deleted, body })
+            }
+            other => Ok(other),
         }
     }
 

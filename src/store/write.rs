@@ -8,12 +8,13 @@
 //!    result is returned; a failed commit leaves the store as it was.
 //! 3. A replicated write that does not change the tree assigns no sequence number.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::overlay::Overlay;
 use super::Store;
-use crate::attachment::{self, Attachments, PendingSet};
+
+use crate::attachment::{self, Attachments, Given, Pending, PendingSet};
 use crate::doc::Body;
 use crate::error::{Error, Result};
 use crate::history::{self, NodeInfo, Objects};
@@ -44,12 +45,37 @@ pub enum Op {
     EditWithAttachments { id: DocId, base: Option<RevId>, deleted: bool, body: Body, attachments: PendingSet },
     /// A replicated revision (`new_edits=false`) with its ancestors' hashes, newest first.
     Replicate { id: DocId, rev: RevId, ancestry: Vec<RevHash>, deleted: bool, body: Body },
+    /// A replicated revision whose attachments come inline (`Given::Data`, with the revpos
+    /// the revision has for each): `write` stores their bytes as blobs and makes it an
+    /// `Op::Replicate` whose body holds them. `body` is the body without `_attachments`.
+    ReplicateWithAttachments {
+        id: DocId,
+        rev: RevId,
+        ancestry: Vec<RevHash>,
+        deleted: bool,
+        body: Body,
+        attachments: BTreeMap<String, Given>,
+    },
 }
 
 impl Op {
     pub fn id(&self) -> &DocId {
         match self {
-            Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } | Op::Replicate { id, .. } => id,
+            Op::Edit { id, .. }
+            | Op::EditWithAttachments { id, .. }
+            | Op::Replicate { id, .. }
+            | Op::ReplicateWithAttachments { id, .. } => id,
+        }
+    }
+
+    /// Whether the op carries attachment bytes still to be written as blobs.
+    fn has_data(&self) -> bool {
+        match self {
+            Op::EditWithAttachments { attachments, .. } => {
+                attachments.values().any(|p| matches!(p, Pending::Data { .. }))
+            }
+            Op::ReplicateWithAttachments { .. } => true,
+            _ => false,
         }
     }
 }
@@ -93,11 +119,35 @@ impl Store {
     ///
     /// Writes from several handles of the store in this process at once share commits
     /// (`group.rs`): each is still applied as if committed alone, in turn.
+    ///
+    /// Inline attachment data is written as blobs first, without the writer lock; an op
+    /// whose data is refused (a digest that does not match) gets that error as its result.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        if ops.iter().any(Op::has_data) {
+            return self.write_with_data(ops);
+        }
         if self.writing.as_ref().is_some_and(|w| w.is_held()) {
             return self.write_locked(ops);
         }
         self.write_grouped(ops)
+    }
+
+    fn write_with_data(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        let mut prepared = Vec::with_capacity(ops.len());
+        let mut refused = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            match self.write_op_data(op) {
+                Ok(op) => prepared.push(op),
+                Err(e) if is_fatal(&e) => return Err(e),
+                Err(e) => refused.push((i, e)),
+            }
+        }
+        let mut results = self.write(prepared)?;
+        // In increasing order of position, each refusal goes back where its op was.
+        for (i, e) in refused {
+            results.insert(i, Err(e));
+        }
+        Ok(results)
     }
 
     pub(super) fn write_locked(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
@@ -151,6 +201,13 @@ impl Store {
                 Op::Replicate { id, rev, ancestry, deleted, body } => {
                     self.replicate(&mut batch, id, rev, ancestry, deleted, body)
                 }
+                // `write` turned these into `Op::Replicate` unless called with the lock held.
+                op @ Op::ReplicateWithAttachments { .. } => self.write_op_data(op).and_then(|op| match op {
+                    Op::Replicate { id, rev, ancestry, deleted, body } => {
+                        self.replicate(&mut batch, id, rev, ancestry, deleted, body)
+                    }
+                    _ => Err(Error::Invalid("a replicated revision's attachments were not written".into())),
+                }),
             };
             match result {
                 Err(e) if is_fatal(&e) => {

@@ -127,4 +127,8 @@ impl Transport for BundleSource {
     fn ensure_full_commit(&mut self) -> Result<()> {
         Ok(())
     }
+
+    fn open_blob(&mut self, id: &crate::id::ObjectId) -> Result<Option<super::BlobStream>> {
+        Ok(self.bundle.open_blob(id)?.map(|r| Box::new(r) as super::BlobStream))
+    }
 }

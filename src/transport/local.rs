@@ -5,10 +5,13 @@
 
 use serde_json::{Map, Value};
 
-use super::{ChangeRow, ChangesPage, Filter, Missing, PeerInfo, Revision, Transport, WriteFailure};
+use super::{
+    BlobStream, ChangeRow, ChangesPage, Filter, Missing, PeerInfo, Revision, Transport, WriteFailure,
+};
+use crate::blob;
 use crate::error::{Error, Result};
 use crate::hash::FastMap;
-use crate::id::{DocId, Seq};
+use crate::id::{DocId, ObjectId, Seq};
 use crate::refs::DocRef;
 use crate::rev::RevId;
 use crate::store::{Op, Store};
@@ -153,5 +156,29 @@ impl Transport for LocalStore<'_> {
     fn ensure_full_commit(&mut self) -> Result<()> {
         // Every acknowledged write is already durable.
         Ok(())
+    }
+
+    fn missing_blobs(&mut self, ids: &[ObjectId]) -> Result<Vec<ObjectId>> {
+        Ok(ids.iter().filter(|id| !self.store.has_blob(id)).copied().collect())
+    }
+
+    fn open_blob(&mut self, id: &ObjectId) -> Result<Option<BlobStream>> {
+        Ok(self.store.open_blob(id)?.map(|r| Box::new(r) as BlobStream))
+    }
+
+    fn open_attachment(&mut self, id: &DocId, rev: &RevId, name: &str) -> Result<Option<BlobStream>> {
+        let (_, _, atts) = match self.store.revision_attachments(id, Some(rev)) {
+            Ok(found) => found,
+            Err(e) if e.kind() == crate::error::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match atts.get(name) {
+            Some(a) => self.open_blob(&a.blob),
+            None => Ok(None),
+        }
+    }
+
+    fn put_blob(&mut self, input: &mut dyn std::io::Read, len: Option<u64>) -> Result<blob::Info> {
+        self.store.write_blob(input, len, blob::Compression::Sample)
     }
 }

@@ -5,18 +5,24 @@
 //! `info` = `GET /db`, `changes` = `GET /db/_changes?style=all_docs`, `revs_diff` =
 //! `POST /db/_revs_diff`, `bulk_get` = `POST /db/_bulk_get?revs=true&latest=true`,
 //! `bulk_docs` = `POST /db/_bulk_docs` with `new_edits: false`, `get_local`/`put_local` =
-//! `GET`/`PUT /db/_local/{id}`, `ensure_full_commit` = `POST /db/_ensure_full_commit`.
+//! `GET`/`PUT /db/_local/{id}`, `ensure_full_commit` = `POST /db/_ensure_full_commit`;
+//! for attachments, `bulk_get_since` = `_bulk_get` with `atts_since`, `open_attachment` =
+//! `GET /db/doc/att?rev=`, and `missing_blobs`/`open_blob`/`put_blob` move attachment bytes
+//! by blob id (an HTTP peer maps them onto attachment reads and writes).
 //! Sequences are opaque strings: a replicator only echoes them back.
 
 pub mod bundle;
 pub mod http;
 pub mod local;
 
+use std::io::Read;
+
 use serde_json::{Map, Value};
 
+use crate::blob;
 use crate::doc::Body;
 use crate::error::Result;
-use crate::id::DocId;
+use crate::id::{DocId, ObjectId};
 use crate::rev::{RevHash, RevId};
 
 /// A peer's identity and position (`GET /db`).
@@ -104,7 +110,64 @@ pub trait Transport {
     fn put_local(&mut self, id: &str, body: &Map<String, Value>) -> Result<()>;
     /// Make everything written so far durable.
     fn ensure_full_commit(&mut self) -> Result<()>;
+
+    // Attachments. A revision's attachments travel in its body as stubs (the stored
+    // `_attachments` member: name, content type, digest, length, revpos and blob id,
+    // `format-spec/objects.md`), never with their bytes; the bytes travel as blobs, and
+    // only those the target lacks. The replicator, for each batch, collects the blob ids
+    // the fetched bodies name, asks the target `missing_blobs`, copies each missing one
+    // with `open_blob` on the source and `put_blob` on the target, then calls `bulk_docs`
+    // (which refuses a body naming a blob the target lacks). The defaults suit a peer
+    // that keeps no blobs of its own.
+
+    /// `bulk_get` where each document also lists revisions the target is known to have
+    /// (`revs_diff`'s `possible_ancestors`): CouchDB's `atts_since`, so that a peer that
+    /// sends attachment bytes inline (HTTP) sends only those written after them (`revpos`
+    /// greater than the newest listed revision's position in the answer's history).
+    /// A settee store's answers hold stubs only, so the default ignores `atts_since`.
+    fn bulk_get_since(&mut self, wanted: &[(DocId, Vec<RevId>, Vec<RevId>)]) -> Result<Vec<Revision>> {
+        let plain: Vec<(DocId, Vec<RevId>)> =
+            wanted.iter().map(|(id, revs, _)| (id.clone(), revs.clone())).collect();
+        self.bulk_get(&plain)
+    }
+
+    /// The blobs among `ids` that the peer lacks, in the order given. Default: all of them
+    /// (a peer that cannot tell is sent every blob its revisions name).
+    fn missing_blobs(&mut self, ids: &[ObjectId]) -> Result<Vec<ObjectId>> {
+        Ok(ids.to_vec())
+    }
+
+    /// Blob `id`'s bytes as a stream, checked as they are read (a damaged blob ends the
+    /// stream with an error, never with wrong bytes); `None` when the peer lacks it.
+    /// Default: `None`.
+    fn open_blob(&mut self, _id: &ObjectId) -> Result<Option<BlobStream>> {
+        Ok(None)
+    }
+
+    /// One attachment's bytes (CouchDB's `GET /db/doc/att?rev=`): of revision `rev` of `id`
+    /// (the winner when `None`); `None` when the document, revision or attachment is absent.
+    /// Default: the revision's body from `bulk_get`, then `open_blob` of the blob it names.
+    fn open_attachment(&mut self, id: &DocId, rev: &RevId, name: &str) -> Result<Option<BlobStream>> {
+        let revisions = self.bulk_get(&[(id.clone(), vec![rev.clone()])])?;
+        let Some(r) = revisions.into_iter().find(|r| &r.rev == rev) else { return Ok(None) };
+        let atts = crate::attachment::of_bytes(&r.body.bytes)?;
+        match atts.get(name) {
+            Some(a) => self.open_blob(&a.blob),
+            None => Ok(None),
+        }
+    }
+
+    /// Store the bytes `input` gives (`len` of them, when known) as a blob; returns what
+    /// was stored (its id is the SHA-1 of the bytes, whatever the caller expected). Writing
+    /// a blob the peer has changes nothing. Default: refused, for a peer that cannot store
+    /// blobs.
+    fn put_blob(&mut self, _input: &mut dyn Read, _len: Option<u64>) -> Result<blob::Info> {
+        Err(crate::error::Error::Invalid("this peer does not store attachments".into()))
+    }
 }
+
+/// A blob's bytes from a peer, streamed.
+pub type BlobStream = Box<dyn Read + Send>;
 
 /// The revisions `revs` of a document's `tree` with their histories and bodies, as
 /// `_bulk_get?revs=true&latest=true` answers: a revision that is no longer a leaf gives the

@@ -235,3 +235,150 @@ fn compact_drops_detached_blobs_and_fsck_names_a_missing_one() {
     assert_eq!(out.code, ERROR, "{out:?}");
     assert!(out.stderr.contains("is missing"), "{out:?}");
 }
+
+#[test]
+fn export_and_import_carry_attachments_inline() {
+    let env = TestEnv::new();
+    let r1 = env.put("doc", r#"{"n":1}"#);
+    env.write_file("a.txt", "alpha");
+    env.write_file("b.png", "not really a png");
+    let r2 = attach(&env, "doc", "a.txt", "a.txt", Some(&r1));
+    let r3 = attach(&env, "doc", "b.png", "b.png", Some(&r2));
+    env.put("plain", r#"{"x":true}"#);
+    let stubs = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for a in v["_attachments"].as_object_mut().unwrap().values_mut() {
+            a.as_object_mut().unwrap().remove("revpos");
+        }
+        v["_attachments"].clone()
+    };
+    let original = env.get_json(&["doc"]);
+    assert_eq!(original["_rev"], r3);
+
+    // Winners with data, loaded (without their _rev) as new documents: same bytes, types,
+    // digests, lengths.
+    let lines = env.settee(["export", "--attachments"]).ok().to_string();
+    assert!(lines.contains(r#""data":"YWxwaGE=""#), "{lines}");
+    let fresh: String = lines
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("_rev");
+            format!("{v}\n")
+        })
+        .collect();
+    let other = TestEnv::new();
+    other.settee_stdin(["import", "-"], &fresh).succeeded();
+    let copy = other.get_json(&["doc"]);
+    assert_eq!(stubs(&copy), stubs(&original));
+    assert_eq!(copy["_attachments"]["a.txt"]["revpos"], 1);
+    assert_eq!(other.settee(["attachment", "doc", "b.png"]).ok(), "not really a png");
+
+    // Every leaf with its history and data, loaded as replicated history: the same
+    // document, revisions and revpos.
+    let lines = env.settee(["export", "--all-leaves", "--attachments"]).ok().to_string();
+    let third = TestEnv::new();
+    third.import_replicated(&lines.lines().map(str::to_string).collect::<Vec<_>>());
+    assert_eq!(third.get_json(&["doc"]), original);
+    assert_eq!(third.get_json(&["doc", "--attachments"]), env.get_json(&["doc", "--attachments"]));
+    assert_eq!(third.settee(["fsck"]).ok(), "ok\n");
+
+    // Without --attachments the lines hold stubs, which a new document cannot keep.
+    let lines = env.settee(["export"]).ok().to_string();
+    assert!(lines.contains(r#""stub":true"#), "{lines}");
+    let fourth = TestEnv::new();
+    let out = fourth.settee_stdin(["import", "-"], &lines.replace(&format!(r#""_rev":"{r3}","#), ""));
+    assert_ne!(out.code, OK, "{out:?}");
+    assert!(out.stderr.contains("invalid attachment stub in doc"), "{out:?}");
+}
+
+#[test]
+fn clone_and_fetch_copy_each_missing_blob_once_and_say_so() {
+    let src = TestEnv::new();
+    src.write_file("shared.bin", &"0123456789abcdef".repeat(4096));
+    for d in ["a", "b", "c"] {
+        let r = src.put(d, &format!(r#"{{"name":"{d}"}}"#));
+        attach(&src, d, "shared.bin", "shared.bin", Some(&r));
+    }
+    let dst = TestEnv::bare();
+    let out = dst.settee(["clone", src.store_dir().to_str().unwrap(), "copy"]).succeeded().to_string();
+    assert!(
+        out.contains("3 revisions written (3 missing, 0 failed), 1 attachment blobs (65536 bytes) copied;"),
+        "{out}"
+    );
+    let copy = dst.path().join("copy");
+    let in_copy = |args: &[&str]| {
+        let out = dst.command().args(args).current_dir(&copy).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(in_copy(&["attachment", "b", "shared.bin"]), "0123456789abcdef".repeat(4096));
+    assert_eq!(in_copy(&["fsck"]), "ok\n");
+    // A new revision naming the same bytes: no blob to copy.
+    let r = src.get_json(&["a"])["_rev"].as_str().unwrap().to_string();
+    src.settee(["attach", "a", "again.bin", "shared.bin", "--rev", &r]).ok();
+    let out = in_copy(&["--json", "fetch"]);
+    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (row["revisions_written"].as_u64(), row["blobs_written"].as_u64()),
+        (Some(1), Some(0)),
+        "{out}"
+    );
+}
+
+#[test]
+fn bundles_carry_the_blobs_they_need_and_a_damaged_one_is_refused_whole() {
+    let src = TestEnv::new();
+    let content = "bundle attachment ".repeat(1000);
+    src.write_file("f.txt", &content);
+    let r = src.put("a", "{}");
+    attach(&src, "a", "f.txt", "f.txt", Some(&r));
+    let r = src.put("b", r#"{"same":"bytes"}"#);
+    attach(&src, "b", "copy.txt", "f.txt", Some(&r));
+    src.put("plain", "{}");
+    let out = src.settee(["bundle", "create", "all.bundle"]).ok().to_string();
+    assert!(out.contains(&format!("1 attachment blobs of {} bytes", content.len())), "{out}");
+    assert!(src.settee(["bundle", "verify", "all.bundle"]).ok().ends_with("1 attachment blobs\n"));
+    let dst = TestEnv::bare();
+    let bundle = src.path().join("all.bundle");
+    let out = dst.settee(["clone", bundle.to_str().unwrap(), "copy"]).succeeded().to_string();
+    assert!(out.contains("1 attachment blobs"), "{out}");
+    let copy = dst.path().join("copy");
+    let run = |args: &[&str]| dst.command().args(args).current_dir(&copy).output().unwrap();
+    assert_eq!(String::from_utf8(run(&["attachment", "b", "copy.txt"]).stdout).unwrap(), content);
+    let got: serde_json::Value = serde_json::from_slice(&run(&["--json", "get", "a"]).stdout).unwrap();
+    assert_eq!(got, src.get_json(&["a"]));
+    assert_eq!(String::from_utf8(run(&["fsck"]).stdout).unwrap(), "ok\n");
+
+    // A bundle without attachments stays at version 1.
+    let plain = TestEnv::new();
+    plain.put("x", "{}");
+    plain.settee(["bundle", "create", "p.bundle"]).ok();
+    assert_eq!(&std::fs::read(plain.path().join("p.bundle")).unwrap()[4..8], &[0, 0, 0, 1]);
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert_eq!(&bytes[4..8], &[0, 0, 0, 2]);
+
+    // One flipped byte in the blob: the trailer catches it; with the trailer made to match,
+    // the blob's id does. Either way the bundle is refused whole.
+    let at = bytes.windows(content.len()).position(|w| w == content.as_bytes()).unwrap() + 100;
+    let mut bad = bytes.clone();
+    bad[at] ^= 1;
+    std::fs::write(src.path().join("bad.bundle"), &bad).unwrap();
+    let out = src.settee(["bundle", "verify", "bad.bundle"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    let n = bad.len() - 20;
+    let sum = sha1(&bad[..n]);
+    bad[n..].copy_from_slice(&sum);
+    std::fs::write(src.path().join("bad.bundle"), &bad).unwrap();
+    let out = src.settee(["bundle", "verify", "bad.bundle"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(out.stderr.contains("is damaged"), "{out:?}");
+    let out = dst.settee(["clone", src.path().join("bad.bundle").to_str().unwrap(), "other"]);
+    assert_eq!(out.code, ERROR, "{out:?}");
+    assert!(!dst.path().join("other").join(".settee").exists());
+}
+
+/// SHA-1 of `bytes` (a bundle's trailer).
+fn sha1(bytes: &[u8]) -> [u8; 20] {
+    settee::id::sha1(bytes).as_bytes().try_into().unwrap()
+}

@@ -289,12 +289,17 @@ fn a_commit_naming_a_blob_compaction_dropped_is_refused() {
     let mut t = TestStore::new();
     let r1 = put_doc(&mut t.store, "d", json!({"n": 1})).unwrap();
     // A writer wrote its blob long ago and has not committed yet.
-    let incoming = Incoming::from_value_with_attachments(
-        json!({"_attachments": {"late": {"data": b64(b"late bytes")}}}),
-        "d",
-    )
-    .unwrap();
-    let op = t.store.edit_op(id("d"), Some(r1.clone()), incoming).unwrap();
+    let info = t.store.write_attachment_data(&id("d"), "late", "text/plain", b"late bytes", None).unwrap();
+    let mut attachments = settee::attachment::PendingSet::new();
+    attachments
+        .insert("late".into(), settee::attachment::Pending::New { content_type: "text/plain".into(), info });
+    let op = Op::EditWithAttachments {
+        id: id("d"),
+        base: Some(r1.clone()),
+        deleted: false,
+        body: crate::body(json!({})),
+        attachments,
+    };
     age_blobs(&t, 3600);
     let o = t.store.compact(&settee::compact::Options { full: true, ..Default::default() }).unwrap();
     assert_eq!(o.blobs_dropped, 1);
@@ -324,4 +329,171 @@ fn fsck_names_the_document_revision_and_attachment_of_a_missing_blob() {
     assert_eq!(err.kind(), ErrorKind::Corrupt);
     assert!(err.to_string().contains(&a.to_string()), "{err}");
     get(&t.store, "d", GetOptions::default());
+}
+
+/// Replicate `from` into `to` with the store transport.
+fn pull(to: &mut Store, from: &mut Store) -> settee::replicate::Outcome {
+    use settee::transport::local::LocalStore;
+    let options = settee::replicate::Options { batch_size: 7, ..Default::default() };
+    settee::replicate::replicate(&mut LocalStore::new(from), &mut LocalStore::new(to), &options, &mut ())
+        .unwrap()
+}
+
+#[test]
+fn replication_sends_only_the_blobs_the_target_lacks() {
+    let mut a = TestStore::new();
+    let mib: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+    let data = b64(&mib);
+    for i in 0..200 {
+        put_doc(
+            &mut a.store,
+            &format!("d{i:03}"),
+            json!({"i": i, "_attachments": {"photo.bin": {"content_type": "application/octet-stream", "data": data}}}),
+        )
+        .unwrap();
+    }
+    assert_eq!(a.store.blob_stats().unwrap().blobs, 1);
+    // To an empty store: the one blob, once.
+    let mut b = TestStore::new();
+    let o = pull(&mut b.store, &mut a.store);
+    assert_eq!((o.revisions_written, o.blobs_written, o.blob_bytes_written), (200, 1, 1 << 20));
+    let d = b.store.get(&id("d123"), &full()).unwrap();
+    assert_eq!(d, a.store.get(&id("d123"), &full()).unwrap());
+    assert!(b.store.verify().unwrap().is_empty());
+    // To a store that holds the bytes under another document: none.
+    let mut c = TestStore::new();
+    put_doc(&mut c.store, "mine", json!({"_attachments": {"x": {"data": data}}})).unwrap();
+    let o = pull(&mut c.store, &mut a.store);
+    assert_eq!((o.revisions_written, o.blobs_written, o.blob_bytes_written), (200, 0, 0));
+    // Run again: nothing at all.
+    let o = pull(&mut b.store, &mut a.store);
+    assert_eq!((o.revisions_written, o.blobs_written), (0, 0));
+}
+
+mod convergence {
+    use super::*;
+    use quickcheck::{Arbitrary, Gen, QuickCheck};
+    use std::collections::BTreeMap;
+
+    /// One step: an edit of a document's attachments on a store, or a replication.
+    #[derive(Clone, Debug)]
+    enum Action {
+        /// Keep the winner's attachments except `drop`, and write `add` (bytes number `content`).
+        Edit {
+            store: u8,
+            doc: u8,
+            add: Option<(u8, u8)>,
+            drop: Option<u8>,
+        },
+        Pull {
+            to: u8,
+            from: u8,
+        },
+    }
+
+    impl Arbitrary for Action {
+        fn arbitrary(g: &mut Gen) -> Action {
+            if u8::arbitrary(g) % 3 == 0 {
+                Action::Pull { to: u8::arbitrary(g), from: u8::arbitrary(g) }
+            } else {
+                let pick = |g: &mut Gen| u8::arbitrary(g) % 3;
+                Action::Edit {
+                    store: u8::arbitrary(g),
+                    doc: pick(g),
+                    add: bool::arbitrary(g).then(|| (pick(g), pick(g))),
+                    drop: bool::arbitrary(g).then(|| pick(g)),
+                }
+            }
+        }
+    }
+
+    fn content(n: u8) -> Vec<u8> {
+        format!("attachment bytes number {n}").repeat(usize::from(n) * 50 + 1).into_bytes()
+    }
+
+    /// Every document's leaves, and every leaf's attachments with their bytes.
+    fn state(store: &Store) -> BTreeMap<String, Vec<Value>> {
+        store
+            .docs(None, None)
+            .map(|d| {
+                let (doc_id, _) = d.unwrap();
+                let all = GetOptions {
+                    open_revs: Some(settee::store::OpenRevs::All),
+                    attachments: true,
+                    ..Default::default()
+                };
+                let Value::Array(leaves) = store.get(&doc_id, &all).unwrap() else { unreachable!() };
+                (doc_id.to_string(), leaves)
+            })
+            .collect()
+    }
+
+    fn converge(actions: Vec<Action>) -> bool {
+        const N: u8 = 3;
+        let mut stores: Vec<TestStore> = (0..N).map(|_| TestStore::new()).collect();
+        for action in actions {
+            match action {
+                Action::Edit { store, doc, add, drop } => {
+                    let s = &mut stores[usize::from(store % N)].store;
+                    let name = format!("doc{doc}");
+                    let winner = s.revision_attachments(&id(&name), None).ok();
+                    let mut atts = serde_json::Map::new();
+                    if let Some((_, _, current)) = &winner {
+                        for (n, a) in current {
+                            atts.insert(n.clone(), json!({"stub": true, "revpos": a.revpos}));
+                        }
+                    }
+                    if let Some(d) = drop {
+                        atts.remove(&format!("a{d}"));
+                    }
+                    if let Some((n, c)) = add {
+                        atts.insert(
+                            format!("a{n}"),
+                            json!({"content_type": "text/plain", "data": b64(&content(c))}),
+                        );
+                    }
+                    let mut doc_json = json!({"_attachments": atts});
+                    if let Some((rev, _, _)) = &winner {
+                        doc_json["_rev"] = json!(rev.to_string());
+                    }
+                    put_doc(s, &name, doc_json).unwrap();
+                }
+                Action::Pull { to, from } if to % N == from % N => {}
+                Action::Pull { to, from } => {
+                    let (t, f) = two(&mut stores, usize::from(to % N), usize::from(from % N));
+                    pull(&mut t.store, &mut f.store);
+                }
+            }
+        }
+        for i in 1..stores.len() {
+            let (x, y) = two(&mut stores, 0, i);
+            pull(&mut x.store, &mut y.store);
+        }
+        for i in 1..stores.len() {
+            let (x, y) = two(&mut stores, i, 0);
+            pull(&mut x.store, &mut y.store);
+        }
+        let reference = state(&stores[0].store);
+        for s in &stores {
+            assert_eq!(state(&s.store), reference, "leaves or attachments differ after a full sync");
+            assert!(s.store.verify().unwrap().is_empty());
+        }
+        true
+    }
+
+    fn two(stores: &mut [TestStore], a: usize, b: usize) -> (&mut TestStore, &mut TestStore) {
+        if a < b {
+            let (l, r) = stores.split_at_mut(b);
+            (&mut l[a], &mut r[0])
+        } else {
+            let (l, r) = stores.split_at_mut(a);
+            (&mut r[0], &mut l[b])
+        }
+    }
+
+    #[test]
+    fn stores_with_attachments_converge_whatever_the_sync_schedule() {
+        let cases = std::env::var("SETTEE_CONVERGENCE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+        QuickCheck::new().tests(cases).max_tests(cases * 10).quickcheck(converge as fn(Vec<Action>) -> bool);
+    }
 }

@@ -42,10 +42,16 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
                 .with_context(|| format!("writing {}", path.display()))?;
             if ctx.json {
                 out.json(&json!({"documents": made.documents, "objects": made.objects, "bytes": made.bytes,
-                    "since": since, "last_seq": made.last_seq.0}))?;
+                    "since": since, "last_seq": made.last_seq.0,
+                    "blobs": made.blobs, "blob_bytes": made.blob_bytes}))?;
             } else {
+                let blobs = if made.blobs > 0 {
+                    format!(", {} attachment blobs of {} bytes", made.blobs, made.blob_bytes)
+                } else {
+                    String::new()
+                };
                 out.line(&format!(
-                    "wrote {} documents ({} objects, {} bytes) changed after seq {since}, up to seq {}",
+                    "wrote {} documents ({} objects{blobs}, {} bytes) changed after seq {since}, up to seq {}",
                     made.documents, made.objects, made.bytes, made.last_seq
                 ))?;
             }
@@ -55,7 +61,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let b = Bundle::open(&path)?;
             if ctx.json {
                 out.json(&json!({"ok": true, "documents": b.docs.len(), "objects": b.object_count(),
-                    "since": b.since.0, "last_seq": b.last_seq.0}))?;
+                    "since": b.since.0, "last_seq": b.last_seq.0, "blobs": b.blob_count()}))?;
+            } else if b.blob_count() > 0 {
+                out.line(&format!(
+                    "ok: {} documents, {} objects, {} attachment blobs",
+                    b.docs.len(),
+                    b.object_count(),
+                    b.blob_count()
+                ))?;
             } else {
                 out.line(&format!("ok: {} documents, {} objects", b.docs.len(), b.object_count()))?;
             }

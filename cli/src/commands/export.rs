@@ -1,4 +1,4 @@
-//! `settee export [FILE] [--all-leaves]`: documents as newline-delimited JSON.
+//! `settee export [FILE] [--all-leaves] [--attachments]`: documents as newline-delimited JSON.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +18,10 @@ pub struct Args {
     /// Every leaf, deleted ones included, each with its `_revisions` history.
     #[arg(long)]
     all_leaves: bool,
+    /// Attachments inline (base64 `data`, with `revpos`), as `import` takes them back;
+    /// without it they are stubs.
+    #[arg(long)]
+    attachments: bool,
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
@@ -28,7 +32,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
             let file =
                 std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             let mut sink = std::io::BufWriter::with_capacity(1 << 20, file);
-            let count = export(&store, args.all_leaves, &mut sink)?;
+            let count = export(&store, args.all_leaves, args.attachments, &mut sink)?;
             sink.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             if !ctx.json {
                 eprintln!("exported {count} documents to {}", path.display());
@@ -36,7 +40,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         }
         _ => {
             let mut sink = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            export(&store, args.all_leaves, &mut sink)?;
+            export(&store, args.all_leaves, args.attachments, &mut sink)?;
             sink.flush()?;
         }
     }
@@ -49,12 +53,12 @@ const CHUNK: usize = 4096;
 const WORKERS: usize = 2;
 
 /// Write the documents to `sink`; returns how many lines were written.
-pub fn export(store: &Store, all_leaves: bool, sink: &mut impl Write) -> Result<u64> {
+pub fn export(store: &Store, all_leaves: bool, attachments: bool, sink: &mut impl Write) -> Result<u64> {
     if !all_leaves {
-        return export_winners(store, sink);
+        return export_winners(store, attachments, sink);
     }
     let mut count = 0u64;
-    let all = GetOptions { open_revs: Some(OpenRevs::All), revs: true, ..GetOptions::default() };
+    let all = GetOptions { open_revs: Some(OpenRevs::All), revs: true, attachments, ..GetOptions::default() };
     for item in store.docs(None, None) {
         let (id, _) = item?;
         let Value::Array(leaves) = store.get(&id, &all)? else { continue };
@@ -72,7 +76,7 @@ pub fn export(store: &Store, all_leaves: bool, sink: &mut impl Write) -> Result<
 /// The winners of every live document, in id order. One thread walks the refs in chunks,
 /// `WORKERS` threads read the bodies and render each chunk's lines, and this thread writes
 /// the rendered chunks in their original order.
-fn export_winners(store: &Store, sink: &mut impl Write) -> Result<u64> {
+fn export_winners(store: &Store, attachments: bool, sink: &mut impl Write) -> Result<u64> {
     type Rendered = (usize, Result<(Vec<u8>, u64)>);
     let (chunks_tx, chunks_rx) = crossbeam_channel::bounded::<(usize, Vec<_>)>(WORKERS * 2);
     let (lines_tx, lines_rx) = crossbeam_channel::bounded::<Rendered>(WORKERS * 2);
@@ -97,7 +101,7 @@ fn export_winners(store: &Store, sink: &mut impl Write) -> Result<u64> {
             let (chunks_rx, lines_tx) = (chunks_rx.clone(), lines_tx.clone());
             scope.spawn(move || {
                 for (number, docs) in chunks_rx {
-                    let rendered = render_chunk(store, &docs);
+                    let rendered = render_chunk(store, &docs, attachments);
                     if lines_tx.send((number, rendered)).is_err() {
                         return;
                     }
@@ -126,11 +130,20 @@ fn export_winners(store: &Store, sink: &mut impl Write) -> Result<u64> {
 }
 
 /// The lines of the live winners among `docs`, and how many there are.
-fn render_chunk(store: &Store, docs: &[(settee::DocId, settee::refs::DocRef)]) -> Result<(Vec<u8>, u64)> {
+fn render_chunk(
+    store: &Store,
+    docs: &[(settee::DocId, settee::refs::DocRef)],
+    attachments: bool,
+) -> Result<(Vec<u8>, u64)> {
     let mut text = Vec::with_capacity(docs.len() * 256);
     let mut lines = 0;
+    let with_data = GetOptions { attachments: true, ..GetOptions::default() };
     for (id, doc) in docs {
-        if store.write_winner_json(id, doc, &mut text)? {
+        if attachments && doc.winner().is_some_and(|w| !w.deleted) {
+            serde_json::to_writer(&mut text, &store.get(id, &with_data)?)?;
+            text.push(b'\n');
+            lines += 1;
+        } else if store.write_winner_json(id, doc, &mut text)? {
             text.push(b'\n');
             lines += 1;
         }

@@ -348,10 +348,17 @@ pub fn report(ctx: &Ctx, location: &Location, results: &[(&str, Outcome)]) -> Re
                 "docs_read": o.docs_read, "revisions_checked": o.revisions_checked,
                 "missing_found": o.missing_found, "revisions_written": o.revisions_written,
                 "write_failures": o.write_failures, "start_seq": o.start_seq, "last_seq": o.last_seq,
+                "blobs_written": o.blobs_written, "blob_bytes_written": o.blob_bytes_written,
             }))?;
         } else {
+            // Attachment blobs copied, when there were any.
+            let blobs = if o.blobs_written > 0 {
+                format!(", {} attachment blobs ({} bytes) copied", o.blobs_written, o.blob_bytes_written)
+            } else {
+                String::new()
+            };
             out.line(&format!(
-                "{what} {location}: {} documents read, {} revisions written ({} missing, {} failed); checkpoint at {}",
+                "{what} {location}: {} documents read, {} revisions written ({} missing, {} failed){blobs}; checkpoint at {}",
                 o.docs_read, o.revisions_written, o.missing_found, o.write_failures, o.last_seq
             ))?;
         }
