@@ -8,6 +8,7 @@
 //! - pull: `settee clone` and PouchDB replicating into an empty LevelDB, both from the
 //!   database settee pushed;
 //! - the no-op re-runs of settee's push and fetch (nothing changed).
+//!
 //! Reports documents per second and each command's own peak RSS (`wait4`).
 //! `cargo bench -p settee-cli --bench http` (SETTEE_BENCH_DOCS changes the count); needs
 //! `scripts/install-peer`.
