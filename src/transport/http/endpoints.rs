@@ -240,45 +240,54 @@ impl Transport for Couch {
 
     fn changes(&mut self, since: &str, limit: usize, filter: &Filter) -> Result<ChangesPage> {
         let since = encode(&wire::Seq::from_token(since).to_query());
-        let base = format!("_changes?style=all_docs&since={since}&limit={limit}");
-        let (reply, path, local_selector) = match filter {
-            Filter::All => {
-                let reply = self.get(&base)?;
-                (reply, base, None)
-            }
+        let mut path = format!("_changes?style=all_docs&since={since}&limit={limit}");
+        let local_selector = match filter {
+            Filter::Selector(selector) if !self.takes_selector_filter()? => Some(selector),
+            _ => None,
+        };
+        let with_docs = local_selector.is_some() || self.docs_in_feed.wanted();
+        if with_docs {
+            path.push_str("&include_docs=true");
+        }
+        let (method, reply) = match filter {
+            Filter::All => ("GET", self.get(&path)?),
+            Filter::Selector(_) if local_selector.is_some() => ("GET", self.get(&path)?),
             Filter::DocIds(ids) => {
-                let path = format!("{base}&filter=_doc_ids");
+                path.push_str("&filter=_doc_ids");
                 let ids: Vec<&str> = ids.iter().map(DocId::as_str).collect();
-                (self.send_json(Method::POST, &path, &json!({ "doc_ids": ids }))?, path, None)
+                ("POST", self.send_json(Method::POST, &path, &json!({ "doc_ids": ids }))?)
             }
             Filter::Selector(selector) => {
-                if self.takes_selector_filter()? {
-                    let path = format!("{base}&filter=_selector");
-                    let value: Value = serde_json::from_str(&selector.canonical()).unwrap_or(Value::Null);
-                    (self.send_json(Method::POST, &path, &json!({ "selector": value }))?, path, None)
-                } else {
-                    let path = format!("{base}&include_docs=true");
-                    (self.get(&path)?, path, Some(selector))
-                }
+                path.push_str("&filter=_selector");
+                let value: Value = serde_json::from_str(&selector.canonical()).unwrap_or(Value::Null);
+                ("POST", self.send_json(Method::POST, &path, &json!({ "selector": value }))?)
             }
         };
         if reply.status != 200 {
-            return Err(self.status("GET", &path, &reply).into());
+            return Err(self.status(method, &path, &reply).into());
         }
-        let Some(selector) = local_selector else {
+        if !with_docs {
             return Ok(wire::changes::parse_response(&reply.body).map_err(|e| self.malformed(e))?);
-        };
-        // Filtered here: read the rows with their documents, keep those that pass.
+        }
+        // The rows come with their winners: filter by the selector here if asked, keep the
+        // documents `bulk_get` will not need to ask for, and read the rows without them.
         let mut body: Map<String, Value> =
             wire::parse("_changes", &reply.body).map_err(|e| self.malformed(e))?;
+        let (mut rows_seen, mut kept) = (0, Vec::new());
         if let Some(Value::Array(rows)) = body.get_mut("results") {
-            rows.retain(|row| Couch::passes(selector, row));
+            if let Some(selector) = local_selector {
+                rows.retain(|row| Couch::passes(selector, row));
+            }
+            rows_seen = rows.len();
             for row in rows.iter_mut() {
-                if let Some(row) = row.as_object_mut() {
-                    row.remove("doc");
+                let doc = row.as_object_mut().and_then(|r| r.remove("doc"));
+                if let Some(revision) = doc.and_then(|doc| complete_revision(row, doc)) {
+                    kept.push(revision);
                 }
             }
         }
+        self.docs_in_feed.saw(rows_seen, kept.len());
+        self.included.keep(kept);
         let bytes = serde_json::to_vec(&body).map_err(|e| Error::Config(e.to_string()))?;
         Ok(wire::changes::parse_response(&bytes).map_err(|e| self.malformed(e))?)
     }
@@ -292,6 +301,52 @@ impl Transport for Couch {
     }
 
     fn bulk_get(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Revision>> {
+        // Revisions the changes feed brought whole need no request.
+        let mut out = Vec::new();
+        let mut rest: Vec<(DocId, Vec<RevId>)> = Vec::new();
+        for (id, revs) in wanted {
+            let left: Vec<RevId> = revs
+                .iter()
+                .filter(|rev| match self.included.take(id, rev) {
+                    Some(revision) => {
+                        out.push(revision);
+                        false
+                    }
+                    None => true,
+                })
+                .cloned()
+                .collect();
+            if !left.is_empty() {
+                rest.push((id.clone(), left));
+            }
+        }
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        out.extend(self.fetch(&rest)?);
+        Ok(out)
+    }
+
+    fn bulk_docs(&mut self, revisions: Vec<Revision>) -> Result<Vec<WriteFailure>> {
+        Ok(self.bulk_docs_once(&revisions)?)
+    }
+
+    fn get_local(&mut self, id: &str) -> Result<Option<Map<String, Value>>> {
+        Ok(self.read_local(id)?)
+    }
+
+    fn put_local(&mut self, id: &str, body: &Map<String, Value>) -> Result<()> {
+        Ok(self.write_local(id, body)?)
+    }
+
+    fn ensure_full_commit(&mut self) -> Result<()> {
+        Ok(self.full_commit()?)
+    }
+}
+
+impl Couch {
+    /// `_bulk_get` (split, in parallel), or `open_revs` where the server lacks it.
+    fn fetch(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Revision>> {
         if self.bulk_get {
             let total: usize = wanted.iter().map(|(_, r)| r.len()).sum();
             let parts = if total < SPLIT_BELOW { 1 } else { PARALLEL };
@@ -339,20 +394,20 @@ impl Transport for Couch {
         }
         Ok(out)
     }
+}
 
-    fn bulk_docs(&mut self, revisions: Vec<Revision>) -> Result<Vec<WriteFailure>> {
-        Ok(self.bulk_docs_once(&revisions)?)
+/// The revision a changes row's included `doc` holds whole: the row's only leaf, at
+/// position 1 (so `_revisions` would add nothing), without attachments (those go through
+/// `bulk_get`, which names the document). `None` for anything else.
+fn complete_revision(row: &Value, doc: Value) -> Option<Revision> {
+    let changes = row.get("changes")?.as_array()?;
+    let [only] = changes.as_slice() else { return None };
+    let rev = only.get("rev")?.as_str()?;
+    if doc.get("_rev").and_then(Value::as_str) != Some(rev) || doc.get("_attachments").is_some() {
+        return None;
     }
-
-    fn get_local(&mut self, id: &str) -> Result<Option<Map<String, Value>>> {
-        Ok(self.read_local(id)?)
+    if RevId::parse(rev).ok()?.pos != 1 || doc.get("_revisions").is_some() {
+        return None;
     }
-
-    fn put_local(&mut self, id: &str, body: &Map<String, Value>) -> Result<()> {
-        Ok(self.write_local(id, body)?)
-    }
-
-    fn ensure_full_commit(&mut self) -> Result<()> {
-        Ok(self.full_commit()?)
-    }
+    wire::bulk::revision("_changes", doc).ok()
 }

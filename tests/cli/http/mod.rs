@@ -564,3 +564,58 @@ fn attachments_are_refused_by_name_not_dropped() {
     assert!(message.contains("with-file") && message.contains("attachments"), "{message}");
     assert_eq!(env.last_seq(), 0, "nothing of the batch was written");
 }
+
+/// Run the PouchDB client script (`pouchdb_client.js`) with its own LevelDB in `dir`.
+fn pouchdb(command: &str, dir: &std::path::Path, url: &str, ids: &str) -> Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cli/http/pouchdb_client.js");
+    let out = std::process::Command::new("node")
+        .arg(script)
+        .args([command, dir.to_str().unwrap(), url, ids])
+        .env("NODE_PATH", server::peer_dir())
+        .output()
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pouchdb {command}: {}{}", stdout, String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("pouchdb {command} printed {stdout:?}: {e}"))
+}
+
+/// PouchDB (the client library, its own replicator) and settee share a server: what one
+/// writes the other reads, and a conflict made across the two ends with the same winner on
+/// both, then is resolved in settee for everyone.
+#[test]
+fn pouchdb_and_settee_read_each_others_edits_and_agree_on_conflicts() {
+    let server = PouchServer::in_memory();
+    let url = server.db("apps");
+    let pouch = tempfile::tempdir().unwrap();
+    let pouch_db = pouch.path().join("db");
+    pouchdb("write", &pouch_db, &url, "");
+    // Fetched by settee as PouchDB wrote them.
+    let env = TestEnv::new();
+    env.settee(["fetch", &url]).ok();
+    let p2 = env.get_json(&["p2"]);
+    assert_eq!(p2["nested"]["ünï"], "☃");
+    assert_eq!(p2["list"], json!([1, 2, 3]));
+    // Edited in settee and pushed back; PouchDB edits "shared" meanwhile.
+    let p1 = env.get_json(&["p1"]);
+    let p1_rev = env.update("p1", p1["_rev"].as_str().unwrap(), r#"{"from":"settee","n":2}"#);
+    let shared = env.get_json(&["shared"]);
+    env.update("shared", shared["_rev"].as_str().unwrap(), r#"{"v":"settee"}"#);
+    env.settee(["push", &url]).ok();
+    let seen = pouchdb("edit-sync", &pouch_db, &url, "p1,shared");
+    assert_eq!(seen["p1"]["_rev"], p1_rev.as_str());
+    assert_eq!(seen["p1"]["from"], "settee");
+    // Both hold both edits of "shared" and pick the same winner.
+    env.settee(["sync", &url]).ok();
+    let here = env.get_json(&["shared", "--conflicts"]);
+    assert_eq!(here["_conflicts"].as_array().map(Vec::len), Some(1), "{here}");
+    assert_eq!(seen["shared"]["_rev"], here["_rev"]);
+    assert_eq!(seen["shared"]["_conflicts"], here["_conflicts"]);
+    // Resolved in settee, the conflict ends for PouchDB too.
+    let merged = env.settee_stdin(["resolve", "shared", "-"], r#"{"v":"both"}"#).ok().trim().to_string();
+    env.settee(["sync", &url]).ok();
+    let seen = pouchdb("read", &pouch_db, &url, "shared");
+    assert_eq!(seen["shared"]["_rev"], merged.as_str());
+    assert_eq!(seen["shared"]["v"], "both");
+    assert!(seen["shared"].get("_conflicts").is_none(), "{seen}");
+}
