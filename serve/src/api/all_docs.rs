@@ -184,6 +184,20 @@ fn push_sep(out: &mut Vec<u8>, first: &mut bool) {
     *first = false;
 }
 
+/// Pages rendered at once, each on its own store handle, while the next is listed: the
+/// bodies of a page are read in parallel with the next page's.
+const IN_FLIGHT: usize = 2;
+
+/// A page rendered on a task of its own: its rows as bytes.
+type Rendering = tokio::task::JoinHandle<ApiResult<Vec<u8>>>;
+
+/// Send the oldest rendered page.
+async fn send_oldest(sink: &stream::Sink, pending: &mut VecDeque<Rendering>) -> PageResult {
+    let Some(task) = pending.pop_front() else { return Ok(()) };
+    let out = task.await.map_err(|_| Some(ApiError::internal("rendering a page failed")))?.map_err(Some)?;
+    sink.send(out).await.map_err(|_| None)
+}
+
 async fn ascending(
     db: &Arc<Db>,
     sink: &stream::Sink,
@@ -197,14 +211,14 @@ async fn ascending(
     let mut to_skip = skip;
     let mut left = limit;
     let mut first = true;
-    loop {
-        let (end, inclusive_end, options2) = (range.end.clone(), range.inclusive_end, options.clone());
+    let mut pending: VecDeque<Rendering> = VecDeque::new();
+    let complete = loop {
+        let (end, inclusive_end) = (range.end.clone(), range.inclusive_end);
         let from = cursor.clone();
-        let mut first_row = first;
+        // List a page (refs only); its rows are rendered on another task.
         let page = db
             .run(move |store| {
-                let mut out = Vec::new();
-                let mut rows = 0;
+                let mut docs = Vec::new();
                 let mut next = None;
                 let mut seen = 0u64;
                 let mut ended = true;
@@ -216,11 +230,11 @@ async fn ascending(
                     if doc.is_deleted() {
                         continue;
                     }
-                    if rows == left {
+                    if docs.len() == left {
                         ended = false;
                         break;
                     }
-                    if rows == PAGE {
+                    if docs.len() == PAGE {
                         next = Some(id.as_str().to_string());
                         break;
                     }
@@ -229,29 +243,47 @@ async fn ascending(
                         to_skip -= 1;
                         continue;
                     }
-                    push_sep(&mut out, &mut first_row);
-                    render_row(store, &id, &doc, &options2, &mut out)?;
-                    rows += 1;
+                    docs.push((id, doc));
                 }
-                Ok((out, rows, next, to_skip, first_row, seen, ended))
+                Ok((docs, next, to_skip, seen, ended))
             })
             .await
             .map_err(Some)?;
-        let (out, rows, next, skip_left, first_row, seen, ended) = page;
+        let (docs, next, skip_left, seen, ended) = page;
         live += seen;
         to_skip = skip_left;
-        first = first_row;
-        left -= rows;
-        if !out.is_empty() {
-            sink.send(out).await.map_err(|_| None)?;
+        left -= docs.len();
+        if !docs.is_empty() {
+            let mut first_row = first;
+            first = false;
+            let (render_db, options) = (db.clone(), options.clone());
+            pending.push_back(tokio::spawn(async move {
+                render_db
+                    .run(move |store| {
+                        let mut out = Vec::with_capacity(docs.len() * 160);
+                        for (id, doc) in &docs {
+                            push_sep(&mut out, &mut first_row);
+                            render_row(store, id, doc, &options, &mut out)?;
+                        }
+                        Ok(out)
+                    })
+                    .await
+            }));
+        }
+        while pending.len() >= IN_FLIGHT {
+            send_oldest(sink, &mut pending).await?;
         }
         match next {
             Some(n) if left > 0 => cursor = n,
             // Every document was looked at only when nothing stopped the scan.
-            Some(_) => return Ok(None),
-            None => return Ok(ended.then_some(live)),
+            Some(_) => break None,
+            None => break ended.then_some(live),
         }
+    };
+    while !pending.is_empty() {
+        send_oldest(sink, &mut pending).await?;
     }
+    Ok(complete)
 }
 
 async fn descending_range(

@@ -196,9 +196,9 @@ async fn filter(p: &Params, body: &mut Map<String, Value>, db: &Arc<Db>) -> ApiR
     }
 }
 
-/// The rows after `since`, up to `max` of them (after the filter).
+/// The changes after `since`, up to `max` of them (after the filter), to be rendered.
 struct Page {
-    rows: Vec<(u64, Vec<u8>)>,
+    changes: Vec<Change>,
     /// The sequence of the last change looked at (kept or filtered out), or `since`.
     scanned: u64,
     /// The feed ended: every change of the view was looked at.
@@ -271,20 +271,26 @@ fn doc_json(
 
 fn scan(store: &Store, since: u64, max: usize, options: &Options) -> ApiResult<Page> {
     let view_seq = store.last_seq().0;
-    let mut page = Page { rows: Vec::new(), scanned: since, ended: true, view_seq };
+    let mut page = Page { changes: Vec::new(), scanned: since, ended: true, view_seq };
     for change in store.changes(Seq(since)) {
         let change = change?;
-        if page.rows.len() >= max {
+        if page.changes.len() >= max {
             page.ended = false;
             break;
         }
         page.scanned = change.seq.0;
         if wanted(store, &change, &options.filter)? {
-            page.rows.push((change.seq.0, render(store, &change, options)?));
+            page.changes.push(change);
         }
     }
     Ok(page)
 }
+
+/// Pages rendered at once, each on its own store handle, while the next is scanned.
+const IN_FLIGHT: usize = 2;
+
+/// A page's rows being rendered on a task of its own.
+type Rendering = tokio::task::JoinHandle<ApiResult<Vec<(u64, Vec<u8>)>>>;
 
 struct Run {
     db: Arc<Db>,
@@ -308,6 +314,36 @@ impl Run {
     async fn page(&self, since: u64, max: usize) -> Result<Page, Option<ApiError>> {
         let options = self.options.clone();
         self.db.run(move |store| scan(store, since, max, &options)).await.map_err(Some)
+    }
+
+    /// Render `changes` on a task of its own.
+    fn render(&self, changes: Vec<Change>) -> Rendering {
+        let (db, options) = (self.db.clone(), self.options.clone());
+        tokio::spawn(async move {
+            db.run(move |store| {
+                changes
+                    .iter()
+                    .map(|c| Ok((c.seq.0, render(store, c, &options)?)))
+                    .collect::<ApiResult<Vec<_>>>()
+            })
+            .await
+        })
+    }
+
+    /// Send the oldest rendered page.
+    async fn send_oldest(
+        &self,
+        pending: &mut std::collections::VecDeque<Rendering>,
+        first: &mut bool,
+    ) -> RunResult {
+        let Some(task) = pending.pop_front() else { return Ok(()) };
+        let rows =
+            task.await.map_err(|_| Some(ApiError::internal("rendering changes failed")))?.map_err(Some)?;
+        let bytes = self.frame(rows, first);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.send(bytes).await
     }
 
     /// Rows as this feed writes them; `first` says whether one was written before.
@@ -356,23 +392,30 @@ impl Run {
         let mut seq_watch = self.db.seq_watch();
         let mut last_seq;
         loop {
-            // Everything the view holds now, a page at a time.
+            // Everything the view holds now, a page at a time; pages are rendered while the
+            // next is scanned, and sent in order.
+            let mut pending = std::collections::VecDeque::new();
             let view_seq = loop {
                 let max = PAGE.min(self.limit - sent);
                 let page = self.page(since, max).await?;
                 since = page.scanned.max(since);
-                sent += page.rows.len();
-                if let Some((seq, _)) = page.rows.last() {
-                    since = since.max(*seq);
+                sent += page.changes.len();
+                if let Some(change) = page.changes.last() {
+                    since = since.max(change.seq.0);
                 }
-                let bytes = self.frame(page.rows, &mut first);
-                if !bytes.is_empty() {
-                    self.send(bytes).await?;
+                if !page.changes.is_empty() {
+                    pending.push_back(self.render(page.changes));
+                }
+                while pending.len() >= IN_FLIGHT {
+                    self.send_oldest(&mut pending, &mut first).await?;
                 }
                 if page.ended || sent >= self.limit {
                     break page.view_seq;
                 }
             };
+            while !pending.is_empty() {
+                self.send_oldest(&mut pending, &mut first).await?;
+            }
             last_seq = if sent >= self.limit { since } else { view_seq.max(since) };
             let done = match self.feed {
                 Feed::Normal => true,

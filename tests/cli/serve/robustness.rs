@@ -198,6 +198,17 @@ fn slow_and_idle_clients_are_timed_out() {
     let _ = slow.read_to_end(&mut buf);
     assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
     assert!(matches!(raw_status(&buf), None | Some(408)), "{}", String::from_utf8_lossy(&buf));
+    // A connection that never sends, and one kept alive after its request, are closed.
+    for first in [&b""[..], b"GET /db HTTP/1.1\r\nHost: x\r\n\r\n"] {
+        let mut idle = std::net::TcpStream::connect(&addr).expect("connect");
+        idle.write_all(first).expect("write");
+        idle.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let _ = idle.read_to_end(&mut buf);
+        assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
+        assert_eq!(raw_status(&buf), if first.is_empty() { None } else { Some(200) });
+    }
     // Meanwhile others are served, and nothing was written.
     assert_eq!(get(&server.url("/db")).expect(200)["doc_count"], 0);
     assert_eq!(server.stop(), 0);
