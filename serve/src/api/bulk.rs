@@ -56,7 +56,9 @@ pub async fn bulk_docs(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     let keys: Vec<(DocId, Option<RevId>)> = ops
         .iter()
         .map(|op| match op {
-            Op::Replicate { id, rev, .. } => (id.clone(), Some(rev.clone())),
+            Op::Replicate { id, rev, .. } | Op::ReplicateWithAttachments { id, rev, .. } => {
+                (id.clone(), Some(rev.clone()))
+            }
             Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } => (id.clone(), None),
         })
         .collect();
