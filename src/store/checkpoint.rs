@@ -32,7 +32,9 @@
 //! least doubles between rewrites and each write costs O(1) amortized), within
 //! `MIN_CHECKPOINT_ENTRIES..=MAX_CHECKPOINT_ENTRIES` to bound memory and journal replay, or when
 //! the active pack is full. The writer whose commit crosses the threshold runs it after
-//! letting the lock go (and this process's gate), not inside its commit.
+//! letting the lock go (and this process's gate), not inside its commit, if it wrote at
+//! least half of the overlay itself (a bulk load, not a put that sees the load's commits);
+//! at twice the threshold (within the maximum), any writer does.
 use std::path::PathBuf;
 
 use super::{lock, Snapshot, Store, PACKS_DIR};
@@ -131,11 +133,18 @@ impl Drop for Prepared {
 }
 
 impl Store {
-    /// After a commit: true if the overlay or the pack has grown past the threshold.
+    /// After a commit: true if the pack is full, or the overlay has grown past the threshold
+    /// and this handle wrote at least half of it (or it has grown to twice the threshold).
+    /// So the handle of a bulk load checkpoints, not the handle of a single put that happens
+    /// to cross the threshold with the load's commits in its view (its put would wait for
+    /// the tables); a store written only by small writers still checkpoints, by one of them.
     fn checkpoint_needed(&self) -> bool {
         let Some(w) = self.writer.as_ref() else { return false };
         let threshold = self.manifest.table_docs.clamp(MIN_CHECKPOINT_ENTRIES, MAX_CHECKPOINT_ENTRIES);
-        w.pack.committed_len() >= pack::MAX_PACK_LEN || self.overlay.len() as u64 >= threshold
+        let overlay = self.overlay.len() as u64;
+        let mine = 2 * self.own_entries >= overlay;
+        w.pack.committed_len() >= pack::MAX_PACK_LEN
+            || (overlay >= threshold && (mine || overlay >= (2 * threshold).min(MAX_CHECKPOINT_ENTRIES)))
     }
 
     /// Called after each commit under the lock: a full pack is sealed at once (it must not
@@ -261,6 +270,7 @@ impl Store {
             std::mem::replace(&mut view.odb, ObjectDb::open(&packs, &m.sealed, m.active_spec(committed))?);
         view.odb.recycle(old);
         view.clear_overlay();
+        self.own_entries = 0;
         Ok(())
     }
 

@@ -120,6 +120,9 @@ pub struct Store {
     signal: Arc<notify::Signal>,
     /// A commit crossed the checkpoint threshold: checkpoint once the lock is let go.
     checkpoint_due: bool,
+    /// Ref changes this handle committed since its view's tables were written (who
+    /// checkpoints: `checkpoint.rs`).
+    own_entries: u64,
 }
 
 impl std::ops::Deref for Store {
@@ -301,6 +304,7 @@ impl Store {
             recovery,
             signal: notify::signal_for(root),
             checkpoint_due: false,
+            own_entries: 0,
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);

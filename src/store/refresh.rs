@@ -159,6 +159,9 @@ impl Store {
         fresh.batch_refs = std::mem::take(&mut self.batch_refs);
         fresh.signal = self.signal.clone();
         fresh.checkpoint_due = self.checkpoint_due;
+        if fresh.manifest.generation == self.manifest.generation {
+            fresh.own_entries = self.own_entries;
+        }
         *self = fresh;
         Ok(())
     }

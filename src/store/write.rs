@@ -286,6 +286,7 @@ impl Store {
             return Err(e);
         }
         self.journal_len = w.journal.len();
+        self.own_entries += record.refs.len() as u64;
         self.apply_record(record)?;
         self.signal.notify();
         Ok(())
