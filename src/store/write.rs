@@ -124,7 +124,7 @@ impl Store {
     /// whose data is refused (a digest that does not match) gets that error as its result.
     pub fn write(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
         if ops.iter().any(Op::has_data) {
-            return self.write_with_data(ops);
+            return self.write_data_then(ops, Store::write);
         }
         if self.writing.as_ref().is_some_and(|w| w.is_held()) {
             return self.write_locked(ops);
@@ -132,7 +132,13 @@ impl Store {
         self.write_grouped(ops)
     }
 
-    fn write_with_data(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+    /// Write the inline attachment data of `ops` as blobs (without the lock), then commit
+    /// the prepared ops with `commit`; an op whose data is refused gets that error.
+    fn write_data_then(
+        &mut self,
+        ops: Vec<Op>,
+        commit: fn(&mut Store, Vec<Op>) -> Result<Vec<Result<Written>>>,
+    ) -> Result<Vec<Result<Written>>> {
         let mut prepared = Vec::with_capacity(ops.len());
         let mut refused = Vec::new();
         for (i, op) in ops.into_iter().enumerate() {
@@ -142,7 +148,7 @@ impl Store {
                 Err(e) => refused.push((i, e)),
             }
         }
-        let mut results = self.write(prepared)?;
+        let mut results = commit(self, prepared)?;
         // In increasing order of position, each refusal goes back where its op was.
         for (i, e) in refused {
             results.insert(i, Err(e));
@@ -161,6 +167,9 @@ impl Store {
     /// thousand). Every op is still decided against all the commits before it; the ops are
     /// not one atomic commit as a whole. Each op's result as `write` gives it.
     pub fn write_bulk(&mut self, ops: Vec<Op>) -> Result<Vec<Result<Written>>> {
+        if ops.iter().any(Op::has_data) {
+            return self.write_data_then(ops, Store::write_bulk);
+        }
         if self.writing.as_ref().is_some_and(|w| w.is_held()) {
             return self.write_locked(ops);
         }
