@@ -78,6 +78,9 @@ fn attach_get_and_read_back_an_attachment() {
     assert_eq!(std::fs::read(env.path().join("copy.txt")).unwrap(), b"hello");
     let full = env.get_json(&["doc", "--attachments"]);
     assert_eq!(full["_attachments"]["notes.txt"]["data"], "aGVsbG8=");
+    // ls --include-docs shows the same stubs as get.
+    let row = env.settee(["--json", "ls", "--include-docs"]).json_lines().remove(0);
+    assert_eq!(row["doc"], doc, "{row}");
     let since = env.get_json(&["doc", "--atts-since", &r2]);
     assert_eq!(since["_attachments"]["notes.txt"]["stub"], true);
     let since = env.get_json(&["doc", "--atts-since", &r1]);
