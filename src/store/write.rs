@@ -401,6 +401,15 @@ impl Store {
                 let map = Body::parse(&body.bytes)?;
                 Body::from_map(&attachment::stored_body(&atts, &map))
             }
+            // A body that already holds stored attachments (a revision's body written again,
+            // as `resolve` does): each must name a blob present with its length and digest.
+            _ if body.bytes.starts_with(attachment::STORED_PREFIX) => {
+                let atts = attachment::of_bytes(&body.bytes)
+                    .map_err(|e| Error::InvalidDoc { id: id.to_string(), why: e.to_string() })?;
+                self.check_blobs(&id, &atts)?;
+                self.check_blob_headers(&id, &atts)?;
+                body
+            }
             _ => body,
         };
         // The replaced leaf becomes an inner node: its object moves from the ref to the pack.
@@ -524,6 +533,22 @@ impl Store {
         for (name, a) in atts {
             if !self.has_blob(&a.blob) {
                 return Err(Error::BlobMissing { id: id.clone(), name: name.clone(), blob: a.blob });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every attachment's blob has the attachment's length and digest (from the blob's
+    /// header): a stored `_attachments` member put together from parts of others (a merge)
+    /// is refused rather than stored naming bytes it does not describe.
+    fn check_blob_headers(&self, id: &DocId, atts: &Attachments) -> Result<()> {
+        for (name, a) in atts {
+            let info = self.open_blob(&a.blob)?.map(|r| r.info());
+            if !info.is_some_and(|i| i.len == a.length && i.digest() == a.digest) {
+                return Err(Error::InvalidDoc {
+                    id: id.to_string(),
+                    why: format!("attachment {name:?} does not match blob {}", a.blob),
+                });
             }
         }
         Ok(())

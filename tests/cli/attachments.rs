@@ -78,6 +78,9 @@ fn attach_get_and_read_back_an_attachment() {
     assert_eq!(std::fs::read(env.path().join("copy.txt")).unwrap(), b"hello");
     let full = env.get_json(&["doc", "--attachments"]);
     assert_eq!(full["_attachments"]["notes.txt"]["data"], "aGVsbG8=");
+    // ls --include-docs shows the same stubs as get.
+    let row = env.settee(["--json", "ls", "--include-docs"]).json_lines().remove(0);
+    assert_eq!(row["doc"], doc, "{row}");
     let since = env.get_json(&["doc", "--atts-since", &r2]);
     assert_eq!(since["_attachments"]["notes.txt"]["stub"], true);
     let since = env.get_json(&["doc", "--atts-since", &r1]);
@@ -381,4 +384,25 @@ fn bundles_carry_the_blobs_they_need_and_a_damaged_one_is_refused_whole() {
 /// SHA-1 of `bytes` (a bundle's trailer).
 fn sha1(bytes: &[u8]) -> [u8; 20] {
     settee::id::sha1(bytes).as_bytes().try_into().unwrap()
+}
+
+#[test]
+fn resolve_keeps_the_attachments_of_the_revision_it_keeps() {
+    let env = TestEnv::new();
+    let r1 = env.put("d", r#"{"a":1}"#);
+    env.write_file("f.txt", "hi\n");
+    let r2 = attach(&env, "d", "f.txt", "f.txt", Some(&r1));
+    let other = format!(
+        r#"{{"_id":"d","_rev":"2-zzz","_revisions":{{"start":2,"ids":["zzz","{}"]}},"a":9}}"#,
+        r1.trim_start_matches("1-")
+    );
+    env.import_replicated(&[other]);
+    env.settee(["resolve", "d", "--keep", &r2]).ok();
+    let doc = env.get_json(&["d"]);
+    assert!(doc["_rev"].as_str().unwrap().starts_with("3-"));
+    assert_eq!(doc["_attachments"]["f.txt"]["revpos"], 2);
+    assert_eq!(env.settee(["attachment", "d", "f.txt"]).ok(), "hi\n");
+    // A body with _attachments is refused where attachments are not taken.
+    let out = env.settee_stdin(["local", "put", "_local/x"], r#"{"_attachments":{}}"#);
+    assert_eq!(out.code, ERROR, "{out:?}");
 }

@@ -37,11 +37,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<u8> {
         n += 1;
         let body = if args.include_docs {
             let (_, body) = store.winner_body(&id, &doc)?.unwrap_or((winner.rev.clone(), Default::default()));
-            let mut d = serde_json::Map::new();
-            d.insert("_id".into(), Value::String(id.to_string()));
-            d.insert("_rev".into(), Value::String(winner.rev.to_string()));
-            d.extend(body);
-            Some(Value::Object(d))
+            // `_id`, `_rev`, the body, attachments as stubs.
+            Some(Value::Object(settee::store::render_doc(&id, &winner.rev, false, body)))
         } else {
             None
         };
