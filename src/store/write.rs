@@ -80,6 +80,9 @@ impl Op {
     }
 }
 
+/// What a write gives back: each op's own result, or an error that stopped the whole write.
+pub type WriteResults = Result<Vec<Result<Written>>>;
+
 /// The result of one successful write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
@@ -137,7 +140,7 @@ impl Store {
     fn write_data_then(
         &mut self,
         ops: Vec<Op>,
-        commit: fn(&mut Store, Vec<Op>) -> Result<Vec<Result<Written>>>,
+        commit: fn(&mut Store, Vec<Op>) -> WriteResults,
     ) -> Result<Vec<Result<Written>>> {
         let mut prepared = Vec::with_capacity(ops.len());
         let mut refused = Vec::new();
