@@ -5,6 +5,7 @@ mod endpoints;
 mod feeds;
 mod pouch;
 mod robustness;
+mod settee;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
