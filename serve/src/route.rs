@@ -128,7 +128,7 @@ async fn in_db(req: Req, db: Arc<Db>, rest: &[String]) -> ApiResult<Response> {
             Err(ApiError::bad_request("Only reserved document ids may start with underscore."))
         }
         (_, 0) => api::doc::handle(req, db, first.to_string()).await,
-        (_, _) => Err(api::doc::attachments_unsupported()),
+        (_, _) => api::attachment::handle(req, db, first.to_string(), tail.join("/")).await,
     }
 }
 
@@ -146,7 +146,7 @@ async fn design(req: Req, db: Arc<Db>, name: &str, tail: &[String]) -> ApiResult
         Some(part @ ("_view" | "_show" | "_list" | "_update" | "_rewrite" | "_search" | "_info")) => {
             api::design::run_code(req, db, id, part, tail.get(1).map(String::as_str)).await
         }
-        Some(_) => Err(api::doc::attachments_unsupported()),
+        Some(_) => api::attachment::handle(req, db, id, tail.join("/")).await,
     }
 }
 

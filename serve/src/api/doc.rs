@@ -3,7 +3,7 @@
 //! Reads take CouchDB's options (`rev`, `revs`, `revs_info`, `conflicts`,
 //! `deleted_conflicts`, `meta`, `open_revs`, `latest`); writes take the revision from `?rev=`,
 //! the body's `_rev` or `If-Match`, and `new_edits=false` writes a replicated revision.
-//! Attachments are not served yet: their endpoints answer 501.
+//! Attachments in written bodies are not served yet (501); `api::attachment` reads them.
 
 use std::sync::Arc;
 

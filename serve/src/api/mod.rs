@@ -4,6 +4,7 @@
 //! (`design`).
 
 pub mod all_docs;
+pub mod attachment;
 pub mod bulk;
 pub mod changes;
 pub mod database;

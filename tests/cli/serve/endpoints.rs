@@ -172,7 +172,7 @@ fn documents_are_written_read_and_deleted_with_couchdb_statuses() {
     put(&doc("%01ctl"), "{}").error(400, "bad_request");
     put(&doc("b"), r#"{"_attachments":{"f.txt":{"data":"aGk=","content_type":"text/plain"}}}"#)
         .error(501, "not_implemented");
-    get(&doc("a/file.txt")).error(501, "not_implemented");
+    get(&doc("a/file.txt")).error(404, "not_found");
     call("PATCH", &doc("a"), Some("{}"), &[]).error(405, "method_not_allowed");
     post(&server.url("/db"), "{}").expect(201);
     call("POST", &server.url("/db"), Some("{}"), &[("content-type", "text/plain")])

@@ -1,10 +1,12 @@
 //! `settee serve`: the real binary on 127.0.0.1, driven over HTTP (ureq), over raw TCP for
 //! malformed and slow requests, and by PouchDB (pouchdb-node) in a node script.
 
+mod attachments;
 mod endpoints;
 mod feeds;
 mod pouch;
 mod robustness;
+mod settee;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
