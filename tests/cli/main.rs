@@ -364,3 +364,33 @@ fn show(line: &str) -> String {
         None => format!("{line}⏎(no newline)\n"),
     }
 }
+
+/// Poll `read` until it gives `Some`, for up to `limit`; the time it took.
+pub fn within<T>(
+    limit: std::time::Duration,
+    mut read: impl FnMut() -> Option<T>,
+) -> (T, std::time::Duration) {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(found) = read() {
+            return (found, start.elapsed());
+        }
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// Send SIGTERM to `child` and wait (up to 30 s) for it to exit: its exit code and stderr.
+pub fn sigterm(child: &mut std::process::Child) -> (Option<i32>, String) {
+    use std::io::BufRead as _;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(i32::try_from(child.id()).expect("pid fits"), libc::SIGTERM) }, 0);
+    let (code, _) =
+        within(std::time::Duration::from_secs(30), || child.try_wait().expect("waiting").map(|s| s.code()));
+    let mut stderr = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().expect("piped")).lines() {
+        stderr.push_str(&line.expect("a line"));
+        stderr.push('\n');
+    }
+    (code, stderr)
+}

@@ -373,6 +373,8 @@ fn replication_sends_only_the_blobs_the_target_lacks() {
 mod convergence {
     use super::*;
     use quickcheck::{Arbitrary, Gen, QuickCheck};
+
+    use crate::replication::two;
     use std::collections::BTreeMap;
 
     /// One step: an edit of a document's attachments on a store, or a replication.
@@ -479,16 +481,6 @@ mod convergence {
             assert!(s.store.verify().unwrap().is_empty());
         }
         true
-    }
-
-    fn two(stores: &mut [TestStore], a: usize, b: usize) -> (&mut TestStore, &mut TestStore) {
-        if a < b {
-            let (l, r) = stores.split_at_mut(b);
-            (&mut l[a], &mut r[0])
-        } else {
-            let (l, r) = stores.split_at_mut(a);
-            (&mut r[0], &mut l[b])
-        }
     }
 
     #[test]

@@ -218,7 +218,8 @@ fn converge(size: u8, actions: Vec<Action>) -> bool {
     true
 }
 
-fn two(stores: &mut [TestStore], a: usize, b: usize) -> (&mut TestStore, &mut TestStore) {
+/// Two distinct stores of `stores`, mutably.
+pub(crate) fn two(stores: &mut [TestStore], a: usize, b: usize) -> (&mut TestStore, &mut TestStore) {
     if a < b {
         let (l, r) = stores.split_at_mut(b);
         (&mut l[a], &mut r[0])

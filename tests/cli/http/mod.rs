@@ -279,9 +279,8 @@ fn a_restarted_server_keeps_the_checkpoint_and_a_recreated_database_starts_over(
 }
 
 mod continuous {
-    use std::io::{BufRead, BufReader};
     use std::process::{Child, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use serde_json::{json, Value};
 
@@ -298,30 +297,6 @@ mod continuous {
             .unwrap()
     }
 
-    /// Poll `read` until it gives `Some`, for up to `limit`; the time it took.
-    fn within<T>(limit: Duration, mut read: impl FnMut() -> Option<T>) -> (T, Duration) {
-        let start = Instant::now();
-        loop {
-            if let Some(found) = read() {
-                return (found, start.elapsed());
-            }
-            assert!(start.elapsed() < limit, "not within {limit:?}");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn stop(child: &mut Child) -> (Option<i32>, String) {
-        // SAFETY: a plain kill of our own child.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-        let (code, _) = within(Duration::from_secs(30), || child.try_wait().unwrap().map(|s| s.code()));
-        let mut stderr = String::new();
-        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-            stderr.push_str(&line.unwrap());
-            stderr.push('\n');
-        }
-        (code, stderr)
-    }
-
     #[test]
     fn sync_continuous_carries_writes_both_ways_within_two_seconds_and_stops_on_sigterm() {
         let server = PouchServer::in_memory();
@@ -329,10 +304,10 @@ mod continuous {
         let env = TestEnv::new();
         env.put("before", "{}");
         let mut child = spawn(&env, &["sync", "--continuous", &url]);
-        within(Duration::from_secs(20), || (server.get("live/before").0 == 200).then_some(()));
+        crate::within(Duration::from_secs(20), || (server.get("live/before").0 == 200).then_some(()));
         // A write here reaches the server...
         let rev = env.put("here", r#"{"side":"settee"}"#);
-        let (_, took) = within(Duration::from_secs(10), || {
+        let (_, took) = crate::within(Duration::from_secs(10), || {
             let (status, doc) = server.get("live/here");
             (status == 200 && doc["_rev"] == rev.as_str()).then_some(())
         });
@@ -340,13 +315,13 @@ mod continuous {
         // ...and one on the server reaches here.
         let (status, put) = server.call("PUT", "live/there", Some(&json!({"side": "server"})));
         assert_eq!(status, 201, "{put}");
-        let (doc, took) = within(Duration::from_secs(10), || {
+        let (doc, took) = crate::within(Duration::from_secs(10), || {
             let out = env.settee(["get", "there"]);
             serde_json::from_str::<Value>(&out.stdout).ok()
         });
         assert_eq!(doc["side"], "server");
         assert!(took < Duration::from_secs(2), "fetch took {took:?}");
-        let (code, stderr) = stop(&mut child);
+        let (code, stderr) = crate::sigterm(&mut child);
         assert_eq!(code, Some(0), "{stderr}");
         // Checkpoints on both sides, for both directions: a plain sync resumes from them
         // (a replication starts from "0" unless the two sides' logs agree) and writes nothing.
@@ -365,21 +340,21 @@ mod continuous {
         let env = TestEnv::new();
         env.put("first", "{}");
         let mut child = spawn(&env, &["sync", "--continuous", &url]);
-        within(Duration::from_secs(20), || (server.get("bumpy/first").0 == 200).then_some(()));
+        crate::within(Duration::from_secs(20), || (server.get("bumpy/first").0 == 200).then_some(()));
         server.kill();
         let rev = env.put("while-down", r#"{"n":1}"#);
         std::thread::sleep(Duration::from_millis(1500));
         server.restart();
-        within(Duration::from_secs(40), || {
+        crate::within(Duration::from_secs(40), || {
             let (status, doc) = server.get("bumpy/while-down");
             (status == 200 && doc["_rev"] == rev.as_str()).then_some(())
         });
         server.call("PUT", "bumpy/after", Some(&json!({"n": 2})));
-        within(Duration::from_secs(40), || {
+        crate::within(Duration::from_secs(40), || {
             let out = env.settee(["get", "after"]);
             serde_json::from_str::<Value>(&out.stdout).ok()
         });
-        let (code, stderr) = stop(&mut child);
+        let (code, stderr) = crate::sigterm(&mut child);
         assert_eq!(code, Some(0), "{stderr}");
         assert!(stderr.contains("trying again"), "the outage is said on stderr: {stderr}");
     }

@@ -1,9 +1,8 @@
 //! settee to settee over HTTP: the settee binary replicating with `settee serve` (issue 17
 //! point 4). Both stores are read directly with the CLI and must hold the same leaves.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -73,30 +72,6 @@ fn clone_push_fetch_and_sync_with_settee_serve_leave_equal_stores() {
     assert_eq!(server.stop(), 0);
 }
 
-/// Poll `read` until it gives `Some`, for up to `limit`; the time it took.
-fn within<T>(limit: Duration, mut read: impl FnMut() -> Option<T>) -> (T, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = read() {
-            return (found, start.elapsed());
-        }
-        assert!(start.elapsed() < limit, "not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn sigterm(child: &mut Child) -> (Option<i32>, String) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(i32::try_from(child.id()).expect("pid fits"), libc::SIGTERM) }, 0);
-    let (code, _) = within(Duration::from_secs(30), || child.try_wait().expect("waiting").map(|s| s.code()));
-    let mut stderr = String::new();
-    for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
-        stderr.push_str(&line.expect("a line"));
-        stderr.push('\n');
-    }
-    (code, stderr)
-}
-
 fn body_of(env: &TestEnv, id: &str) -> Option<Value> {
     serde_json::from_str(&env.settee(["get", id]).stdout).ok()
 }
@@ -116,18 +91,19 @@ fn sync_continuous_with_settee_serve_carries_writes_both_ways_and_stops_on_sigte
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning sync --continuous");
-    within(Duration::from_secs(20), || body_of(&served, "before"));
+    crate::within(Duration::from_secs(20), || body_of(&served, "before"));
     // A write here reaches the served store...
     let rev = local.put("here", r#"{"side":"local"}"#);
-    let (_, took) =
-        within(Duration::from_secs(10), || body_of(&served, "here").filter(|d| d["_rev"] == rev.as_str()));
+    let (_, took) = crate::within(Duration::from_secs(10), || {
+        body_of(&served, "here").filter(|d| d["_rev"] == rev.as_str())
+    });
     assert!(took < Duration::from_secs(5), "push took {took:?}");
     // ...and one made directly in the served store reaches here.
     served.put("there", r#"{"side":"served"}"#);
-    let (doc, took) = within(Duration::from_secs(10), || body_of(&local, "there"));
+    let (doc, took) = crate::within(Duration::from_secs(10), || body_of(&local, "there"));
     assert_eq!(doc["side"], "served");
     assert!(took < Duration::from_secs(5), "fetch took {took:?}");
-    let (code, stderr) = sigterm(&mut child);
+    let (code, stderr) = crate::sigterm(&mut child);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(leaves(&local), leaves(&served));
     assert_eq!(server.stop(), 0);
