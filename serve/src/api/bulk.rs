@@ -12,12 +12,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use settee::store::GetOptions;
-use settee::{Body as DocBody, DocId, Op, RevId};
+use settee::{DocId, Op, RevId};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::route::Req;
+use crate::written::{self, ReceivedSet};
 
 async fn body_object(req: &mut Req, what: &str) -> ApiResult<Map<String, Value>> {
     let body = std::mem::replace(&mut req.body, Body::empty());
@@ -40,34 +41,41 @@ pub async fn bulk_docs(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     let Some(Value::Array(docs)) = body.shift_remove("docs") else {
         return Err(ApiError::bad_request("POST body must include `docs` parameter."));
     };
-    // Each document becomes an op, or a refusal in its place.
-    let mut slots: Vec<Result<usize, Value>> = Vec::with_capacity(docs.len());
-    let mut ops = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let what = doc.get("_id").and_then(Value::as_str).map(str::to_string);
-        match op_of(doc, new_edits) {
-            Ok(op) => {
-                slots.push(Ok(ops.len()));
-                ops.push(op);
+    let count = docs.len();
+    // Each document becomes an op, or a refusal in its place; a replicated document's
+    // inline attachments are written as blobs and its stubs resolved on the store's thread.
+    let (slots, keys, results) = db
+        .run(move |store| {
+            let mut slots: Vec<Result<usize, Value>> = Vec::with_capacity(count);
+            let mut ops = Vec::with_capacity(count);
+            for doc in docs {
+                let what = doc.get("_id").and_then(Value::as_str).map(str::to_string);
+                match op_of(store, doc, new_edits) {
+                    Ok(op) => {
+                        slots.push(Ok(ops.len()));
+                        ops.push(op);
+                    }
+                    Err(e) if e.status.is_server_error() => return Err(e),
+                    Err(e) => slots.push(Err(error_row(what.as_deref(), &e))),
+                }
             }
-            Err(e) => slots.push(Err(error_row(what.as_deref(), &e))),
-        }
-    }
-    let keys: Vec<(DocId, Option<RevId>)> = ops
-        .iter()
-        .map(|op| match op {
-            Op::Replicate { id, rev, .. } | Op::ReplicateWithAttachments { id, rev, .. } => {
-                (id.clone(), Some(rev.clone()))
-            }
-            Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } => (id.clone(), None),
+            let keys: Vec<(DocId, Option<RevId>)> = ops
+                .iter()
+                .map(|op| match op {
+                    Op::Replicate { id, rev, .. } | Op::ReplicateWithAttachments { id, rev, .. } => {
+                        (id.clone(), Some(rev.clone()))
+                    }
+                    Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } => (id.clone(), None),
+                })
+                .collect();
+            let results: Vec<ApiResult<settee::Written>> = if ops.is_empty() {
+                Vec::new()
+            } else {
+                store.write(ops)?.into_iter().map(|r| r.map_err(ApiError::from)).collect()
+            };
+            Ok((slots, keys, results))
         })
-        .collect();
-    let results: Vec<ApiResult<settee::Written>> = if ops.is_empty() {
-        Vec::new()
-    } else {
-        db.run(move |store| Ok(store.write(ops)?.into_iter().map(|r| r.map_err(ApiError::from)).collect()))
-            .await?
-    };
+        .await?;
     let mut rows = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
@@ -94,25 +102,20 @@ pub async fn bulk_docs(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     Ok(http::json(StatusCode::CREATED, &Value::Array(rows)))
 }
 
-fn op_of(doc: Value, new_edits: bool) -> ApiResult<Op> {
-    let incoming = super::doc::incoming(doc, "a document")?;
+/// One document of a `_bulk_docs` body as a write. A refusal that is not the document's
+/// own (the store failing) is for the whole request, not a row.
+fn op_of(store: &settee::Store, doc: Value, new_edits: bool) -> ApiResult<Op> {
+    let incoming = written::parse(doc, "a document")?;
     if new_edits {
         let id = match &incoming.id {
             Some(id) => DocId::parse(id)?,
             None => DocId::generate()?,
         };
         let base = incoming.rev.as_deref().map(super::doc::parse_rev).transpose()?;
-        Ok(Op::Edit { id, base, deleted: incoming.deleted, body: DocBody::from_map(&incoming.body) })
+        Ok(written::edit_op(id, base, incoming, ReceivedSet::new()))
     } else {
         let id = incoming.doc_id("a document")?;
-        let (rev, ancestry) = incoming.replicated_rev(id.as_str())?;
-        Ok(Op::Replicate {
-            id,
-            rev,
-            ancestry,
-            deleted: incoming.deleted,
-            body: DocBody::from_map(&incoming.body),
-        })
+        written::replicated_op(store, id, incoming, ReceivedSet::new())
     }
 }
 
