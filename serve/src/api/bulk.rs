@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use settee::store::GetOptions;
-use settee::{DocId, Op, RevId};
+use settee::{attachment, DocId, Op, RevId};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
@@ -124,6 +124,7 @@ pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     req.allow(&[Method::POST])?;
     let revs = req.params.flag("revs", false)?;
     let latest = req.params.flag("latest", false)?;
+    let attachments = req.params.flag("attachments", false)?;
     let mut body = body_object(&mut req, "the _bulk_get body").await?;
     let Some(Value::Array(wanted)) = body.shift_remove("docs") else {
         return Err(ApiError::bad_request("Missing JSON list of 'docs'."));
@@ -132,7 +133,7 @@ pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
         .run(move |store| {
             let mut results = Vec::with_capacity(wanted.len());
             for want in &wanted {
-                results.push(bulk_get_one(store, want, revs, latest)?);
+                results.push(bulk_get_one(store, want, revs, latest, attachments)?);
             }
             Ok(results)
         })
@@ -140,7 +141,16 @@ pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     Ok(http::json(StatusCode::OK, &json!({ "results": results })))
 }
 
-fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -> ApiResult<Value> {
+/// One entry of a `_bulk_get` body: `{id, rev?, atts_since?}`. Attachments come as stubs,
+/// with their bytes (`data`) when `attachments` is asked for, or for those written after
+/// the newest of the entry's `atts_since` revisions on the revision's path.
+fn bulk_get_one(
+    store: &settee::Store,
+    want: &Value,
+    revs: bool,
+    latest: bool,
+    attachments: bool,
+) -> ApiResult<Value> {
     let id_text = want.get("id").and_then(Value::as_str);
     let rev_text = want.get("rev").and_then(Value::as_str);
     let missing = |reason: &str, error: &str| json!({"id": id_text, "docs": [{"error": {"id": id_text, "rev": rev_text, "error": error, "reason": reason}}]});
@@ -152,6 +162,18 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
         Some(Ok(r)) => Some(r),
         Some(Err(_)) => return Ok(missing("Invalid rev format", "bad_request")),
     };
+    let atts_since = match want.get("atts_since") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            let parsed: Option<Vec<RevId>> =
+                list.iter().map(|r| r.as_str().and_then(|t| RevId::parse(t).ok())).collect();
+            match parsed {
+                Some(p) => Some(p),
+                None => return Ok(missing("atts_since must be an array of revisions", "bad_request")),
+            }
+        }
+        Some(_) => return Ok(missing("atts_since must be an array of revisions", "bad_request")),
+    };
     let docs: Vec<Value> = match rev {
         Some(rev) if latest => {
             let found = store.revisions_with_history(&id, std::slice::from_ref(&rev))?;
@@ -162,6 +184,19 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
             for r in &found {
                 let mut doc =
                     settee::wire::bulk::document(r).map_err(|e| ApiError::internal(e.to_string()))?;
+                let data_after = match &atts_since {
+                    _ if attachments => Some(0),
+                    Some(since) => {
+                        let path: Vec<RevId> = std::iter::once(r.rev.clone())
+                            .chain(r.ancestry.iter().enumerate().map_while(|(i, h)| {
+                                Some(RevId::new(r.rev.pos.checked_sub(i as u64 + 1)?, h.clone()))
+                            }))
+                            .collect();
+                        Some(attachment::since_pos(&path, since))
+                    }
+                    None => None,
+                };
+                render_attachments(store, &mut doc, data_after)?;
                 if !revs {
                     if let Some(m) = doc.as_object_mut() {
                         m.shift_remove("_revisions");
@@ -172,7 +207,7 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
             docs
         }
         rev => {
-            let options = GetOptions { rev, revs, ..GetOptions::default() };
+            let options = GetOptions { rev, revs, attachments, atts_since, ..GetOptions::default() };
             match store.get(&id, &options) {
                 Ok(doc) => vec![json!({ "ok": doc })],
                 Err(e) if e.kind() == settee::ErrorKind::NotFound => {
@@ -187,6 +222,25 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
         }
     };
     Ok(json!({"id": id.as_str(), "docs": docs}))
+}
+
+/// A document holding a revision's stored `_attachments` as a reader gets it: stubs, or
+/// the bytes of those whose `revpos` is greater than `data_after`; the member moves last, as
+/// CouchDB writes it. The stored form (with blob ids) never leaves the server.
+fn render_attachments(store: &settee::Store, doc: &mut Value, data_after: Option<u64>) -> ApiResult<()> {
+    let Some(map) = doc.as_object_mut() else { return Ok(()) };
+    let Some(stored) = map.shift_remove(attachment::MEMBER) else { return Ok(()) };
+    let atts = attachment::decode_stored(&stored)?;
+    let mut out = Map::with_capacity(atts.len());
+    for (name, a) in &atts {
+        let v = match data_after {
+            Some(p) if a.revpos > p => a.with_data(&store.attachment_bytes(a)?),
+            _ => a.stub(),
+        };
+        out.insert(name.clone(), v);
+    }
+    map.insert(attachment::MEMBER.into(), Value::Object(out));
+    Ok(())
 }
 
 /// `POST /db/_revs_diff`: for each document, the revisions asked about that are not here.

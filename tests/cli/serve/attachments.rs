@@ -215,6 +215,30 @@ fn bulk_docs_and_replicated_writes_take_data_and_stubs() {
     let leaves = get(&url("r?open_revs=all")).expect(200);
     assert_eq!(leaves.as_array().map(Vec::len), Some(1), "nothing written: {leaves}");
 
+    // _bulk_get as replicators ask (latest=true): stubs, never the stored form; the bytes
+    // with attachments=true, or of what was written after an atts_since revision.
+    let bulk_get = |query: &str, entry: Value| {
+        let got = post(
+            &url(&format!("_bulk_get?revs=true&latest=true{query}")),
+            &json!({"docs": [entry]}).to_string(),
+        );
+        got.expect(200)["results"][0]["docs"][0]["ok"]["_attachments"]["u"].clone()
+    };
+    let stub = bulk_get("", json!({"id": "r", "rev": "2-bbb"}));
+    assert_eq!(
+        stub,
+        json!({"content_type": "application/octet-stream", "digest": stub["digest"], "length": 3, "revpos": 2, "stub": true})
+    );
+    assert_eq!(bulk_get("&attachments=true", json!({"id": "r", "rev": "3-ddd"}))["data"], b64(b"new"));
+    assert_eq!(bulk_get("", json!({"id": "r", "rev": "3-ddd", "atts_since": ["2-bbb"]}))["stub"], true);
+    assert_eq!(
+        bulk_get("", json!({"id": "r", "rev": "3-ddd", "atts_since": ["1-aaa"]}))["data"],
+        b64(b"new")
+    );
+    let plain =
+        post(&url("_bulk_get?attachments=true"), &json!({"docs": [{"id": "r", "rev": "2-bbb"}]}).to_string());
+    assert_eq!(plain.expect(200)["results"][0]["docs"][0]["ok"]["_attachments"]["t"]["data"], b64(b"hello"));
+
     // Replicated bytes read back with attachments=true as they were sent.
     let open = get(&url("r?open_revs=[\"2-bbb\"]&attachments=true")).expect(200);
     assert_eq!(open[0]["ok"]["_attachments"]["t"]["data"], b64(b"hello"), "{open}");
