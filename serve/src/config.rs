@@ -61,8 +61,11 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// `DELETE /db` removes a database of the data directory.
     pub allow_delete: bool,
-    /// The longest request body accepted, in bytes.
+    /// The longest request body accepted, in bytes (JSON bodies, inline attachments
+    /// included).
     pub max_body: usize,
+    /// The longest attachment accepted as its own body or part (streamed to disk), in bytes.
+    pub max_attachment: u64,
     /// How long a client may take to send a request's headers or its body, and how long a
     /// kept-alive connection may sit idle.
     pub client_timeout: Duration,
@@ -79,6 +82,7 @@ impl Config {
             data_dir: None,
             allow_delete: false,
             max_body: 64 << 20,
+            max_attachment: 4 << 30,
             client_timeout: Duration::from_secs(60),
             log: LogLevel::Warn,
         }

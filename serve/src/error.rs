@@ -63,6 +63,12 @@ impl ApiError {
         )
     }
 
+    /// A revision this write replaces lacks an attachment the write keeps as a stub
+    /// (CouchDB's 412).
+    pub fn missing_stub(reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PRECONDITION_FAILED, "missing_stub", reason)
+    }
+
     /// The JSON body `{"error", "reason"}`.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({"error": self.error, "reason": self.reason})
@@ -73,6 +79,9 @@ impl From<settee::Error> for ApiError {
     fn from(e: settee::Error) -> ApiError {
         match (&e, e.kind()) {
             (_, ErrorKind::Conflict) => ApiError::conflict(),
+            (settee::Error::MissingStub { .. }, _) => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "missing_stub", e.to_string())
+            }
             (settee::Error::NotFound { why, .. }, _) => {
                 ApiError::not_found(if why.is_empty() { "missing" } else { why })
             }

@@ -79,17 +79,21 @@ pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
             if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 return Err(ApiError::too_large(limit));
             }
-            let text = e.to_string();
-            if text.contains("timed out") || text.contains("timeout") {
-                return Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    "the request body did not arrive in time",
-                ));
-            }
-            Err(ApiError::bad_request(format!("reading the request body: {text}")))
+            Err(body_error(&e.to_string()))
         }
     }
+}
+
+/// A request body that could not be read, from its error's text: a timeout is a 408.
+pub fn body_error(text: &str) -> ApiError {
+    if text.contains("timed out") || text.contains("timeout") {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time",
+        );
+    }
+    ApiError::bad_request(format!("reading the request body: {text}"))
 }
 
 /// Refuse a body labelled as something other than JSON (CouchDB's 415); an unlabelled one

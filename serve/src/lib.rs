@@ -1,7 +1,8 @@
 //! `settee serve`: the CouchDB HTTP API over settee stores, on axum and hyper (tokio).
 //!
 //! Owns: the server: routing (`route`), the endpoints (`api`), the served databases
-//! (`dbs`, `db`), streamed bodies (`stream`), errors as CouchDB writes them (`error`) and
+//! (`dbs`, `db`), streamed bodies (`stream`), written documents and their attachments
+//! (`written`, `multipart`, `upload`), errors as CouchDB writes them (`error`) and
 //! the listener with its layers (`server`). Not: documents, revisions, the changes feed or
 //! durability, which are the store's; the server only translates.
 //! Invariants:
@@ -19,9 +20,12 @@ mod db;
 mod dbs;
 pub mod error;
 mod http;
+mod multipart;
 mod route;
 mod server;
 mod stream;
+mod upload;
+mod written;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

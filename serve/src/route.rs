@@ -134,7 +134,7 @@ async fn in_db(req: Req, db: Arc<Db>, rest: &[String]) -> ApiResult<Response> {
 
 async fn local(req: Req, db: Arc<Db>, name: &str, tail: &[String]) -> ApiResult<Response> {
     if !tail.is_empty() {
-        return Err(api::doc::attachments_unsupported());
+        return Err(ApiError::bad_request("_local documents have no attachments"));
     }
     api::local::handle(req, db, name).await
 }

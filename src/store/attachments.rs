@@ -18,7 +18,7 @@ use crate::blob::{self, Compression};
 use crate::doc::{Body, Incoming};
 use crate::error::{Error, Result};
 use crate::id::DocId;
-use crate::rev::RevId;
+use crate::rev::{RevHash, RevId};
 use crate::store::write::Op;
 
 impl Store {
@@ -138,5 +138,32 @@ impl Store {
         let mut map = self.body_map(id, &rev, &body)?;
         let atts = attachment::take_stored(&mut map)?;
         Ok((rev, map, atts))
+    }
+    /// The attachments of the newest revision on `rev`'s path (`rev` itself, then its
+    /// `ancestry`, newest first) whose body this store holds: what the stubs of a replicated
+    /// revision name, as CouchDB resolves them against the first ancestor it has on disk.
+    /// `None` when the store holds none of them with a body.
+    pub fn path_attachments(
+        &self,
+        id: &DocId,
+        rev: &RevId,
+        ancestry: &[RevHash],
+    ) -> Result<Option<Attachments>> {
+        let Some(doc) = self.doc_ref(id)? else { return Ok(None) };
+        let tree = self.load_tree(id, &doc)?;
+        let ancestors = ancestry
+            .iter()
+            .enumerate()
+            .map_while(|(i, h)| Some(RevId::new(rev.pos.checked_sub(i as u64 + 1)?, h.clone())));
+        for r in std::iter::once(rev.clone()).chain(ancestors) {
+            let Some(info) = tree.get(&r).and_then(|n| n.value.clone()) else { continue };
+            match self.body_map(id, &r, &info.body) {
+                Ok(mut map) => return Ok(Some(attachment::take_stored(&mut map)?)),
+                // Compacted away: an older one may still be here.
+                Err(e) if e.kind() == crate::error::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 }

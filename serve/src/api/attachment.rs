@@ -1,24 +1,33 @@
-//! `GET /db/ID/ATTNAME`: one attachment's bytes as stored, with its content type, length
-//! and digest (as the ETag; `If-None-Match` with it answers 304). `?rev=` reads an older
-//! revision's. Writing through this path (PUT/DELETE) is not served yet: 501.
+//! One attachment: `GET /db/ID/ATTNAME` gives its bytes as stored, with its content type,
+//! length and digest (as the ETag; `If-None-Match` with it answers 304), `?rev=` an older
+//! revision's. `PUT` streams the request body into a blob and writes a revision with it
+//! (added or replaced; a new document when no revision is given and the document does not
+//! exist, as in CouchDB); `DELETE` writes a revision without it. Both replace the revision
+//! named by `?rev=` (or `If-Match`), keeping its body and its other attachments.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use settee::DocId;
+use futures_util::StreamExt;
+use settee::attachment::{Pending, PendingSet};
+use settee::{DocId, ErrorKind, Op, RevId, Store};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::http;
 use crate::route::Req;
+use crate::upload::Upload;
 
 pub async fn handle(req: Req, db: Arc<Db>, id: String, name: String) -> ApiResult<Response> {
     req.allow(&[Method::GET, Method::PUT, Method::DELETE])?;
-    if req.method == Method::PUT || req.method == Method::DELETE {
-        return Err(super::doc::attachments_unsupported());
-    }
     let id = DocId::parse(&id)?;
+    match req.method {
+        Method::PUT => return put(req, db, id, name).await,
+        Method::DELETE => return delete(req, db, id, name).await,
+        _ => {}
+    }
     let rev = req.params.get("rev").map(super::doc::parse_rev).transpose()?;
     let head = req.method == Method::HEAD;
     let (content_type, digest, bytes) = db
@@ -54,4 +63,88 @@ pub async fn handle(req: Req, db: Arc<Db>, id: String, name: String) -> ApiResul
         headers.insert(header::ETAG, v);
     }
     Ok(response)
+}
+
+/// CouchDB's rule for the names written: not empty, not starting with `_`.
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.starts_with('_') {
+        return Err(ApiError::bad_request("Attachment name can't start with '_'"));
+    }
+    Ok(())
+}
+
+/// The body and the attachments (as stubs) of revision `base` of `id`: what a write of one
+/// attachment keeps. `None` when `base` is not a revision of the document (the edit then
+/// answers the conflict).
+fn base_of(store: &Store, id: &DocId, base: &RevId) -> ApiResult<Option<(settee::Body, PendingSet)>> {
+    match store.revision_attachments(id, Some(base)) {
+        Ok((_, body, atts)) => {
+            let stubs =
+                atts.into_iter().map(|(n, a)| (n, Pending::Stub { revpos: Some(a.revpos) })).collect();
+            Ok(Some((settee::Body::from_map(&body), stubs)))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `PUT /db/ID/ATTNAME?rev=R`: the body, streamed into a blob, as the attachment.
+async fn put(req: Req, db: Arc<Db>, id: DocId, name: String) -> ApiResult<Response> {
+    check_name(&name)?;
+    let base = super::doc::base_rev(&req.params, &req.headers, None)?;
+    let content_type = req
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or(settee::attachment::DEFAULT_CONTENT_TYPE)
+        .to_string();
+    let mut upload = Upload::start(&db, &content_type, req.app.config.max_attachment);
+    let mut stream = req.body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => upload.push(bytes).await?,
+            Err(e) => {
+                upload.abort().await;
+                return Err(http::body_error(&e.to_string()));
+            }
+        }
+    }
+    let info = upload.finish().await?;
+    let written = db
+        .run(move |store| {
+            let (body, mut attachments) = match &base {
+                Some(rev) => {
+                    base_of(store, &id, rev)?.unwrap_or_else(|| (settee::Body::empty(), PendingSet::new()))
+                }
+                None => (settee::Body::empty(), PendingSet::new()),
+            };
+            attachments.insert(name, Pending::New { content_type, info });
+            let op = Op::EditWithAttachments { id, base, deleted: false, body, attachments };
+            super::doc::write_op(store, op)
+        })
+        .await?;
+    Ok(http::written(StatusCode::CREATED, written.id.as_str(), &written.rev.to_string()))
+}
+
+/// `DELETE /db/ID/ATTNAME?rev=R`: a revision without the attachment.
+async fn delete(req: Req, db: Arc<Db>, id: DocId, name: String) -> ApiResult<Response> {
+    let base = super::doc::base_rev(&req.params, &req.headers, None)?;
+    let written = db
+        .run(move |store| {
+            let exists = store.doc_ref(&id)?.is_some_and(|d| !d.is_deleted());
+            let Some(base) = base else {
+                return Err(if exists { ApiError::conflict() } else { ApiError::not_found("missing") });
+            };
+            let Some((body, mut attachments)) = base_of(store, &id, &base)? else {
+                return Err(if exists { ApiError::conflict() } else { ApiError::not_found("missing") });
+            };
+            if attachments.remove(&name).is_none() {
+                return Err(ApiError::not_found("Document is missing attachment"));
+            }
+            let op = Op::EditWithAttachments { id, base: Some(base), deleted: false, body, attachments };
+            super::doc::write_op(store, op)
+        })
+        .await?;
+    Ok(http::written(StatusCode::OK, written.id.as_str(), &written.rev.to_string()))
 }

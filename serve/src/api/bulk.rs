@@ -12,12 +12,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use settee::store::GetOptions;
-use settee::{Body as DocBody, DocId, Op, RevId};
+use settee::{attachment, DocId, Op, RevId};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::route::Req;
+use crate::written::{self, ReceivedSet};
 
 async fn body_object(req: &mut Req, what: &str) -> ApiResult<Map<String, Value>> {
     let body = std::mem::replace(&mut req.body, Body::empty());
@@ -40,34 +41,41 @@ pub async fn bulk_docs(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     let Some(Value::Array(docs)) = body.shift_remove("docs") else {
         return Err(ApiError::bad_request("POST body must include `docs` parameter."));
     };
-    // Each document becomes an op, or a refusal in its place.
-    let mut slots: Vec<Result<usize, Value>> = Vec::with_capacity(docs.len());
-    let mut ops = Vec::with_capacity(docs.len());
-    for doc in docs {
-        let what = doc.get("_id").and_then(Value::as_str).map(str::to_string);
-        match op_of(doc, new_edits) {
-            Ok(op) => {
-                slots.push(Ok(ops.len()));
-                ops.push(op);
+    let count = docs.len();
+    // Each document becomes an op, or a refusal in its place; a replicated document's
+    // inline attachments are written as blobs and its stubs resolved on the store's thread.
+    let (slots, keys, results) = db
+        .run(move |store| {
+            let mut slots: Vec<Result<usize, Value>> = Vec::with_capacity(count);
+            let mut ops = Vec::with_capacity(count);
+            for doc in docs {
+                let what = doc.get("_id").and_then(Value::as_str).map(str::to_string);
+                match op_of(store, doc, new_edits) {
+                    Ok(op) => {
+                        slots.push(Ok(ops.len()));
+                        ops.push(op);
+                    }
+                    Err(e) if e.status.is_server_error() => return Err(e),
+                    Err(e) => slots.push(Err(error_row(what.as_deref(), &e))),
+                }
             }
-            Err(e) => slots.push(Err(error_row(what.as_deref(), &e))),
-        }
-    }
-    let keys: Vec<(DocId, Option<RevId>)> = ops
-        .iter()
-        .map(|op| match op {
-            Op::Replicate { id, rev, .. } | Op::ReplicateWithAttachments { id, rev, .. } => {
-                (id.clone(), Some(rev.clone()))
-            }
-            Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } => (id.clone(), None),
+            let keys: Vec<(DocId, Option<RevId>)> = ops
+                .iter()
+                .map(|op| match op {
+                    Op::Replicate { id, rev, .. } | Op::ReplicateWithAttachments { id, rev, .. } => {
+                        (id.clone(), Some(rev.clone()))
+                    }
+                    Op::Edit { id, .. } | Op::EditWithAttachments { id, .. } => (id.clone(), None),
+                })
+                .collect();
+            let results: Vec<ApiResult<settee::Written>> = if ops.is_empty() {
+                Vec::new()
+            } else {
+                store.write(ops)?.into_iter().map(|r| r.map_err(ApiError::from)).collect()
+            };
+            Ok((slots, keys, results))
         })
-        .collect();
-    let results: Vec<ApiResult<settee::Written>> = if ops.is_empty() {
-        Vec::new()
-    } else {
-        db.run(move |store| Ok(store.write(ops)?.into_iter().map(|r| r.map_err(ApiError::from)).collect()))
-            .await?
-    };
+        .await?;
     let mut rows = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
@@ -94,25 +102,20 @@ pub async fn bulk_docs(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     Ok(http::json(StatusCode::CREATED, &Value::Array(rows)))
 }
 
-fn op_of(doc: Value, new_edits: bool) -> ApiResult<Op> {
-    let incoming = super::doc::incoming(doc, "a document")?;
+/// One document of a `_bulk_docs` body as a write. A refusal that is not the document's
+/// own (the store failing) is for the whole request, not a row.
+fn op_of(store: &settee::Store, doc: Value, new_edits: bool) -> ApiResult<Op> {
+    let incoming = written::parse(doc, "a document")?;
     if new_edits {
         let id = match &incoming.id {
             Some(id) => DocId::parse(id)?,
             None => DocId::generate()?,
         };
         let base = incoming.rev.as_deref().map(super::doc::parse_rev).transpose()?;
-        Ok(Op::Edit { id, base, deleted: incoming.deleted, body: DocBody::from_map(&incoming.body) })
+        Ok(written::edit_op(id, base, incoming, ReceivedSet::new()))
     } else {
         let id = incoming.doc_id("a document")?;
-        let (rev, ancestry) = incoming.replicated_rev(id.as_str())?;
-        Ok(Op::Replicate {
-            id,
-            rev,
-            ancestry,
-            deleted: incoming.deleted,
-            body: DocBody::from_map(&incoming.body),
-        })
+        written::replicated_op(store, id, incoming, ReceivedSet::new())
     }
 }
 
@@ -121,6 +124,7 @@ pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     req.allow(&[Method::POST])?;
     let revs = req.params.flag("revs", false)?;
     let latest = req.params.flag("latest", false)?;
+    let attachments = req.params.flag("attachments", false)?;
     let mut body = body_object(&mut req, "the _bulk_get body").await?;
     let Some(Value::Array(wanted)) = body.shift_remove("docs") else {
         return Err(ApiError::bad_request("Missing JSON list of 'docs'."));
@@ -129,7 +133,7 @@ pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
         .run(move |store| {
             let mut results = Vec::with_capacity(wanted.len());
             for want in &wanted {
-                results.push(bulk_get_one(store, want, revs, latest)?);
+                results.push(bulk_get_one(store, want, revs, latest, attachments)?);
             }
             Ok(results)
         })
@@ -137,7 +141,16 @@ pub async fn bulk_get(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
     Ok(http::json(StatusCode::OK, &json!({ "results": results })))
 }
 
-fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -> ApiResult<Value> {
+/// One entry of a `_bulk_get` body: `{id, rev?, atts_since?}`. Attachments come as stubs,
+/// with their bytes (`data`) when `attachments` is asked for, or for those written after
+/// the newest of the entry's `atts_since` revisions on the revision's path.
+fn bulk_get_one(
+    store: &settee::Store,
+    want: &Value,
+    revs: bool,
+    latest: bool,
+    attachments: bool,
+) -> ApiResult<Value> {
     let id_text = want.get("id").and_then(Value::as_str);
     let rev_text = want.get("rev").and_then(Value::as_str);
     let missing = |reason: &str, error: &str| json!({"id": id_text, "docs": [{"error": {"id": id_text, "rev": rev_text, "error": error, "reason": reason}}]});
@@ -149,6 +162,18 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
         Some(Ok(r)) => Some(r),
         Some(Err(_)) => return Ok(missing("Invalid rev format", "bad_request")),
     };
+    let atts_since = match want.get("atts_since") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            let parsed: Option<Vec<RevId>> =
+                list.iter().map(|r| r.as_str().and_then(|t| RevId::parse(t).ok())).collect();
+            match parsed {
+                Some(p) => Some(p),
+                None => return Ok(missing("atts_since must be an array of revisions", "bad_request")),
+            }
+        }
+        Some(_) => return Ok(missing("atts_since must be an array of revisions", "bad_request")),
+    };
     let docs: Vec<Value> = match rev {
         Some(rev) if latest => {
             let found = store.revisions_with_history(&id, std::slice::from_ref(&rev))?;
@@ -159,6 +184,19 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
             for r in &found {
                 let mut doc =
                     settee::wire::bulk::document(r).map_err(|e| ApiError::internal(e.to_string()))?;
+                let data_after = match &atts_since {
+                    _ if attachments => Some(0),
+                    Some(since) => {
+                        let path: Vec<RevId> = std::iter::once(r.rev.clone())
+                            .chain(r.ancestry.iter().enumerate().map_while(|(i, h)| {
+                                Some(RevId::new(r.rev.pos.checked_sub(i as u64 + 1)?, h.clone()))
+                            }))
+                            .collect();
+                        Some(attachment::since_pos(&path, since))
+                    }
+                    None => None,
+                };
+                render_attachments(store, &mut doc, data_after)?;
                 if !revs {
                     if let Some(m) = doc.as_object_mut() {
                         m.shift_remove("_revisions");
@@ -169,7 +207,7 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
             docs
         }
         rev => {
-            let options = GetOptions { rev, revs, ..GetOptions::default() };
+            let options = GetOptions { rev, revs, attachments, atts_since, ..GetOptions::default() };
             match store.get(&id, &options) {
                 Ok(doc) => vec![json!({ "ok": doc })],
                 Err(e) if e.kind() == settee::ErrorKind::NotFound => {
@@ -184,6 +222,25 @@ fn bulk_get_one(store: &settee::Store, want: &Value, revs: bool, latest: bool) -
         }
     };
     Ok(json!({"id": id.as_str(), "docs": docs}))
+}
+
+/// A document holding a revision's stored `_attachments` as a reader gets it: stubs, or
+/// the bytes of those whose `revpos` is greater than `data_after`; the member moves last, as
+/// CouchDB writes it. The stored form (with blob ids) never leaves the server.
+fn render_attachments(store: &settee::Store, doc: &mut Value, data_after: Option<u64>) -> ApiResult<()> {
+    let Some(map) = doc.as_object_mut() else { return Ok(()) };
+    let Some(stored) = map.shift_remove(attachment::MEMBER) else { return Ok(()) };
+    let atts = attachment::decode_stored(&stored)?;
+    let mut out = Map::with_capacity(atts.len());
+    for (name, a) in &atts {
+        let v = match data_after {
+            Some(p) if a.revpos > p => a.with_data(&store.attachment_bytes(a)?),
+            _ => a.stub(),
+        };
+        out.insert(name.clone(), v);
+    }
+    map.insert(attachment::MEMBER.into(), Value::Object(out));
+    Ok(())
 }
 
 /// `POST /db/_revs_diff`: for each document, the revisions asked about that are not here.

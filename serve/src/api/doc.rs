@@ -3,7 +3,9 @@
 //! Reads take CouchDB's options (`rev`, `revs`, `revs_info`, `conflicts`,
 //! `deleted_conflicts`, `meta`, `open_revs`, `latest`); writes take the revision from `?rev=`,
 //! the body's `_rev` or `If-Match`, and `new_edits=false` writes a replicated revision.
-//! Attachments in written bodies are not served yet (501); `api::attachment` reads them.
+//! Written bodies may carry attachments: inline base64 `data`, stubs, or (in a
+//! `multipart/related` body) parts that follow (`crate::written`, `crate::multipart`);
+//! `api::attachment` reads and writes one attachment.
 
 use std::sync::Arc;
 
@@ -12,16 +14,14 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use settee::store::{GetOptions, OpenRevs};
-use settee::{DocId, Incoming, Op, RevId};
+use settee::{DocId, Op, RevId};
 
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Params};
+use crate::multipart;
 use crate::route::Req;
-
-pub fn attachments_unsupported() -> ApiError {
-    ApiError::not_implemented("settee serve does not serve attachments yet")
-}
+use crate::written::{self, ReceivedSet};
 
 pub async fn handle(req: Req, db: Arc<Db>, id: String) -> ApiResult<Response> {
     req.allow(&[Method::GET, Method::PUT, Method::DELETE])?;
@@ -91,7 +91,7 @@ async fn get(req: Req, db: Arc<Db>, id: DocId) -> ApiResult<Response> {
 }
 
 /// The revision a write replaces: `?rev=`, the body's `_rev` or `If-Match`, which must agree.
-fn base_rev(params: &Params, headers: &HeaderMap, body_rev: Option<&str>) -> ApiResult<Option<RevId>> {
+pub fn base_rev(params: &Params, headers: &HeaderMap, body_rev: Option<&str>) -> ApiResult<Option<RevId>> {
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"'));
     let mut found: Option<&str> = None;
     for r in [params.get("rev"), body_rev, if_match].into_iter().flatten() {
@@ -107,56 +107,39 @@ fn base_rev(params: &Params, headers: &HeaderMap, body_rev: Option<&str>) -> Api
     found.map(parse_rev).transpose()
 }
 
-/// A document body from a request: an object, without attachments (not served yet).
-pub fn incoming(value: Value, what: &str) -> ApiResult<Incoming> {
-    let mut value = value;
-    if let Some(map) = value.as_object_mut() {
-        match map.get("_attachments") {
-            Some(Value::Object(a)) if a.is_empty() => {
-                map.shift_remove("_attachments");
-            }
-            Some(_) => return Err(attachments_unsupported()),
-            None => {}
-        }
-    }
-    Ok(Incoming::from_value(value, what)?)
-}
-
-async fn read_doc(req: &mut Req) -> ApiResult<Value> {
-    let ct = req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.to_ascii_lowercase().starts_with("multipart/") {
-        return Err(attachments_unsupported());
-    }
+/// A written document's body: JSON, or `multipart/related` (the document, then the bytes of
+/// the attachments that `follow`, each streamed into a blob).
+async fn read_doc(req: &mut Req, db: &Arc<Db>) -> ApiResult<(Value, ReceivedSet)> {
     let body = std::mem::replace(&mut req.body, Body::empty());
+    if multipart::is_multipart(&req.headers) {
+        let limit = req.app.config.max_attachment;
+        return multipart::read_related(db, &req.headers, body, req.limit(), limit).await;
+    }
     if req.method == Method::POST {
         http::require_json(&req.headers)?;
     }
-    http::parse_json(&http::read_body(body, req.limit()).await?)
+    Ok((http::parse_json(&http::read_body(body, req.limit()).await?)?, ReceivedSet::new()))
 }
 
 async fn put(mut req: Req, db: Arc<Db>, id: DocId) -> ApiResult<Response> {
-    let value = read_doc(&mut req).await?;
-    let doc = incoming(value, id.as_str())?;
+    let (value, received) = read_doc(&mut req, &db).await?;
+    let doc = written::parse(value, id.as_str())?;
     if let Some(body_id) = &doc.id {
         if body_id != id.as_str() {
             return Err(ApiError::bad_request("Document id must match the _id in the body"));
         }
     }
     let new_edits = req.params.flag("new_edits", true)?;
-    let op = if new_edits {
+    let written = if new_edits {
         let base = base_rev(&req.params, &req.headers, doc.rev.as_deref())?;
-        Op::Edit { id: id.clone(), base, deleted: doc.deleted, body: settee::Body::from_map(&doc.body) }
+        write_one(&db, written::edit_op(id.clone(), base, doc, received)).await?
     } else {
-        let (rev, ancestry) = doc.replicated_rev(id.as_str())?;
-        Op::Replicate {
-            id: id.clone(),
-            rev,
-            ancestry,
-            deleted: doc.deleted,
-            body: settee::Body::from_map(&doc.body),
-        }
+        db.run(move |store| {
+            let op = written::replicated_op(store, id, doc, received)?;
+            write_op(store, op)
+        })
+        .await?
     };
-    let written = write_one(&db, op).await?;
     let status =
         if req.params.get("batch") == Some("ok") { StatusCode::ACCEPTED } else { StatusCode::CREATED };
     Ok(http::written(status, written.id.as_str(), &written.rev.to_string()))
@@ -164,12 +147,14 @@ async fn put(mut req: Req, db: Arc<Db>, id: DocId) -> ApiResult<Response> {
 
 /// Write one op, its per-document refusal as the request's error.
 pub async fn write_one(db: &Arc<Db>, op: Op) -> ApiResult<settee::Written> {
-    db.run(move |store| {
-        let mut results = store.write(vec![op])?;
-        let result = results.pop().ok_or_else(|| ApiError::internal("the store returned no result"))?;
-        Ok(result?)
-    })
-    .await
+    db.run(move |store| write_op(store, op)).await
+}
+
+/// Write one op on a store handle, its per-document refusal as the error.
+pub fn write_op(store: &mut settee::Store, op: Op) -> ApiResult<settee::Written> {
+    let mut results = store.write(vec![op])?;
+    let result = results.pop().ok_or_else(|| ApiError::internal("the store returned no result"))?;
+    Ok(result?)
 }
 
 async fn delete(req: Req, db: Arc<Db>, id: DocId) -> ApiResult<Response> {
@@ -194,16 +179,14 @@ async fn delete(req: Req, db: Arc<Db>, id: DocId) -> ApiResult<Response> {
 
 /// `POST /db`: a new document under its `_id`, or under a new random id.
 pub async fn post(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
-    let value = read_doc(&mut req).await?;
-    let doc = incoming(value, "the posted document")?;
+    let (value, received) = read_doc(&mut req, &db).await?;
+    let doc = written::parse(value, "the posted document")?;
     let id = match &doc.id {
         Some(id) => DocId::parse(id)?,
         None => DocId::generate()?,
     };
     let base = doc.rev.as_deref().map(parse_rev).transpose()?;
-    let written =
-        write_one(&db, Op::Edit { id, base, deleted: doc.deleted, body: settee::Body::from_map(&doc.body) })
-            .await?;
+    let written = write_one(&db, written::edit_op(id, base, doc, received)).await?;
     let status =
         if req.params.get("batch") == Some("ok") { StatusCode::ACCEPTED } else { StatusCode::CREATED };
     Ok(http::written(status, written.id.as_str(), &written.rev.to_string()))

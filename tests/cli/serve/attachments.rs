@@ -1,8 +1,21 @@
-//! Attachments read through `settee serve`: `GET /db/ID/ATTNAME` gives the bytes written
-//! with `settee attach`, with their type, length and digest.
+//! Attachments through `settee serve`: `GET /db/ID/ATTNAME` gives the bytes written with
+//! `settee attach`, with their type, length and digest; documents with inline `data` and
+//! stubs written by PUT, POST and `_bulk_docs` (with and without `new_edits=false`); one
+//! attachment written and removed by `PUT`/`DELETE /db/ID/ATTNAME`; reads with
+//! `attachments=true` and `atts_since`.
 
-use super::{call, get, Server};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::{call, call_bytes, get, post, put, Server};
 use crate::TestEnv;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `hello`'s MD5 as CouchDB writes digests.
+const HELLO_DIGEST: &str = "md5-XUFAKrxLKna5cZ2REBfFkg==";
 
 #[test]
 fn an_attachment_reads_back_as_written_with_type_length_and_etag() {
@@ -38,9 +51,198 @@ fn an_attachment_reads_back_as_written_with_type_length_and_etag() {
     get(&url("note/other.txt")).error(404, "not_found");
     get(&url("nosuch/dir/hello.txt")).error(404, "not_found");
     get(&url("note/dir/hello.txt?rev=nonsense")).error(400, "bad_request");
-    // Writing through the attachment path is not served yet.
-    call("PUT", &url(&format!("note/x.txt?rev={second}")), Some("x"), &[("content-type", "text/plain")])
-        .error(501, "not_implemented");
+    // A stale revision: 409, nothing written.
+    call("PUT", &url(&format!("note/x.txt?rev={first}")), Some("x"), &[("content-type", "text/plain")])
+        .error(409, "conflict");
+    assert_eq!(get(&url("note")).expect(200)["_rev"], second.as_str());
+    assert_eq!(server.stop(), 0);
+    env.settee(["fsck"]).succeeded();
+}
+
+#[test]
+fn documents_with_inline_data_and_stubs_write_and_read_back() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["db=."]);
+    let url = |p: &str| server.url(&format!("/db/{p}"));
+
+    let first =
+        json!({"x": 1, "_attachments": {"a.txt": {"content_type": "text/plain", "data": b64(b"hello")}}});
+    let rev1 = put(&url("doc"), &first.to_string()).expect(201)["rev"].as_str().expect("a rev").to_string();
+    let doc = get(&url("doc")).expect(200);
+    assert_eq!(
+        doc["_attachments"]["a.txt"],
+        json!({"content_type": "text/plain", "digest": HELLO_DIGEST, "length": 5, "revpos": 1, "stub": true})
+    );
+    assert_eq!(get(&url("doc/a.txt")).body, "hello");
+    let full = get(&url("doc?attachments=true")).expect(200);
+    assert_eq!(full["_attachments"]["a.txt"]["data"], b64(b"hello"));
+
+    // A stub keeps the attachment; the body changes.
+    let second = json!({"_rev": rev1, "x": 2, "_attachments": {"a.txt": {"stub": true, "revpos": 1}}});
+    let rev2 = put(&url("doc"), &second.to_string()).expect(201)["rev"].as_str().expect("a rev").to_string();
+    assert_eq!(get(&url("doc")).expect(200)["_attachments"]["a.txt"]["revpos"], 1);
+
+    // A binary attachment streamed by PUT /db/ID/ATT keeps its bytes and type.
+    let binary: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let reply = call_bytes(
+        "PUT",
+        &url(&format!("doc/b.bin?rev={rev2}")),
+        Some(&binary),
+        &[("content-type", "image/x-test")],
+    );
+    let rev3 = reply.expect(201)["rev"].as_str().expect("a rev").to_string();
+    assert_eq!(reply.json()["id"], "doc");
+    let back = get(&url("doc/b.bin"));
+    assert_eq!(back.raw, binary);
+    assert_eq!(back.content_type, "image/x-test");
+    let doc = get(&url("doc")).expect(200);
+    assert_eq!(doc["x"], 2, "the body is kept: {doc}");
+    assert_eq!(doc["_attachments"]["b.bin"]["length"], binary.len());
+    assert_eq!(doc["_attachments"]["b.bin"]["revpos"], 3);
+    assert_eq!(doc["_attachments"]["a.txt"]["digest"], HELLO_DIGEST);
+
+    // atts_since: bytes only of what was written after the revision named.
+    let since = get(&url(&format!("doc?atts_since=[\"{rev2}\"]"))).expect(200);
+    assert_eq!(since["_attachments"]["a.txt"]["stub"], true, "{since}");
+    assert_eq!(since["_attachments"]["b.bin"]["data"], b64(&binary));
+
+    // A stub the replaced revision lacks: CouchDB's 412; a stale rev: 409.
+    let bad = json!({"_rev": rev3, "_attachments": {"zzz": {"stub": true}}});
+    let reason = put(&url("doc"), &bad.to_string()).error(412, "missing_stub");
+    assert!(reason.contains("zzz"), "{reason}");
+    call_bytes("PUT", &url(&format!("doc/c.txt?rev={rev2}")), Some(b"c"), &[]).error(409, "conflict");
+    // Data that does not match its digest: 400.
+    let lying = json!({"_rev": rev3, "_attachments": {"l": {"data": b64(b"other"), "digest": HELLO_DIGEST}}});
+    put(&url("doc"), &lying.to_string()).error(400, "bad_request");
+
+    // DELETE /db/ID/ATT removes one and keeps the others and the body.
+    let removed = call("DELETE", &url(&format!("doc/a.txt?rev={rev3}")), None, &[]).expect(200);
+    let rev4 = removed["rev"].as_str().expect("a rev").to_string();
+    assert!(rev4.starts_with("4-"), "{rev4}");
+    get(&url("doc/a.txt")).error(404, "not_found");
+    let doc = get(&url("doc")).expect(200);
+    assert_eq!(doc["x"], 2);
+    assert_eq!(doc["_attachments"].as_object().map(|m| m.len()), Some(1), "{doc}");
+    call("DELETE", &url(&format!("doc/a.txt?rev={rev4}")), None, &[]).error(404, "not_found");
+    call("DELETE", &url("doc/b.bin"), None, &[]).error(409, "conflict");
+    // An old revision still reads its attachment.
+    assert_eq!(get(&url(&format!("doc/a.txt?rev={rev3}"))).body, "hello");
+
+    // PUT of an attachment with no rev creates the document, as in CouchDB.
+    let made =
+        call_bytes("PUT", &url("fresh/notes%2Fday.txt"), Some(b"day one"), &[("content-type", "text/plain")]);
+    let made = made.expect(201);
+    assert!(made["rev"].as_str().is_some_and(|r| r.starts_with("1-")), "{made}");
+    assert_eq!(get(&url("fresh/notes/day.txt")).body, "day one");
+    call_bytes("PUT", &url("fresh/again.txt"), Some(b"x"), &[]).error(409, "conflict");
+    call_bytes(
+        "PUT",
+        &url(&format!("fresh/_bad?rev={}", made["rev"].as_str().unwrap_or(""))),
+        Some(b"x"),
+        &[],
+    )
+    .error(400, "bad_request");
+
+    // POST /db with inline data.
+    let posted = post(
+        &server.url("/db"),
+        &json!({"_id": "p", "_attachments": {"p.txt": {"data": b64(b"hello")}}}).to_string(),
+    );
+    posted.expect(201);
+    let p = get(&url("p")).expect(200);
+    assert_eq!(p["_attachments"]["p.txt"]["content_type"], "application/octet-stream");
+    assert_eq!(p["_attachments"]["p.txt"]["digest"], HELLO_DIGEST);
+
+    assert_eq!(server.stop(), 0);
+    env.settee(["fsck"]).succeeded();
+}
+
+#[test]
+fn bulk_docs_and_replicated_writes_take_data_and_stubs() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["db=."]);
+    let url = |p: &str| server.url(&format!("/db/{p}"));
+    let bulk = |body: Value| post(&url("_bulk_docs"), &body.to_string());
+
+    // new_edits=true: data, then a stub in a second batch.
+    let rows = bulk(json!({"docs": [
+        {"_id": "a", "_attachments": {"t": {"content_type": "text/plain", "data": b64(b"hello")}}},
+        {"_id": "b", "_attachments": {"t": {"stub": true}}},
+    ]}))
+    .expect(201);
+    assert_eq!(rows[0]["ok"], true, "{rows}");
+    assert_eq!(rows[1]["error"], "missing_stub", "{rows}");
+    let rev = rows[0]["rev"].as_str().expect("a rev").to_string();
+    let rows =
+        bulk(json!({"docs": [{"_id": "a", "_rev": rev, "n": 1, "_attachments": {"t": {"stub": true}}}]}))
+            .expect(201);
+    assert_eq!(rows[0]["ok"], true, "{rows}");
+    assert_eq!(get(&url("a/t")).body, "hello");
+
+    // new_edits=false: a revision with data, then its child with a stub resolved against it,
+    // and one whose stub names nothing on its path.
+    let rows = bulk(json!({"new_edits": false, "docs": [
+        {"_id": "r", "_rev": "1-aaa", "_attachments": {"t": {"content_type": "text/plain", "data": b64(b"hello"), "revpos": 1}}},
+    ]}))
+    .expect(201);
+    assert_eq!(rows, json!([]));
+    let rows = bulk(json!({"new_edits": false, "docs": [
+        {"_id": "r", "_rev": "2-bbb", "_revisions": {"start": 2, "ids": ["bbb", "aaa"]}, "v": 2,
+         "_attachments": {"t": {"stub": true, "revpos": 1}, "u": {"data": b64(b"new"), "revpos": 2}}},
+        {"_id": "s", "_rev": "2-ccc", "_revisions": {"start": 2, "ids": ["ccc", "zzz"]}, "_attachments": {"t": {"stub": true}}},
+    ]}))
+    .expect(201);
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["id"], "s");
+    assert_eq!(rows[0]["error"], "missing_stub");
+    let r = get(&url("r?revs=true")).expect(200);
+    assert_eq!(r["_rev"], "2-bbb");
+    assert_eq!(r["_attachments"]["t"]["revpos"], 1);
+    assert_eq!(r["_attachments"]["t"]["digest"], HELLO_DIGEST);
+    assert_eq!(r["_attachments"]["u"]["revpos"], 2);
+    assert_eq!(get(&url("r/u")).body, "new");
+
+    // PUT ?new_edits=false: a stub resolved against the newest ancestor held; 412 when none is.
+    let child = json!({"_rev": "3-ddd", "_revisions": {"start": 3, "ids": ["ddd", "bbb", "aaa"]},
+        "_attachments": {"u": {"stub": true}}});
+    put(&url("r?new_edits=false"), &child.to_string()).expect(201);
+    let r = get(&url("r")).expect(200);
+    assert_eq!(r["_rev"], "3-ddd");
+    assert_eq!(r["_attachments"].as_object().map(|m| m.len()), Some(1), "{r}");
+    let orphan = json!({"_rev": "5-eee", "_revisions": {"start": 5, "ids": ["eee", "fff"]},
+        "_attachments": {"u": {"stub": true}}});
+    put(&url("r?new_edits=false"), &orphan.to_string()).error(412, "missing_stub");
+    let leaves = get(&url("r?open_revs=all")).expect(200);
+    assert_eq!(leaves.as_array().map(Vec::len), Some(1), "nothing written: {leaves}");
+
+    // _bulk_get as replicators ask (latest=true): stubs, never the stored form; the bytes
+    // with attachments=true, or of what was written after an atts_since revision.
+    let bulk_get = |query: &str, entry: Value| {
+        let got = post(
+            &url(&format!("_bulk_get?revs=true&latest=true{query}")),
+            &json!({"docs": [entry]}).to_string(),
+        );
+        got.expect(200)["results"][0]["docs"][0]["ok"]["_attachments"]["u"].clone()
+    };
+    let stub = bulk_get("", json!({"id": "r", "rev": "2-bbb"}));
+    assert_eq!(
+        stub,
+        json!({"content_type": "application/octet-stream", "digest": stub["digest"], "length": 3, "revpos": 2, "stub": true})
+    );
+    assert_eq!(bulk_get("&attachments=true", json!({"id": "r", "rev": "3-ddd"}))["data"], b64(b"new"));
+    assert_eq!(bulk_get("", json!({"id": "r", "rev": "3-ddd", "atts_since": ["2-bbb"]}))["stub"], true);
+    assert_eq!(
+        bulk_get("", json!({"id": "r", "rev": "3-ddd", "atts_since": ["1-aaa"]}))["data"],
+        b64(b"new")
+    );
+    let plain =
+        post(&url("_bulk_get?attachments=true"), &json!({"docs": [{"id": "r", "rev": "2-bbb"}]}).to_string());
+    assert_eq!(plain.expect(200)["results"][0]["docs"][0]["ok"]["_attachments"]["t"]["data"], b64(b"hello"));
+
+    // Replicated bytes read back with attachments=true as they were sent.
+    let open = get(&url("r?open_revs=[\"2-bbb\"]&attachments=true")).expect(200);
+    assert_eq!(open[0]["ok"]["_attachments"]["t"]["data"], b64(b"hello"), "{open}");
+
     assert_eq!(server.stop(), 0);
     env.settee(["fsck"]).succeeded();
 }

@@ -170,8 +170,9 @@ fn documents_are_written_read_and_deleted_with_couchdb_statuses() {
     get(&doc("b?revs=maybe")).error(400, "bad_request");
     put(&doc("_other"), "{}").error(400, "bad_request");
     put(&doc("%01ctl"), "{}").error(400, "bad_request");
-    put(&doc("b"), r#"{"_attachments":{"f.txt":{"data":"aGk=","content_type":"text/plain"}}}"#)
-        .error(501, "not_implemented");
+    put(&doc("b"), r#"{"_attachments":{"f.txt":{"data":"not base64!","content_type":"text/plain"}}}"#)
+        .error(400, "bad_request");
+    put(&doc("b"), r#"{"_attachments":{"f.txt":{"content_type":"text/plain"}}}"#).error(400, "bad_request");
     get(&doc("a/file.txt")).error(404, "not_found");
     call("PATCH", &doc("a"), Some("{}"), &[]).error(405, "method_not_allowed");
     post(&server.url("/db"), "{}").expect(201);

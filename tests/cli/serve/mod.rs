@@ -123,6 +123,8 @@ pub struct Reply {
     pub etag: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body's bytes (`body` is their lossy UTF-8 reading).
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
@@ -155,6 +157,11 @@ impl Reply {
 
 /// One request. `body` is sent as JSON unless `content_type` says otherwise.
 pub fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+    call_bytes(method, url, body.map(str::as_bytes), headers)
+}
+
+/// [`call`] with a body of any bytes.
+pub fn call_bytes(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Reply {
     let agent = agent();
     // Tests write JSON query values as they read; the characters a URI may not hold are
     // percent-encoded here.
@@ -177,7 +184,7 @@ pub fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)
     if body.is_some() && !has_ct {
         builder = builder.header("content-type", "application/json");
     }
-    let request = builder.body(body.unwrap_or("").to_string()).expect("a request");
+    let request = builder.body(body.unwrap_or_default().to_vec()).expect("a request");
     let mut response = agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_type = header("content-type").unwrap_or_default();
@@ -188,8 +195,9 @@ pub fn call(method: &str, url: &str, body: Option<&str>, headers: &[(&str, &str)
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
     let status = response.status().as_u16();
-    let body = response.body_mut().read_to_string().expect("reading the body");
-    Reply { status, content_type, etag, headers, body }
+    let raw = response.body_mut().read_to_vec().expect("reading the body");
+    let body = String::from_utf8_lossy(&raw).into_owned();
+    Reply { status, content_type, etag, headers, body, raw }
 }
 
 pub fn get(url: &str) -> Reply {

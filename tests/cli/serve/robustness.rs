@@ -33,7 +33,10 @@ fn bad_input_gets_couchdb_errors_and_leaves_the_store_unchanged() {
     get(&server.url("/%2E%2E/x")).error(400, "illegal_database_name");
     get(&server.url("/db/_local/%00")).error(400, "bad_request");
     call("PUT", &url("x"), Some("{}"), &[("content-type", "multipart/related; boundary=x")])
-        .error(501, "not_implemented");
+        .error(400, "bad_request");
+    call("PUT", &url("x"), Some("{}"), &[("content-type", "multipart/related")]).error(400, "bad_request");
+    call("PUT", &url("x"), Some("{}"), &[("content-type", "multipart/form-data; boundary=x")])
+        .error(415, "bad_content_type");
     call("POST", &url("_bulk_docs"), Some("docs="), &[("content-type", "application/x-www-form-urlencoded")])
         .error(415, "bad_content_type");
     let after = env.settee(["--json", "stats"]).json();
