@@ -72,6 +72,9 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
             Some("another settee command held the store's writer lock all along; pass --wait SECONDS to wait longer")
         }
         settee::Error::NoStore { .. } => Some("run `settee init` to create one, or pass -C DIR"),
+        settee::Error::Http(e) if matches!(**e, settee::transport::http::Error::Tls { .. }) => {
+            Some("to trust a self-signed server or a private CA, give its certificate with --cacert FILE (PEM)")
+        }
         _ => None,
     }
 }

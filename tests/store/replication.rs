@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use quickcheck::{Arbitrary, Gen, QuickCheck};
+use quickcheck::QuickCheck;
 use serde_json::json;
 use settee::replicate::{replicate, Options};
 use settee::transport::local::LocalStore;
@@ -103,47 +103,9 @@ fn doc_ids_filter_carries_only_those_documents_deleted_ones_too() {
     assert!(leaves(&b.store, "other").is_empty());
 }
 
-#[derive(Clone, Debug)]
-enum Action {
-    Put {
-        store: u8,
-        doc: u8,
-        n: u8,
-    },
-    Delete {
-        store: u8,
-        doc: u8,
-    },
-    /// Resolve a conflict by hand: tombstone every live leaf but the winner.
-    Resolve {
-        store: u8,
-        doc: u8,
-    },
-    Pull {
-        to: u8,
-        from: u8,
-    },
-    Sync {
-        a: u8,
-        b: u8,
-    },
-}
-
-const DOCS: u8 = 4;
-
-impl Arbitrary for Action {
-    fn arbitrary(g: &mut Gen) -> Action {
-        let s = || u8::arbitrary(&mut Gen::new(8)) % 5;
-        let (store, doc) = (s(), u8::arbitrary(g) % DOCS);
-        match u8::arbitrary(g) % 8 {
-            0..=2 => Action::Put { store, doc, n: u8::arbitrary(g) % 3 },
-            3 => Action::Delete { store, doc },
-            4 => Action::Resolve { store, doc },
-            5 | 6 => Action::Pull { to: s(), from: s() },
-            _ => Action::Sync { a: s(), b: s() },
-        }
-    }
-}
+#[path = "../support/schedule.rs"]
+mod schedule;
+use schedule::Action;
 
 fn converge(size: u8, actions: Vec<Action>) -> bool {
     let n = 3 + size % 3;

@@ -91,7 +91,9 @@ impl Client {
             let (retry, why) = match &outcome {
                 Ok(reply) if retry_status(reply.status) => (true, format!("status {}", reply.status)),
                 Ok(_) => (false, String::new()),
-                Err(Failure::Transport(e)) => (retry_error(e), e.to_string()),
+                Err(Failure::Transport(e)) => {
+                    (retry_error(e) && super::tls::failure(e).is_none(), e.to_string())
+                }
                 Err(Failure::TooLarge) => (false, String::new()),
             };
             if retry && attempt < self.retries {
@@ -120,6 +122,9 @@ impl Client {
                 }),
                 Ok(reply) => Ok(reply),
                 Err(Failure::TooLarge) => Err(Error::TooLarge { url: shown(url), limit: self.max_response }),
+                Err(Failure::Transport(e)) if super::tls::failure(&e).is_some() => {
+                    Err(Error::Tls { url: shown(url), cause: super::tls::failure(&e).unwrap_or_default() })
+                }
                 Err(Failure::Transport(e)) => Err(Error::Connection {
                     method: method.to_string(),
                     url: shown(url),
@@ -176,11 +181,14 @@ impl Client {
             .timeout_recv_response(Some(read_timeout))
             .build()
             .call()
-            .map_err(|e| Error::Connection {
-                method: "GET".into(),
-                url: shown(url),
-                attempts: 1,
-                cause: e.to_string(),
+            .map_err(|e| match super::tls::failure(&e) {
+                Some(cause) => Error::Tls { url: shown(url), cause },
+                None => Error::Connection {
+                    method: "GET".into(),
+                    url: shown(url),
+                    attempts: 1,
+                    cause: e.to_string(),
+                },
             })?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {

@@ -22,6 +22,7 @@ pub mod config;
 pub mod endpoints;
 pub mod feed;
 pub mod retry;
+pub mod tls;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -44,6 +45,8 @@ pub enum Error {
     Denied { url: String, status: u16 },
     #[error("cannot reach {url}: {method} failed after {attempts} attempt(s): {cause}")]
     Connection { method: String, url: String, attempts: u32, cause: String },
+    #[error("cannot talk to {url} over TLS: {cause}")]
+    Tls { url: String, cause: String },
     #[error("{method} {url} answered HTTP {status}: {body}")]
     Status { method: String, url: String, status: u16, body: String },
     #[error("database {url} does not exist")]

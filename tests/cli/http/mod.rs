@@ -3,6 +3,7 @@
 
 mod proxy;
 mod server;
+mod tls;
 
 use serde_json::{json, Value};
 
