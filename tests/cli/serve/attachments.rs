@@ -250,7 +250,10 @@ fn bulk_docs_and_replicated_writes_take_data_and_stubs() {
 /// A `multipart/related` body as CouchDB's replicator sends it: the document, then one part
 /// per attachment that follows (each with the headers given; CouchDB 2 and later send
 /// `Content-Disposition` and `Content-Type` on every part, and multer needs at least one).
-fn related(boundary: &str, doc: &Value, parts: &[(&[(&str, &str)], &[u8])]) -> Vec<u8> {
+/// One part: its headers and its bytes.
+type Part<'a> = (&'a [(&'a str, &'a str)], &'a [u8]);
+
+fn related(boundary: &str, doc: &Value, parts: &[Part]) -> Vec<u8> {
     let mut out = format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{doc}\r\n").into_bytes();
     for (headers, bytes) in parts {
         out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
@@ -344,7 +347,7 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
     // Refused, nothing written: a length that differs, a digest that differs, a part too
     // many, an attachment whose part never comes, no boundary, a cut body.
     let last = get(&url("m")).expect(200)["_rev"].as_str().expect("a rev").to_string();
-    let refused = |doc: Value, parts: &[(&[(&str, &str)], &[u8])]| {
+    let refused = |doc: Value, parts: &[Part]| {
         let body = related("sep-42", &doc, parts);
         call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", ct)])
             .error(400, "bad_request")
