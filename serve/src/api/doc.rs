@@ -6,6 +6,10 @@
 //! Written bodies may carry attachments: inline base64 `data`, stubs, or (in a
 //! `multipart/related` body) parts that follow (`crate::written`, `crate::multipart`);
 //! `api::attachment` reads and writes one attachment.
+//! `open_revs` is answered in JSON whatever the `Accept` header asks, `multipart/mixed`
+//! included: no well-kept crate found builds MIME multipart bodies with binary parts, and
+//! MIME is not written by hand here. Replicators that ask `_bulk_get` first (PouchDB,
+//! settee, CouchDB 3.3 and later) read every revision there instead.
 
 use std::sync::Arc;
 

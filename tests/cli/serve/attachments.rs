@@ -246,3 +246,127 @@ fn bulk_docs_and_replicated_writes_take_data_and_stubs() {
     assert_eq!(server.stop(), 0);
     env.settee(["fsck"]).succeeded();
 }
+
+/// A `multipart/related` body as CouchDB's replicator sends it: the document, then one part
+/// per attachment that follows (each with the headers given; CouchDB 2 and later send
+/// `Content-Disposition` and `Content-Type` on every part, and multer needs at least one).
+/// One part: its headers and its bytes.
+type Part<'a> = (&'a [(&'a str, &'a str)], &'a [u8]);
+
+fn related(boundary: &str, doc: &Value, parts: &[Part]) -> Vec<u8> {
+    let mut out = format!("--{boundary}\r\nContent-Type: application/json\r\n\r\n{doc}\r\n").into_bytes();
+    for (headers, bytes) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        for (k, v) in *headers {
+            out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+#[test]
+fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["db=."]);
+    let url = |p: &str| server.url(&format!("/db/{p}"));
+    let ct = "multipart/related; boundary=\"sep-42\"";
+    // Bytes that hold the boundary's start and CRLFs, past multer's first buffer.
+    let big: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .chain(*b"\r\n--sep-4\r\n")
+        .collect();
+    let doc = json!({"_id": "m", "_rev": "2-bbb", "_revisions": {"start": 2, "ids": ["bbb", "aaa"]}, "v": 1,
+    "_attachments": {
+        "big.bin": {"content_type": "application/octet-stream", "length": big.len(), "follows": true, "revpos": 2},
+        "note.txt": {"content_type": "text/plain", "length": 5, "digest": HELLO_DIGEST, "follows": true, "revpos": 1},
+    }});
+    // note.txt comes first, named by its filename; big.bin, unnamed, takes the entry left.
+    let body = related(
+        "sep-42",
+        &doc,
+        &[
+            (
+                &[
+                    ("Content-Disposition", "attachment; filename=\"note.txt\""),
+                    ("Content-Type", "text/plain"),
+                ],
+                b"hello",
+            ),
+            (&[("Content-Type", "application/octet-stream")], &big),
+        ],
+    );
+    let reply = call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", ct)]);
+    assert_eq!(reply.expect(201)["rev"], "2-bbb");
+    let m = get(&url("m?revs=true")).expect(200);
+    assert_eq!(m["_revisions"], json!({"start": 2, "ids": ["bbb", "aaa"]}));
+    assert_eq!(m["v"], 1);
+    assert_eq!(m["_attachments"]["note.txt"]["digest"], HELLO_DIGEST);
+    assert_eq!(m["_attachments"]["note.txt"]["revpos"], 1);
+    assert_eq!(m["_attachments"]["big.bin"]["length"], big.len());
+    assert_eq!(m["_attachments"]["big.bin"]["revpos"], 2);
+    assert_eq!(get(&url("m/big.bin")).raw, big);
+    let full = get(&url("m?attachments=true")).expect(200);
+    assert_eq!(full["_attachments"]["big.bin"]["data"], b64(&big));
+    assert_eq!(full["_attachments"]["note.txt"]["data"], b64(b"hello"));
+
+    // open_revs as the replicator asks for it (Accept: multipart/mixed) is answered in JSON,
+    // which it also reads: one entry per revision, the bytes inline.
+    let open = call(
+        "GET",
+        &url("m?open_revs=[\"2-bbb\",\"9-zzz\"]&revs=true&latest=true&attachments=true"),
+        None,
+        &[("accept", "multipart/mixed")],
+    );
+    assert!(open.content_type.starts_with("application/json"), "{open:?}");
+    let open = open.expect(200);
+    assert_eq!(open[0]["ok"]["_attachments"]["big.bin"]["data"], b64(&big));
+    assert_eq!(open[0]["ok"]["_revisions"]["ids"], json!(["bbb", "aaa"]));
+    assert_eq!(open[1]["missing"], "9-zzz");
+
+    // Its child with one stub and one new part; an interactive multipart edit too.
+    let child = json!({"_id": "m", "_rev": "3-ccc", "_revisions": {"start": 3, "ids": ["ccc", "bbb", "aaa"]},
+        "_attachments": {"big.bin": {"stub": true, "revpos": 2}, "more.txt": {"follows": true, "content_type": "text/plain"}}});
+    let body = related("sep-42", &child, &[(&[("Content-Type", "text/plain")], b"more")]);
+    call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", ct)]).expect(201);
+    let m = get(&url("m")).expect(200);
+    assert_eq!(m["_rev"], "3-ccc");
+    assert_eq!(m["_attachments"]["big.bin"]["revpos"], 2);
+    assert_eq!(get(&url("m/more.txt")).body, "more");
+    let edit = json!({"_rev": "3-ccc", "w": 1, "_attachments": {"e.txt": {"follows": true, "content_type": "text/plain"}}});
+    let body = related("sep-42", &edit, &[(&[("Content-Type", "text/plain")], b"edited")]);
+    let r = call_bytes("PUT", &url("m"), Some(&body), &[("content-type", ct)]).expect(201);
+    assert!(r["rev"].as_str().is_some_and(|r| r.starts_with("4-")), "{r}");
+    let m = get(&url("m")).expect(200);
+    assert_eq!(m["_attachments"].as_object().map(|a| a.len()), Some(1), "only what the edit names: {m}");
+    assert_eq!(get(&url("m/e.txt")).body, "edited");
+
+    // Refused, nothing written: a length that differs, a digest that differs, a part too
+    // many, an attachment whose part never comes, no boundary, a cut body.
+    let last = get(&url("m")).expect(200)["_rev"].as_str().expect("a rev").to_string();
+    let refused = |doc: Value, parts: &[Part]| {
+        let body = related("sep-42", &doc, parts);
+        call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", ct)])
+            .error(400, "bad_request")
+    };
+    let one = |att: Value| json!({"_rev": "9-x", "_attachments": {"a": att}});
+    let plain: &[(&str, &str)] = &[("Content-Type", "text/plain")];
+    refused(one(json!({"follows": true, "length": 4})), &[(plain, b"abc")]);
+    refused(one(json!({"follows": true, "digest": HELLO_DIGEST})), &[(plain, b"hellO")]);
+    refused(one(json!({"follows": true})), &[(plain, b"a"), (plain, b"b")]);
+    refused(one(json!({"follows": true})), &[]);
+    let body = related("sep-42", &one(json!({"follows": true})), &[(plain, b"abc")]);
+    call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", "multipart/related")])
+        .error(400, "bad_request");
+    let cut = &body[..body.len() - 30];
+    call_bytes("PUT", &url("m?new_edits=false"), Some(cut), &[("content-type", ct)])
+        .error(400, "bad_request");
+    assert_eq!(get(&url("m")).expect(200)["_rev"], last.as_str());
+    assert_eq!(get(&url("m?open_revs=all")).expect(200).as_array().map(Vec::len), Some(1));
+
+    assert_eq!(server.stop(), 0);
+    env.settee(["fsck"]).succeeded();
+}

@@ -1,6 +1,7 @@
 //! PouchDB (pouchdb-node, from scripts/install-peer) as the client: replication both ways,
 //! live sync, allDocs, changes, bulkGet, revsDiff and open_revs (tests/cli/serve/pouchdb.js),
-//! then the store checked with the CLI.
+//! attachments written, read, removed and replicated (pouchdb-attachments.js), then the
+//! store checked with the CLI.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,17 +16,15 @@ fn pouchdb_node() -> std::path::PathBuf {
     dir
 }
 
-#[test]
-fn pouchdb_replicates_both_ways_and_syncs_live_with_settee_serve() {
-    let env = TestEnv::new();
-    let server = Server::start(&env, &["app=."]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cli/serve/pouchdb.js");
-    let scratch = tempfile::tempdir().expect("temp dir");
+/// Run `script` (in tests/cli/serve/) against `db` of `server` with a scratch directory;
+/// returns the report line it printed.
+fn run_script(server: &Server, script: &str, db: &str, scratch: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cli/serve").join(script);
     let mut child = Command::new("node")
         .arg(&script)
         .arg(pouchdb_node())
-        .arg(server.url("/app"))
-        .arg(scratch.path())
+        .arg(server.url(db))
+        .arg(scratch)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -46,7 +45,15 @@ fn pouchdb_replicates_both_ways_and_syncs_live_with_settee_serve() {
         String::from_utf8_lossy(&out.stderr),
         server.log()
     );
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("the script's JSON line");
+    serde_json::from_str(stdout.trim()).expect("the script's JSON line")
+}
+
+#[test]
+fn pouchdb_replicates_both_ways_and_syncs_live_with_settee_serve() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["app=."]);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let report = run_script(&server, "pouchdb.js", "/app", scratch.path());
     assert_eq!(report["checked"].as_array().map(Vec::len), Some(12), "{report}");
     assert_eq!(server.stop(), 0);
 
@@ -54,5 +61,22 @@ fn pouchdb_replicates_both_ways_and_syncs_live_with_settee_serve() {
     let conflicts = env.settee(["--json", "conflicts"]).succeeded().to_string();
     assert!(conflicts.contains("clash"), "{conflicts}");
     assert_eq!(env.get_json(&["from-local"])["v"], 3);
+    env.settee(["fsck"]).succeeded();
+}
+
+#[test]
+fn pouchdb_writes_reads_and_replicates_attachments_through_settee_serve() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["app=."]);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let report = run_script(&server, "pouchdb-attachments.js", "/app", scratch.path());
+    assert_eq!(report["checked"].as_array().map(Vec::len), Some(9), "{report}");
+    assert_eq!(server.stop(), 0);
+
+    // The bytes PouchDB pushed, read from the store by the CLI, are the ones it sent.
+    let out = scratch.path().join("out.bin");
+    env.settee(["attachment", "d2", "big.bin", "-o", out.to_str().expect("a UTF-8 path")]).succeeded();
+    let sent = std::fs::read(scratch.path().join("big.bin")).expect("the script wrote big.bin");
+    assert_eq!(std::fs::read(&out).expect("the attachment was written"), sent);
     env.settee(["fsck"]).succeeded();
 }
