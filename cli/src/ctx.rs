@@ -15,6 +15,8 @@ pub struct Ctx {
     /// How long to wait for the writer lock when another process holds it (`None`: fail
     /// at once).
     pub wait: Option<std::time::Duration>,
+    /// `--progress`: report replication progress even when stderr is not a terminal.
+    pub progress: bool,
 }
 
 impl Ctx {

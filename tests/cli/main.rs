@@ -23,6 +23,7 @@ mod http;
 mod integrity;
 mod maintenance;
 mod numbers;
+mod progress;
 mod readme;
 mod repair;
 mod replication;

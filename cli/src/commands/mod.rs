@@ -62,6 +62,12 @@ pub struct Cli {
     /// Fail at once when another process holds the store's writer lock.
     #[arg(long, global = true, conflicts_with = "wait")]
     no_wait: bool,
+    /// Report the progress of fetch, push, sync and clone after each batch even when stderr
+    /// is not a terminal: with --json as JSON Lines on stderr (`{"type":"start"|"progress"|"end",
+    /// "data":{...}}`), otherwise as a line of text per batch. On a terminal a progress bar
+    /// shows without it.
+    #[arg(long, global = true)]
+    progress: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -113,7 +119,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     };
     let settee_dir = std::env::var_os("SETTEE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
     let wait = (!cli.no_wait).then(|| std::time::Duration::from_secs_f64(cli.wait));
-    let ctx = Ctx { cwd, settee_dir, json: cli.json, wait };
+    let ctx = Ctx { cwd, settee_dir, json: cli.json, wait, progress: cli.progress };
     match &cli.command {
         Command::Init(a) => init::run(&ctx, a),
         Command::Put(a) => put::run(&ctx, a),

@@ -327,7 +327,8 @@ fn continuous(
     Ok(if failed { crate::exit::ERROR } else { crate::exit::OK })
 }
 
-/// One replication from `source` to `target`, with a progress spinner labelled `verb`.
+/// One replication from `source` to `target`, its progress shown as `ctx` asks (a bar on a
+/// terminal, `--progress` lines or JSON events), labelled `verb`.
 pub fn one_way(
     ctx: &Ctx,
     source: &mut (dyn Transport + Send),
@@ -335,8 +336,11 @@ pub fn one_way(
     options: &Options,
     verb: &'static str,
 ) -> Result<Outcome> {
-    let mut progress = crate::progress::Replication::new(ctx.json, verb);
-    Ok(replicate::replicate(source, target, options, &mut progress)?)
+    let show = crate::progress::Show::choose(ctx.json, ctx.progress);
+    let mut progress = crate::progress::Replication::new(show, verb);
+    let outcome = replicate::replicate(source, target, options, &mut progress)?;
+    progress.end(&outcome);
+    Ok(outcome)
 }
 
 pub fn report(ctx: &Ctx, location: &Location, results: &[(&str, Outcome)]) -> Result<u8> {

@@ -187,23 +187,15 @@ impl Couch {
         Ok(out)
     }
 
-    fn bulk_docs_once(&self, revisions: &[Revision]) -> Result<Vec<WriteFailure>, Error> {
+    /// One `_bulk_docs` request; `None` when the server refused it as too large (413).
+    fn bulk_docs_once(&self, revisions: &[Revision]) -> Result<Option<Vec<WriteFailure>>, Error> {
         let body = wire::bulk::docs_request(revisions).map_err(|e| self.malformed(e))?;
         let reply = self.send_json(Method::POST, "_bulk_docs", &body)?;
         match reply.status {
-            200..=202 => wire::bulk::parse_docs_response(&reply.body).map_err(|e| self.malformed(e)),
-            413 if revisions.len() > 1 => {
-                // Too large for the server: halves, as CouchDB's replicator does.
-                let (a, b) = revisions.split_at(revisions.len() / 2);
-                let mut failures = self.bulk_docs_once(a)?;
-                failures.extend(self.bulk_docs_once(b)?);
-                Ok(failures)
+            200..=202 => {
+                wire::bulk::parse_docs_response(&reply.body).map(Some).map_err(|e| self.malformed(e))
             }
-            413 => Ok(vec![WriteFailure {
-                id: revisions[0].id.clone(),
-                rev: revisions[0].rev.clone(),
-                error: "too_large: the server refused the document as too large".into(),
-            }]),
+            413 => Ok(None),
             _ => Err(self.status("POST", "_bulk_docs", &reply)),
         }
     }
@@ -239,6 +231,7 @@ impl Transport for Couch {
     }
 
     fn changes(&mut self, since: &str, limit: usize, filter: &Filter) -> Result<ChangesPage> {
+        let limit = self.pages.limit(limit);
         let since = encode(&wire::Seq::from_token(since).to_query());
         let mut path = format!("_changes?style=all_docs&since={since}&limit={limit}");
         let local_selector = match filter {
@@ -249,6 +242,7 @@ impl Transport for Couch {
         if with_docs {
             path.push_str("&include_docs=true");
         }
+        let started = std::time::Instant::now();
         let (method, reply) = match filter {
             Filter::All => ("GET", self.get(&path)?),
             Filter::Selector(_) if local_selector.is_some() => ("GET", self.get(&path)?),
@@ -266,6 +260,7 @@ impl Transport for Couch {
         if reply.status != 200 {
             return Err(self.status(method, &path, &reply).into());
         }
+        self.pages.answered(limit, started.elapsed());
         if !with_docs {
             return Ok(wire::changes::parse_response(&reply.body).map_err(|e| self.malformed(e))?);
         }
@@ -327,8 +322,35 @@ impl Transport for Couch {
         Ok(out)
     }
 
+    /// In requests of the size `adapt` allows: a 413 halves it (as CouchDB's replicator
+    /// splits a refused batch) and the rest goes in smaller pieces; a single revision
+    /// refused as too large is a write failure.
     fn bulk_docs(&mut self, revisions: Vec<Revision>) -> Result<Vec<WriteFailure>> {
-        Ok(self.bulk_docs_once(&revisions)?)
+        let mut failures = Vec::new();
+        let mut rest: &[Revision] = &revisions;
+        while let Some(first) = rest.first() {
+            let n = self.writes.limit(rest.len());
+            let (part, after) = rest.split_at(n);
+            let started = std::time::Instant::now();
+            match self.bulk_docs_once(part)? {
+                Some(refused) => {
+                    self.writes.answered(n, started.elapsed());
+                    failures.extend(refused);
+                    rest = after;
+                }
+                None if n > 1 => self.writes.too_large(n),
+                None => {
+                    // One document too large says nothing about the size of the others.
+                    failures.push(WriteFailure {
+                        id: first.id.clone(),
+                        rev: first.rev.clone(),
+                        error: "too_large: the server refused the document as too large".into(),
+                    });
+                    rest = after;
+                }
+            }
+        }
+        Ok(failures)
     }
 
     fn get_local(&mut self, id: &str) -> Result<Option<Map<String, Value>>> {

@@ -3,7 +3,7 @@
 //!
 //! Owns: the requests and how their answers are read (`endpoints`), `_local` checkpoint
 //! documents and noticing a re-created database (`checkpoint`), waiting for changes
-//! (`feed`). The pieces below: `config` (URL, settings), `auth` (credentials), `client`
+//! (`feed`), request sizes that follow the server's pace and limits (`adapt`). The pieces below: `config` (URL, settings), `auth` (credentials), `client`
 //! (ureq, retries), `retry` (backoff).
 //! Invariants:
 //! 1. Credentials never appear in an error, a report, a replication id or a checkpoint:
@@ -15,6 +15,7 @@
 //!
 //! Spec: format-spec/replication.md ("Over HTTP").
 
+pub mod adapt;
 pub mod auth;
 pub mod checkpoint;
 pub mod client;
@@ -94,6 +95,10 @@ pub struct Couch {
     docs_in_feed: DocsInFeed,
     /// Revisions the changes feed brought whole, until `bulk_get` takes them.
     included: Included,
+    /// Change rows per `_changes` request and revisions per `_bulk_docs` request, as the
+    /// server's answers allow (`adapt`).
+    pages: adapt::Size,
+    writes: adapt::Size,
 }
 
 /// Whether to read the changes feed with `include_docs=true`. PouchDB Server answers that
@@ -175,6 +180,8 @@ impl Couch {
             local_sessions: HashMap::new(),
             docs_in_feed: DocsInFeed { on: true, pages_off: 0 },
             included: Included::default(),
+            pages: adapt::Size::default(),
+            writes: adapt::Size::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 //! malformed and slow requests, and by PouchDB (pouchdb-node) in a node script.
 
 mod attachments;
+mod batches;
 mod convergence;
 mod endpoints;
 mod feeds;
