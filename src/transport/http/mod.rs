@@ -10,11 +10,13 @@
 //!    everything outside `auth` and `client` sees `Endpoint::url`, which has none.
 //! 2. An answer that is malformed, cut short or too large is an error before anything of it
 //!    is handed on, so nothing partial is ever written to the other side.
-//! 3. A document with attachments is refused with an error naming it (attachments over
-//!    HTTP come later), never replicated without them.
+//! 3. Attachment bytes are checked against their length and digest before anything naming
+//!    them is handed on (`attachments`); a mismatch is an error naming the document and
+//!    the attachment.
 //!
 //! Spec: format-spec/replication.md ("Over HTTP").
 
+pub mod attachments;
 pub mod auth;
 pub mod checkpoint;
 pub mod client;
@@ -52,8 +54,8 @@ pub enum Error {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: {source}")]
     Malformed { url: String, source: crate::wire::WireError },
-    #[error("document {id} at {url} has attachments, which replication over HTTP does not carry yet")]
-    Attachments { url: String, id: String },
+    #[error("attachment {name:?} of document {id} at {url}: {why}")]
+    Attachment { url: String, id: String, name: String, why: String },
     #[error(
         "database {url} was deleted and created again during the replication; run it again to start over"
     )]
@@ -91,6 +93,8 @@ pub struct Couch {
     docs_in_feed: DocsInFeed,
     /// Revisions the changes feed brought whole, until `bulk_get` takes them.
     included: Included,
+    /// Attachment bytes fetched for pulled revisions, until the target takes them.
+    spool: attachments::Spool,
 }
 
 /// Whether to read the changes feed with `include_docs=true`. PouchDB Server answers that
@@ -172,6 +176,7 @@ impl Couch {
             local_sessions: HashMap::new(),
             docs_in_feed: DocsInFeed { on: true, pages_off: 0 },
             included: Included::default(),
+            spool: attachments::Spool::default(),
         })
     }
 
