@@ -126,9 +126,10 @@ fn copy_blobs(
 }
 
 /// Put into each revision's body the attachments the source sent as stubs, taken from the
-/// target's copy of the revision each names (CouchDB's `merge_stubs`). A stub the target
-/// cannot match (no such revision or attachment, or another digest or revpos) refuses its
-/// revision as CouchDB's `missing_stub` does; the others go on.
+/// target's copy of the revision each names (CouchDB's `merge_stubs`: by name, here also by
+/// digest, keeping the source's revpos). A stub the target cannot match (no such revision or
+/// attachment, or another digest) refuses its revision as CouchDB's `missing_stub` does;
+/// the others go on.
 fn resolve_stubs(
     target: &mut (dyn Transport + Send),
     revisions: Vec<crate::transport::Revision>,
@@ -153,10 +154,15 @@ fn resolve_stubs(
                 .get(&stub.since)
                 .and_then(Option::as_ref)
                 .and_then(|a| a.get(&stub.name))
-                .filter(|a| a.digest == stub.digest && a.revpos == stub.revpos);
+                .filter(|a| a.digest == stub.digest);
             match found {
                 Some(a) => {
-                    atts.insert(stub.name.clone(), a.clone());
+                    // The source's revpos is kept: PouchDB Server gives an attachment the
+                    // position of the revision that brought its bytes, where the target
+                    // may hold an earlier one for the same bytes.
+                    let mut a = a.clone();
+                    a.revpos = stub.revpos;
+                    atts.insert(stub.name.clone(), a);
                 }
                 None => {
                     missing = Some(stub.name.clone());

@@ -77,6 +77,24 @@ impl Spool {
         }
     }
 
+    /// Keep blob `id` until `clear`.
+    fn insert(&mut self, id: ObjectId, bytes: Bytes) {
+        self.blobs.insert(id, bytes);
+    }
+
+    /// The bytes of blob `id`, read whole (for inline base64).
+    fn read(&self, id: &ObjectId) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(mut stream) = self.open(id)? else { return Ok(None) };
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out)?;
+        Ok(Some(out))
+    }
+
+    fn clear(&mut self) {
+        self.blobs.clear();
+        self.generations.clear();
+    }
+
     /// The bytes of blob `id` as a stream, if spooled; they stay spooled.
     fn open(&self, id: &ObjectId) -> std::io::Result<Option<BlobStream>> {
         Ok(match self.blobs.get(id) {
@@ -388,5 +406,166 @@ impl Couch {
         self.spool
             .open(id)
             .map_err(|e| Error::Config(format!("reading spooled attachment bytes: {e}")).into())
+    }
+}
+
+/// Ancestors of a pushed revision asked about with `_revs_diff`, at most.
+const ANCESTORS_ASKED: usize = 100;
+
+impl Couch {
+    /// Push, before `bulk_docs`: for each revision with attachments, the newest of its
+    /// ancestors the server has (asked with one `_revs_diff` for the batch, as CouchDB's
+    /// `possible_ancestors` would tell, which PouchDB Server never sends); attachments with
+    /// a greater `revpos` are sent with their bytes, the others as stubs. Returns the blobs
+    /// whose bytes are needed, in the order first named.
+    pub(super) fn plan_sending(&mut self, revisions: &[Revision]) -> crate::error::Result<Vec<ObjectId>> {
+        let mut planned: Vec<(&Revision, Attachments, Vec<RevId>)> = Vec::new();
+        let mut asks: Vec<(DocId, Vec<RevId>)> = Vec::new();
+        for r in revisions {
+            let atts = crate::attachment::of_bytes(&r.body.bytes)?;
+            let Some(min_revpos) = atts.values().map(|a| a.revpos).min() else { continue };
+            let ancestors: Vec<RevId> = r
+                .ancestry
+                .iter()
+                .enumerate()
+                .map(|(i, h)| RevId { pos: r.rev.pos.saturating_sub(i as u64 + 1), hash: h.clone() })
+                .take_while(|a| a.pos >= min_revpos && a.pos > 0)
+                .take(ANCESTORS_ASKED)
+                .collect();
+            if !ancestors.is_empty() {
+                match asks.iter_mut().find(|(id, _)| id == &r.id) {
+                    Some((_, revs)) => revs.extend(ancestors.iter().cloned()),
+                    None => asks.push((r.id.clone(), ancestors.clone())),
+                }
+            }
+            planned.push((r, atts, ancestors));
+        }
+        let missing: HashMap<DocId, Vec<RevId>> = if asks.is_empty() {
+            HashMap::new()
+        } else {
+            crate::transport::Transport::revs_diff(self, &asks)?
+                .into_iter()
+                .map(|m| (m.id, m.missing))
+                .collect()
+        };
+        let mut wanted: Vec<ObjectId> = Vec::new();
+        for (r, atts, ancestors) in planned {
+            let lacking = missing.get(&r.id);
+            let since_pos =
+                ancestors.iter().find(|a| !lacking.is_some_and(|m| m.contains(a))).map_or(0, |a| a.pos);
+            let mut names = BTreeSet::new();
+            for (name, a) in &atts {
+                if a.revpos > since_pos {
+                    names.insert(name.clone());
+                    if !wanted.contains(&a.blob) {
+                        wanted.push(a.blob);
+                    }
+                }
+            }
+            self.sending.insert((r.id.to_string(), r.rev.to_string()), names);
+        }
+        Ok(wanted)
+    }
+
+    /// Push: keep the bytes of a blob `bulk_docs` will send.
+    pub(super) fn spool_outgoing(
+        &mut self,
+        input: &mut dyn Read,
+        len: Option<u64>,
+    ) -> crate::error::Result<blob::Info> {
+        let Some(len) = len else {
+            return Err(crate::error::Error::Invalid(
+                "an attachment of unknown length cannot be sent".into(),
+            ));
+        };
+        let (info, bytes) = spool_bytes(input, len)
+            .map_err(|e| Error::Config(format!("keeping attachment bytes to send: {e}")))?;
+        self.outgoing.insert(info.id, bytes);
+        Ok(info)
+    }
+
+    /// Push: `_bulk_docs` with `new_edits: false`, each document's attachments as planned
+    /// (bytes inline as base64, or stubs), in requests of at most [`REQUEST_BYTES`] of
+    /// attachment bytes.
+    pub(super) fn send_revisions(
+        &mut self,
+        revisions: Vec<Revision>,
+    ) -> crate::error::Result<Vec<crate::transport::WriteFailure>> {
+        let mut failures = Vec::new();
+        let mut docs: Vec<Value> = Vec::new();
+        let mut keys: Vec<(DocId, RevId)> = Vec::new();
+        let mut bytes_in_request = 0u64;
+        for r in &revisions {
+            let mut doc = wire::bulk::document(r).map_err(|e| self.malformed(e))?;
+            let atts = crate::attachment::of_bytes(&r.body.bytes)?;
+            let mut size = 0;
+            if !atts.is_empty() {
+                let send = self.sending.remove(&(r.id.to_string(), r.rev.to_string()));
+                let mut out = Map::new();
+                for (name, a) in &atts {
+                    let with_bytes = send.as_ref().is_none_or(|s| s.contains(name));
+                    let bytes = if with_bytes {
+                        self.outgoing
+                            .read(&a.blob)
+                            .map_err(|e| Error::Config(format!("reading attachment bytes to send: {e}")))?
+                    } else {
+                        None
+                    };
+                    match bytes {
+                        Some(bytes) => {
+                            size += a.length;
+                            out.insert(name.clone(), a.with_data(&bytes));
+                        }
+                        None => {
+                            out.insert(name.clone(), a.stub());
+                        }
+                    }
+                }
+                if let Some(map) = doc.as_object_mut() {
+                    map.insert(crate::attachment::MEMBER.into(), Value::Object(out));
+                }
+            }
+            if bytes_in_request + size > REQUEST_BYTES && !docs.is_empty() {
+                failures.extend(self.send_docs(std::mem::take(&mut docs), std::mem::take(&mut keys))?);
+                bytes_in_request = 0;
+            }
+            bytes_in_request += size;
+            docs.push(doc);
+            keys.push((r.id.clone(), r.rev.clone()));
+        }
+        if !docs.is_empty() {
+            failures.extend(self.send_docs(docs, keys)?);
+        }
+        self.outgoing.clear();
+        Ok(failures)
+    }
+
+    /// One `_bulk_docs` request; halves on 413 as CouchDB's replicator does.
+    fn send_docs(
+        &self,
+        docs: Vec<Value>,
+        keys: Vec<(DocId, RevId)>,
+    ) -> Result<Vec<crate::transport::WriteFailure>, Error> {
+        let reply = self.send_json(Method::POST, "_bulk_docs", &json!({"new_edits": false, "docs": docs}))?;
+        match reply.status {
+            200..=202 => wire::bulk::parse_docs_response(&reply.body).map_err(|e| self.malformed(e)),
+            413 if docs.len() > 1 => {
+                let half = docs.len() / 2;
+                let (mut docs, mut keys) = (docs, keys);
+                let (rest_docs, rest_keys) = (docs.split_off(half), keys.split_off(half));
+                let mut failures = self.send_docs(docs, keys)?;
+                failures.extend(self.send_docs(rest_docs, rest_keys)?);
+                Ok(failures)
+            }
+            413 => Ok(keys
+                .into_iter()
+                .map(|(id, rev)| crate::transport::WriteFailure {
+                    id,
+                    rev,
+                    error: "too_large: the server refused the document as too large".into(),
+                })
+                .collect()),
+            _ => Err(self.status("POST", "_bulk_docs", &reply)),
+        }
     }
 }

@@ -341,6 +341,9 @@ impl Transport for Couch {
     }
 
     fn bulk_docs(&mut self, revisions: Vec<Revision>) -> Result<Vec<WriteFailure>> {
+        if revisions.iter().any(|r| r.body.bytes.starts_with(crate::attachment::STORED_PREFIX)) {
+            return self.send_revisions(revisions);
+        }
         Ok(self.bulk_docs_once(&revisions)?)
     }
 
@@ -358,6 +361,14 @@ impl Transport for Couch {
 
     fn open_blob(&mut self, id: &crate::id::ObjectId) -> Result<Option<crate::transport::BlobStream>> {
         self.open_spooled(id)
+    }
+
+    fn blobs_wanted(&mut self, revisions: &[Revision]) -> Result<Vec<crate::id::ObjectId>> {
+        self.plan_sending(revisions)
+    }
+
+    fn put_blob(&mut self, input: &mut dyn std::io::Read, len: Option<u64>) -> Result<crate::blob::Info> {
+        self.spool_outgoing(input, len)
     }
 }
 

@@ -95,6 +95,10 @@ pub struct Couch {
     included: Included,
     /// Attachment bytes fetched for pulled revisions, until the target takes them.
     spool: attachments::Spool,
+    /// Attachment bytes given by `put_blob` for the revisions `bulk_docs` will send.
+    outgoing: attachments::Spool,
+    /// For each revision `blobs_wanted` saw (id, rev), the attachments to send with bytes.
+    sending: HashMap<(String, String), std::collections::BTreeSet<String>>,
 }
 
 /// Whether to read the changes feed with `include_docs=true`. PouchDB Server answers that
@@ -177,6 +181,8 @@ impl Couch {
             docs_in_feed: DocsInFeed { on: true, pages_off: 0 },
             included: Included::default(),
             spool: attachments::Spool::default(),
+            outgoing: attachments::Spool::default(),
+            sending: HashMap::new(),
         })
     }
 

@@ -527,7 +527,7 @@ fn a_server_without_bulk_get_is_read_with_open_revs() {
 }
 
 /// Run the PouchDB client script (`pouchdb_client.js`) with its own LevelDB in `dir`.
-fn pouchdb(command: &str, dir: &std::path::Path, url: &str, ids: &str) -> Value {
+pub fn pouchdb(command: &str, dir: &std::path::Path, url: &str, ids: &str) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cli/http/pouchdb_client.js");
     let out = std::process::Command::new("node")
         .arg(script)
