@@ -130,10 +130,12 @@ pub trait Transport {
     // `_attachments` member: name, content type, digest, length, revpos and blob id,
     // `format-spec/objects.md`), never with their bytes; the bytes travel as blobs, and
     // only those the target lacks. The replicator, for each batch, collects the blob ids
-    // the fetched bodies name, asks the target `missing_blobs`, copies each missing one
-    // with `open_blob` on the source and `put_blob` on the target, then calls `bulk_docs`
-    // (which refuses a body naming a blob the target lacks). The defaults suit a peer
-    // that keeps no blobs of its own.
+    // the fetched bodies name, asks the target `missing_blobs` (through `blobs_wanted`),
+    // copies each missing one with `open_blob` on the source and `put_blob` on the target,
+    // then calls `bulk_docs` (which refuses a body naming a blob the target lacks). An HTTP
+    // source may leave out attachments the target holds already (`Revision::stubs`): the
+    // replicator takes those from `stored_attachments` of the target first. The defaults
+    // suit a peer that keeps no blobs of its own.
 
     /// `bulk_get` where each document also lists revisions the target is known to have
     /// (`revs_diff`'s `possible_ancestors`): CouchDB's `atts_since`, so that a peer that
