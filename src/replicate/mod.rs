@@ -89,9 +89,9 @@ struct Page {
     last_seq: String,
 }
 
-/// Copy to `target` the blobs that `revisions` name and it lacks, asking the source thread
-/// for each one's bytes in turn (memory: one chunk at a time). A blob the source lacks is
-/// skipped: `bulk_docs` then refuses the revisions naming it.
+/// Copy to `target` the blobs it needs for `revisions` (`blobs_wanted`), asking the source
+/// thread for each one's bytes in turn (memory: one chunk at a time). A blob the source
+/// lacks is skipped: `bulk_docs` then refuses the revisions naming it.
 fn copy_blobs(
     target: &mut (dyn Transport + Send),
     revisions: &[crate::transport::Revision],
@@ -99,20 +99,17 @@ fn copy_blobs(
     answers: &crossbeam_channel::Receiver<BlobAnswer>,
     outcome: &mut Outcome,
 ) -> Result<()> {
-    let mut named: Vec<ObjectId> = Vec::new();
     let mut lengths = std::collections::HashMap::new();
     for r in revisions {
         for a in crate::attachment::of_bytes(&r.body.bytes)?.into_values() {
-            if lengths.insert(a.blob, a.length).is_none() {
-                named.push(a.blob);
-            }
+            lengths.insert(a.blob, a.length);
         }
     }
-    if named.is_empty() {
+    if lengths.is_empty() {
         return Ok(());
     }
     let stopped = || Error::Invalid("the replication source stopped".into());
-    for id in target.missing_blobs(&named)? {
+    for id in target.blobs_wanted(revisions)? {
         ask.send(id).map_err(|_| stopped())?;
         let Some(mut stream) = answers.recv().map_err(|_| stopped())?? else { continue };
         let info = target.put_blob(&mut stream, lengths.get(&id).copied())?;
@@ -126,6 +123,68 @@ fn copy_blobs(
         outcome.blob_bytes_written += info.len;
     }
     Ok(())
+}
+
+/// Put into each revision's body the attachments the source sent as stubs, taken from the
+/// target's copy of the revision each names (CouchDB's `merge_stubs`: by name, here also by
+/// digest, keeping the source's revpos). A stub the target cannot match (no such revision or
+/// attachment, or another digest) refuses its revision as CouchDB's `missing_stub` does;
+/// the others go on.
+fn resolve_stubs(
+    target: &mut (dyn Transport + Send),
+    revisions: Vec<crate::transport::Revision>,
+) -> Result<(Vec<crate::transport::Revision>, Vec<crate::transport::WriteFailure>)> {
+    let mut kept = Vec::with_capacity(revisions.len());
+    let mut refused = Vec::new();
+    for mut r in revisions {
+        if r.stubs.is_empty() {
+            kept.push(r);
+            continue;
+        }
+        let mut atts = crate::attachment::of_bytes(&r.body.bytes)?;
+        let mut missing = None;
+        let mut known: std::collections::HashMap<RevId, Option<crate::attachment::Attachments>> =
+            std::collections::HashMap::new();
+        for stub in &r.stubs {
+            if !known.contains_key(&stub.since) {
+                let stored = target.stored_attachments(&r.id, &stub.since)?;
+                known.insert(stub.since.clone(), stored);
+            }
+            let found = known
+                .get(&stub.since)
+                .and_then(Option::as_ref)
+                .and_then(|a| a.get(&stub.name))
+                .filter(|a| a.digest == stub.digest);
+            match found {
+                Some(a) => {
+                    // The source's revpos is kept: PouchDB Server gives an attachment the
+                    // position of the revision that brought its bytes, where the target
+                    // may hold an earlier one for the same bytes.
+                    let mut a = a.clone();
+                    a.revpos = stub.revpos;
+                    atts.insert(stub.name.clone(), a);
+                }
+                None => {
+                    missing = Some(stub.name.clone());
+                    break;
+                }
+            }
+        }
+        if let Some(name) = missing {
+            refused.push(crate::transport::WriteFailure {
+                id: r.id.clone(),
+                rev: r.rev.clone(),
+                error: format!("missing_stub: invalid attachment stub in {} for {name}", r.id),
+            });
+            continue;
+        }
+        let mut map = crate::doc::Body::parse(&r.body.bytes)?;
+        map.shift_remove(crate::attachment::MEMBER);
+        r.body = crate::doc::Body::from_map(&crate::attachment::stored_body(&atts, &map));
+        r.stubs.clear();
+        kept.push(r);
+    }
+    Ok((kept, refused))
 }
 
 /// When to leave `revs_diff` out (CouchDB's replicator does the same): while the target
@@ -334,8 +393,11 @@ pub fn replicate(
                             return Err(Error::Invalid("the replication source stopped".into()));
                         };
                         let count = revisions.len() as u64;
+                        let (revisions, mut failures) = resolve_stubs(&mut *target, revisions)?;
                         copy_blobs(&mut *target, &revisions, &blob_ask_tx, &blob_rx, &mut outcome)?;
-                        let failures = if revisions.is_empty() { Vec::new() } else { target.bulk_docs(revisions)? };
+                        if !revisions.is_empty() {
+                            failures.extend(target.bulk_docs(revisions)?);
+                        }
                         outcome.write_failures += failures.len() as u64;
                         outcome.revisions_written += count - failures.len() as u64;
                         // Pages are fetched and written in the order they were read.

@@ -202,6 +202,7 @@ impl Snapshot {
                     ancestry,
                     deleted: leaf.deleted,
                     body: crate::doc::Body::stored(bytes, leaf.body),
+                    stubs: Vec::new(),
                 }]);
             }
         }

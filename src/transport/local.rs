@@ -178,6 +178,18 @@ impl Transport for LocalStore<'_> {
         }
     }
 
+    fn stored_attachments(
+        &mut self,
+        id: &DocId,
+        rev: &RevId,
+    ) -> Result<Option<crate::attachment::Attachments>> {
+        match self.store.revision_attachments(id, Some(rev)) {
+            Ok((_, _, atts)) => Ok(Some(atts)),
+            Err(e) if e.kind() == crate::error::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn put_blob(&mut self, input: &mut dyn std::io::Read, len: Option<u64>) -> Result<blob::Info> {
         self.store.write_blob(input, len, blob::Compression::Sample)
     }

@@ -79,6 +79,21 @@ pub struct Revision {
     pub ancestry: Vec<RevHash>,
     pub deleted: bool,
     pub body: Body,
+    /// Attachments the peer sent as CouchDB stubs (`stub: true`, no bytes) because the
+    /// target holds them already, in revision `Stub::since`: the body leaves them out, and
+    /// the replicator adds each from the target's copy before writing (`stored_attachments`).
+    /// Always empty from a settee store or bundle, whose bodies name every blob.
+    pub stubs: Vec<Stub>,
+}
+
+/// An attachment a peer sent as a stub: its metadata, and the revision of the target's
+/// that holds its bytes (the newest `atts_since` revision on the revision's path).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stub {
+    pub name: String,
+    pub digest: String,
+    pub revpos: u64,
+    pub since: RevId,
 }
 
 /// A revision the target refused (`_bulk_docs` failure row).
@@ -115,10 +130,12 @@ pub trait Transport {
     // `_attachments` member: name, content type, digest, length, revpos and blob id,
     // `format-spec/objects.md`), never with their bytes; the bytes travel as blobs, and
     // only those the target lacks. The replicator, for each batch, collects the blob ids
-    // the fetched bodies name, asks the target `missing_blobs`, copies each missing one
-    // with `open_blob` on the source and `put_blob` on the target, then calls `bulk_docs`
-    // (which refuses a body naming a blob the target lacks). The defaults suit a peer
-    // that keeps no blobs of its own.
+    // the fetched bodies name, asks the target `missing_blobs` (through `blobs_wanted`),
+    // copies each missing one with `open_blob` on the source and `put_blob` on the target,
+    // then calls `bulk_docs` (which refuses a body naming a blob the target lacks). An HTTP
+    // source may leave out attachments the target holds already (`Revision::stubs`): the
+    // replicator takes those from `stored_attachments` of the target first. The defaults
+    // suit a peer that keeps no blobs of its own.
 
     /// `bulk_get` where each document also lists revisions the target is known to have
     /// (`revs_diff`'s `possible_ancestors`): CouchDB's `atts_since`, so that a peer that
@@ -135,6 +152,36 @@ pub trait Transport {
     /// (a peer that cannot tell is sent every blob its revisions name).
     fn missing_blobs(&mut self, ids: &[ObjectId]) -> Result<Vec<ObjectId>> {
         Ok(ids.to_vec())
+    }
+
+    /// The blobs the peer needs before `bulk_docs(revisions)`: by default those the bodies
+    /// name that `missing_blobs` says it lacks, in the order first named. A peer that
+    /// decides per revision which attachments to send with their bytes (HTTP: CouchDB's
+    /// `revpos` rule against the revisions the server has) answers from that.
+    fn blobs_wanted(&mut self, revisions: &[Revision]) -> Result<Vec<ObjectId>> {
+        let mut named: Vec<ObjectId> = Vec::new();
+        for r in revisions {
+            for a in crate::attachment::of_bytes(&r.body.bytes)?.into_values() {
+                if !named.contains(&a.blob) {
+                    named.push(a.blob);
+                }
+            }
+        }
+        if named.is_empty() {
+            return Ok(named);
+        }
+        self.missing_blobs(&named)
+    }
+
+    /// The attachments this peer stores for revision `rev` of `id` (the stored form, with
+    /// blob ids), to resolve the stubs another peer sent; `None` when it lacks the revision
+    /// or its body. Default: `None` (a peer that keeps no blobs resolves nothing).
+    fn stored_attachments(
+        &mut self,
+        _id: &DocId,
+        _rev: &RevId,
+    ) -> Result<Option<crate::attachment::Attachments>> {
+        Ok(None)
     }
 
     /// Blob `id`'s bytes as a stream, checked as they are read (a damaged blob ends the
@@ -199,6 +246,7 @@ pub fn revisions_of(
             ancestry,
             deleted: info.deleted,
             body: Body::stored(bytes, info.body),
+            stubs: Vec::new(),
         });
     }
     Ok(out)

@@ -33,7 +33,14 @@ pub fn revision(endpoint: &'static str, doc: Value) -> Result<Revision, WireErro
     let incoming = Incoming::from_value(doc, "a document").map_err(bad)?;
     let id = incoming.doc_id("a document").map_err(bad)?;
     let (rev, ancestry) = incoming.replicated_rev(id.as_str()).map_err(bad)?;
-    Ok(Revision { id, rev, ancestry, deleted: incoming.deleted, body: Body::from_map(&incoming.body) })
+    Ok(Revision {
+        id,
+        rev,
+        ancestry,
+        deleted: incoming.deleted,
+        body: Body::from_map(&incoming.body),
+        stubs: Vec::new(),
+    })
 }
 
 /// `{"docs": [{"id": ID, "rev": REV}, ...]}`.

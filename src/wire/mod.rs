@@ -15,6 +15,7 @@
 //!
 //! The facts are in ../shared/reference/couchdb-replication.md, sections 4 and 5.
 
+pub mod attachments;
 pub mod bulk;
 pub mod changes;
 pub mod revs_diff;

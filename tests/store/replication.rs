@@ -256,6 +256,7 @@ fn bulk_get_after_a_write_answers_from_the_current_tree() {
             ancestry: vec![r1.hash.clone()],
             deleted: false,
             body: b,
+            stubs: Vec::new(),
         }])
         .unwrap();
     assert!(failures.is_empty(), "{failures:?}");

@@ -168,6 +168,54 @@ impl Client {
         Ok(Reply { status, body })
     }
 
+    /// `GET url` for an attachment's bytes, as a stream: the status, the `Content-Encoding`
+    /// (lowercase) and the body. Connection failures are retried as `request` retries them;
+    /// a status other than 200 is the caller's to read (with a short body).
+    pub fn download(&self, url: &str) -> Result<(u16, Option<String>, ureq::Body), Error> {
+        let mut attempt = 0;
+        loop {
+            let mut request = self.agent.get(url);
+            if let Some(auth) = &self.auth {
+                request = request.header("Authorization", auth.as_str());
+            }
+            match request.call() {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if status == 401 || status == 403 {
+                        return Err(Error::Denied { url: shown(url), status });
+                    }
+                    let encoding = response
+                        .headers()
+                        .get("content-encoding")
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| v.trim().to_ascii_lowercase());
+                    return Ok((status, encoding, response.into_body()));
+                }
+                Err(e) if retry_error(&e) && attempt < self.retries => {
+                    let wait = self.backoff.delay(attempt);
+                    attempt += 1;
+                    if let Some(notify) = &self.notify {
+                        notify(&format!(
+                            "GET {} failed ({e}); retry {attempt} of {} in {:.1} s",
+                            shown(url),
+                            self.retries,
+                            wait.as_secs_f64()
+                        ));
+                    }
+                    std::thread::sleep(wait);
+                }
+                Err(e) => {
+                    return Err(Error::Connection {
+                        method: "GET".into(),
+                        url: shown(url),
+                        attempts: attempt + 1,
+                        cause: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
     /// Open `url` for reading as a stream (a long-poll feed), with one attempt; the caller
     /// retries the whole wait.
     pub fn open(&self, url: &str, read_timeout: Duration) -> Result<ureq::Body, Error> {

@@ -11,6 +11,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 use ureq::http::Method;
 
+use super::attachments::Fetched;
 use super::{Couch, Error};
 use crate::error::Result;
 use crate::id::DocId;
@@ -107,7 +108,7 @@ impl Couch {
     }
 
     /// One `_bulk_get` request; `None` when the server has no `_bulk_get`.
-    fn bulk_get_once(&self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Option<Vec<Revision>>, Error> {
+    fn bulk_get_once(&self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Option<Vec<Fetched>>, Error> {
         let reply = self.send_json(
             Method::POST,
             "_bulk_get?revs=true&latest=true",
@@ -122,7 +123,7 @@ impl Couch {
 
     /// A `_bulk_get` answer, in CouchDB's shape or PouchDB Server's (`{"missing": rev}` for
     /// a missing revision, `{}` for a missing document: both left out).
-    fn read_bulk_get(&self, body: &[u8]) -> Result<Vec<Revision>, Error> {
+    fn read_bulk_get(&self, body: &[u8]) -> Result<Vec<Fetched>, Error> {
         let parsed: Value = wire::parse("_bulk_get", body).map_err(|e| self.malformed(e))?;
         let bad = |what: &str| self.malformed(wire::WireError { endpoint: "_bulk_get", what: what.into() });
         let results =
@@ -140,22 +141,22 @@ impl Couch {
 
     /// One `{"ok": doc}`, `{"missing": rev}` or `{"error": {...}}` entry (of `_bulk_get` or
     /// `open_revs`).
-    fn read_entry(
-        &self,
-        endpoint: &'static str,
-        entry: &Value,
-        out: &mut Vec<Revision>,
-    ) -> Result<(), Error> {
+    fn read_entry(&self, endpoint: &'static str, entry: &Value, out: &mut Vec<Fetched>) -> Result<(), Error> {
         let bad = |what: String| self.malformed(wire::WireError { endpoint, what });
         let Some(entry) = entry.as_object() else { return Err(bad("an entry is not an object".into())) };
         if let Some(doc) = entry.get("ok") {
-            let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
-            if doc.get("_attachments").and_then(Value::as_object).is_some_and(|a| !a.is_empty()) {
-                return Err(Error::Attachments { url: self.endpoint.url.clone(), id: id.to_string() });
-            }
-            let revision = wire::bulk::revision(endpoint, doc.clone())
+            let mut doc = doc.clone();
+            let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default().to_string();
+            let attachments = match doc.as_object_mut().and_then(|d| d.shift_remove("_attachments")) {
+                Some(Value::Object(a)) if a.is_empty() => None,
+                Some(value) => {
+                    Some(wire::attachments::parse(endpoint, &id, &value).map_err(|e| self.malformed(e))?)
+                }
+                None => None,
+            };
+            let revision = wire::bulk::revision(endpoint, doc)
                 .map_err(|e| bad(format!("document {id:?}: {}", e.what)))?;
-            out.push(revision);
+            out.push(Fetched { revision, attachments });
             return Ok(());
         }
         if entry.is_empty() || entry.contains_key("missing") {
@@ -169,7 +170,7 @@ impl Couch {
     }
 
     /// The fallback for servers without `_bulk_get`: `GET /db/ID?open_revs=[..]` per document.
-    fn open_revs(&self, id: &DocId, revs: &[RevId]) -> Result<Vec<Revision>, Error> {
+    fn open_revs(&self, id: &DocId, revs: &[RevId]) -> Result<Vec<Fetched>, Error> {
         let list: Vec<String> = revs.iter().map(ToString::to_string).collect();
         let list = serde_json::to_string(&list).map_err(|e| Error::Config(e.to_string()))?;
         let path = format!("{}?revs=true&latest=true&open_revs={}", doc_path(id.as_str()), encode(&list));
@@ -296,10 +297,21 @@ impl Transport for Couch {
     }
 
     fn bulk_get(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Revision>> {
+        let wanted: Vec<(DocId, Vec<RevId>, Vec<RevId>)> =
+            wanted.iter().map(|(id, revs)| (id.clone(), revs.clone(), Vec::new())).collect();
+        self.bulk_get_since(&wanted)
+    }
+
+    fn bulk_get_since(&mut self, wanted: &[(DocId, Vec<RevId>, Vec<RevId>)]) -> Result<Vec<Revision>> {
         // Revisions the changes feed brought whole need no request.
         let mut out = Vec::new();
         let mut rest: Vec<(DocId, Vec<RevId>)> = Vec::new();
-        for (id, revs) in wanted {
+        let since: std::collections::HashMap<DocId, Vec<RevId>> = wanted
+            .iter()
+            .filter(|(_, _, since)| !since.is_empty())
+            .map(|(id, _, since)| (id.clone(), since.clone()))
+            .collect();
+        for (id, revs, _) in wanted {
             let left: Vec<RevId> = revs
                 .iter()
                 .filter(|rev| match self.included.take(id, rev) {
@@ -318,7 +330,8 @@ impl Transport for Couch {
         if rest.is_empty() {
             return Ok(out);
         }
-        out.extend(self.fetch(&rest)?);
+        let fetched = self.fetch(&rest)?;
+        out.extend(self.complete(fetched, &since)?);
         Ok(out)
     }
 
@@ -326,6 +339,9 @@ impl Transport for Couch {
     /// splits a refused batch) and the rest goes in smaller pieces; a single revision
     /// refused as too large is a write failure.
     fn bulk_docs(&mut self, revisions: Vec<Revision>) -> Result<Vec<WriteFailure>> {
+        if revisions.iter().any(|r| r.body.bytes.starts_with(crate::attachment::STORED_PREFIX)) {
+            return self.send_revisions(revisions);
+        }
         let mut failures = Vec::new();
         let mut rest: &[Revision] = &revisions;
         while let Some(first) = rest.first() {
@@ -364,17 +380,29 @@ impl Transport for Couch {
     fn ensure_full_commit(&mut self) -> Result<()> {
         Ok(self.full_commit()?)
     }
+
+    fn open_blob(&mut self, id: &crate::id::ObjectId) -> Result<Option<crate::transport::BlobStream>> {
+        self.open_spooled(id)
+    }
+
+    fn blobs_wanted(&mut self, revisions: &[Revision]) -> Result<Vec<crate::id::ObjectId>> {
+        self.plan_sending(revisions)
+    }
+
+    fn put_blob(&mut self, input: &mut dyn std::io::Read, len: Option<u64>) -> Result<crate::blob::Info> {
+        self.spool_outgoing(input, len)
+    }
 }
 
 impl Couch {
     /// `_bulk_get` (split, in parallel), or `open_revs` where the server lacks it.
-    fn fetch(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Revision>> {
+    fn fetch(&mut self, wanted: &[(DocId, Vec<RevId>)]) -> Result<Vec<Fetched>> {
         if self.bulk_get {
             let total: usize = wanted.iter().map(|(_, r)| r.len()).sum();
             let parts = if total < SPLIT_BELOW { 1 } else { PARALLEL };
             let chunk = wanted.len().div_ceil(parts).max(1);
             let this = &*self;
-            let answers: Vec<Result<Option<Vec<Revision>>, Error>> = std::thread::scope(|scope| {
+            let answers: Vec<Result<Option<Vec<Fetched>>, Error>> = std::thread::scope(|scope| {
                 let handles: Vec<_> =
                     wanted.chunks(chunk).map(|part| scope.spawn(move || this.bulk_get_once(part))).collect();
                 handles
@@ -400,7 +428,7 @@ impl Couch {
         let this = &*self;
         let mut out = Vec::new();
         for group in wanted.chunks(OPEN_REVS_PARALLEL) {
-            let answers: Vec<Result<Vec<Revision>, Error>> = std::thread::scope(|scope| {
+            let answers: Vec<Result<Vec<Fetched>, Error>> = std::thread::scope(|scope| {
                 let handles: Vec<_> =
                     group.iter().map(|(id, revs)| scope.spawn(move || this.open_revs(id, revs))).collect();
                 handles

@@ -10,12 +10,14 @@
 //!    everything outside `auth` and `client` sees `Endpoint::url`, which has none.
 //! 2. An answer that is malformed, cut short or too large is an error before anything of it
 //!    is handed on, so nothing partial is ever written to the other side.
-//! 3. A document with attachments is refused with an error naming it (attachments over
-//!    HTTP come later), never replicated without them.
+//! 3. Attachment bytes are checked against their length and digest before anything naming
+//!    them is handed on (`attachments`); a mismatch is an error naming the document and
+//!    the attachment.
 //!
 //! Spec: format-spec/replication.md ("Over HTTP").
 
 pub mod adapt;
+pub mod attachments;
 pub mod auth;
 pub mod checkpoint;
 pub mod client;
@@ -56,8 +58,8 @@ pub enum Error {
     TooLarge { url: String, limit: u64 },
     #[error("{url}: {source}")]
     Malformed { url: String, source: crate::wire::WireError },
-    #[error("document {id} at {url} has attachments, which replication over HTTP does not carry yet")]
-    Attachments { url: String, id: String },
+    #[error("attachment {name:?} of document {id} at {url}: {why}")]
+    Attachment { url: String, id: String, name: String, why: String },
     #[error(
         "database {url} was deleted and created again during the replication; run it again to start over"
     )]
@@ -99,6 +101,12 @@ pub struct Couch {
     /// server's answers allow (`adapt`).
     pages: adapt::Size,
     writes: adapt::Size,
+    /// Attachment bytes fetched for pulled revisions, until the target takes them.
+    spool: attachments::Spool,
+    /// Attachment bytes given by `put_blob` for the revisions `bulk_docs` will send.
+    outgoing: attachments::Spool,
+    /// For each revision `blobs_wanted` saw (id, rev), the attachments to send with bytes.
+    sending: HashMap<(String, String), std::collections::BTreeSet<String>>,
 }
 
 /// Whether to read the changes feed with `include_docs=true`. PouchDB Server answers that
@@ -182,6 +190,9 @@ impl Couch {
             included: Included::default(),
             pages: adapt::Size::default(),
             writes: adapt::Size::default(),
+            spool: attachments::Spool::default(),
+            outgoing: attachments::Spool::default(),
+            sending: HashMap::new(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Replication with a real CouchDB-compatible server (PouchDB Server on 127.0.0.1): push,
 //! fetch, sync and clone over HTTP, checked with plain HTTP reads of the server.
 
+mod attachments;
 mod proxy;
 mod server;
 mod tls;
@@ -526,23 +527,8 @@ fn a_server_without_bulk_get_is_read_with_open_revs() {
     assert_eq!(store_leaves(&copy), store_leaves(&env));
 }
 
-/// A document with attachments ends the fetch with an error naming it, and its batch is
-/// not written (attachments over HTTP come later).
-#[test]
-fn attachments_are_refused_by_name_not_dropped() {
-    let server = PouchServer::in_memory();
-    assert_eq!(server.call("PUT", "att", None).0, 201);
-    server.call("PUT", "att/plain", Some(&json!({"v": 1})));
-    let doc = json!({"_attachments": {"a.txt": {"content_type": "text/plain", "data": "aGVsbG8="}}});
-    assert_eq!(server.call("PUT", "att/with-file", Some(&doc)).0, 201);
-    let env = TestEnv::new();
-    let message = env.settee(["fetch", &server.db("att")]).fails(ERROR);
-    assert!(message.contains("with-file") && message.contains("attachments"), "{message}");
-    assert_eq!(env.last_seq(), 0, "nothing of the batch was written");
-}
-
 /// Run the PouchDB client script (`pouchdb_client.js`) with its own LevelDB in `dir`.
-fn pouchdb(command: &str, dir: &std::path::Path, url: &str, ids: &str) -> Value {
+pub fn pouchdb(command: &str, dir: &std::path::Path, url: &str, ids: &str) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cli/http/pouchdb_client.js");
     let out = std::process::Command::new("node")
         .arg(script)

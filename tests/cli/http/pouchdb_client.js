@@ -3,6 +3,8 @@
 //   write      put three documents locally, then replicate them to URL with PouchDB's own replicator
 //   edit-sync  edit "shared" locally, then sync both ways with URL (PouchDB.sync)
 //   read       sync both ways with URL
+//   put-attachment   putAttachment "pouch.bin" (bytes 0..199) on "album", replicate to URL
+//   get-attachments  sync with URL, then print album's attachments as base64 (getAttachment)
 // Every command ends by printing, as one JSON line, the documents IDS (comma-separated)
 // as PouchDB reads them with their conflicts.
 const PouchDB = require('pouchdb-node');
@@ -24,6 +26,24 @@ async function main() {
     await PouchDB.sync(local, url);
   } else if (command === 'read') {
     await PouchDB.sync(local, url);
+  } else if (command === 'put-attachment') {
+    const bytes = Buffer.from(Array.from({ length: 200 }, (_, i) => i));
+    await local.putAttachment('album', 'pouch.bin', bytes, 'application/octet-stream');
+    await PouchDB.replicate(local, url);
+    await local.close();
+    process.stdout.write(JSON.stringify({ put: true }) + '\n');
+    return;
+  } else if (command === 'get-attachments') {
+    await PouchDB.sync(local, url);
+    const doc = await local.get('album');
+    const out = {};
+    for (const name of Object.keys(doc._attachments || {})) {
+      const blob = await local.getAttachment('album', name);
+      out[name] = blob.toString('base64');
+    }
+    await local.close();
+    process.stdout.write(JSON.stringify(out) + '\n');
+    return;
   } else {
     throw new Error('unknown command ' + command);
   }

@@ -18,6 +18,10 @@ pub struct Proxy {
     stop: Arc<AtomicBool>,
     /// Connections that were answered 500 or cut.
     pub faults: Arc<AtomicU64>,
+    /// Bytes the server answered through the proxy.
+    pub answered: Arc<AtomicU64>,
+    /// The request lines (`GET /db/... HTTP/1.1`) sent through the proxy.
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// How often (in percent) a connection answers 500, and how often it is cut somewhere in
@@ -51,6 +55,9 @@ impl Proxy {
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicU64::new(0));
         let (stop2, count2) = (stop.clone(), count.clone());
+        let answered = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (answered2, requests2) = (answered.clone(), requests.clone());
         std::thread::spawn(move || {
             let mut state = seed.max(1);
             while !stop2.load(Ordering::SeqCst) {
@@ -70,13 +77,13 @@ impl Proxy {
                     std::thread::spawn(move || answer_500(client));
                 } else if roll < faults.error_500 + faults.cut {
                     count2.fetch_add(1, Ordering::SeqCst);
-                    pump(client, server, Some(cut_after), hidden);
+                    pump(client, server, Some(cut_after), hidden, (answered2.clone(), requests2.clone()));
                 } else {
-                    pump(client, server, None, hidden);
+                    pump(client, server, None, hidden, (answered2.clone(), requests2.clone()));
                 }
             }
         });
-        Proxy { port, hidden, stop, faults: count }
+        Proxy { port, hidden, stop, faults: count, answered, requests }
     }
 
     pub fn url(&self, db: &str) -> String {
@@ -104,8 +111,18 @@ fn answer_500(mut client: TcpStream) {
     let _ = client.shutdown(Shutdown::Both);
 }
 
+/// Bytes answered and request lines seen, shared with the `Proxy`.
+type Counts = (Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<String>>>);
+
 /// Forward both ways; with `cut`, close everything after that many bytes of answer.
-fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>, hidden: Option<&'static str>) {
+fn pump(
+    client: TcpStream,
+    server: TcpStream,
+    cut: Option<u64>,
+    hidden: Option<&'static str>,
+    counts: Counts,
+) {
+    let (answered, requests) = counts;
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let mut c_answer = client.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -116,6 +133,10 @@ fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>, hidden: Option<&
                 Ok(n) => n,
             };
             let first_line = buf[..n].split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(first_line).trim_end().to_string();
+            if ["GET ", "POST ", "PUT ", "DELETE ", "HEAD "].iter().any(|m| line.starts_with(m)) {
+                requests.lock().unwrap().push(line);
+            }
             if hidden.is_some_and(|h| String::from_utf8_lossy(first_line).contains(h)) {
                 let body = r#"{"error":"not_found","reason":"missing"}"#;
                 let _ = write!(
@@ -156,6 +177,7 @@ fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>, hidden: Option<&
                 break;
             }
             sent += n as u64;
+            answered.fetch_add(n as u64, Ordering::SeqCst);
         }
         let _ = c_write.shutdown(Shutdown::Write);
     });

@@ -116,6 +116,16 @@ impl PouchServer {
         self.call("GET", path, None)
     }
 
+    /// `GET path` as bytes (an attachment).
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let url = format!("{}/{path}", self.root());
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent.get(&url).call().expect("a request to pouchdb-server");
+        let status = response.status().as_u16();
+        let bytes = response.body_mut().with_config().limit(64 << 20).read_to_vec().expect("an answer");
+        (status, bytes)
+    }
+
     /// `method path` with a JSON body; status and parsed answer.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let url = format!("{}/{path}", self.root());
