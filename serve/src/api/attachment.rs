@@ -75,7 +75,7 @@ fn stream_blob(mut reader: settee::blob::Reader) -> Body {
         let mut held: Option<Bytes> = None;
         loop {
             match reader.next_chunk() {
-                Ok(chunk) if chunk.is_empty() => {
+                Ok([]) => {
                     if let Some(last) = held {
                         let _ = tx.blocking_send(Ok(last));
                     }
