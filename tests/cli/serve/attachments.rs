@@ -153,6 +153,19 @@ fn documents_with_inline_data_and_stubs_write_and_read_back() {
     assert_eq!(p["_attachments"]["p.txt"]["content_type"], "application/octet-stream");
     assert_eq!(p["_attachments"]["p.txt"]["digest"], HELLO_DIGEST);
 
+    // The feeds and the id index give the bytes too when asked, stubs otherwise.
+    let changes = get(&url("_changes?include_docs=true&attachments=true")).expect(200);
+    let row = changes["results"].as_array().and_then(|r| r.iter().find(|r| r["id"] == "p")).expect("p's row");
+    assert_eq!(row["doc"]["_attachments"]["p.txt"]["data"], b64(b"hello"), "{row}");
+    let changes = get(&url("_changes?include_docs=true")).expect(200);
+    let row = changes["results"].as_array().and_then(|r| r.iter().find(|r| r["id"] == "p")).expect("p's row");
+    assert_eq!(row["doc"]["_attachments"]["p.txt"]["stub"], true, "{row}");
+    let all = get(&url("_all_docs?include_docs=true&attachments=true&keys=[\"p\"]")).expect(200);
+    assert_eq!(all["rows"][0]["doc"]["_attachments"]["p.txt"]["data"], b64(b"hello"), "{all}");
+    let all =
+        get(&url("_all_docs?include_docs=true&conflicts=true&attachments=true&startkey=\"p\"")).expect(200);
+    assert_eq!(all["rows"][0]["doc"]["_attachments"]["p.txt"]["data"], b64(b"hello"), "{all}");
+
     assert_eq!(server.stop(), 0);
     env.settee(["fsck"]).succeeded();
 }
