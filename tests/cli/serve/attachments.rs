@@ -357,6 +357,20 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
     assert_eq!(m["_attachments"].as_object().map(|a| a.len()), Some(1), "only what the edit names: {m}");
     assert_eq!(get(&url("m/e.txt")).body, "edited");
 
+    // A part sent gzip-encoded, as CouchDB sends the attachments it stores compressed, is
+    // stored as the bytes it decompresses to.
+    let text = "a line of text that compresses well\n".repeat(5000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).expect("compressing");
+    let gz = gz.finish().expect("compressing");
+    let rev = get(&url("m")).expect(200)["_rev"].as_str().expect("a rev").to_string();
+    let zipped = json!({"_rev": rev, "_attachments": {"z.txt": {"follows": true, "content_type": "text/plain",
+        "encoding": "gzip", "length": text.len(), "encoded_length": gz.len()}}});
+    let body = related("sep-42", &zipped, &[(&[("Content-Type", "text/plain")], &gz)]);
+    call_bytes("PUT", &url("m"), Some(&body), &[("content-type", ct)]).expect(201);
+    assert_eq!(get(&url("m/z.txt")).body, text);
+    assert_eq!(get(&url("m")).expect(200)["_attachments"]["z.txt"]["length"], text.len());
+
     // Refused, nothing written: a length that differs, a digest that differs, a part too
     // many, an attachment whose part never comes, no boundary, a cut body.
     let last = get(&url("m")).expect(200)["_rev"].as_str().expect("a rev").to_string();
@@ -371,6 +385,8 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
     refused(one(json!({"follows": true, "digest": HELLO_DIGEST})), &[(plain, b"hellO")]);
     refused(one(json!({"follows": true})), &[(plain, b"a"), (plain, b"b")]);
     refused(one(json!({"follows": true})), &[]);
+    refused(one(json!({"follows": true, "encoding": "gzip"})), &[(plain, b"not gzip")]);
+    refused(one(json!({"follows": true, "encoding": "br"})), &[(plain, b"x")]);
     let body = related("sep-42", &one(json!({"follows": true})), &[(plain, b"abc")]);
     call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", "multipart/related")])
         .error(400, "bad_request");
