@@ -3,7 +3,7 @@
 //! Owns: the server: routing (`route`), the endpoints (`api`), the served databases
 //! (`dbs`, `db`), streamed bodies (`stream`), written documents and their attachments
 //! (`written`, `multipart`, `upload`), errors as CouchDB writes them (`error`) and
-//! the listener with its layers (`server`). Not: documents, revisions, the changes feed or
+//! the listener with its layers (`server`, `drain`). Not: documents, revisions, the changes feed or
 //! durability, which are the store's; the server only translates.
 //! Invariants:
 //! 1. No store call runs on an async worker thread (`db.rs`).
@@ -18,6 +18,7 @@ mod api;
 pub mod config;
 mod db;
 mod dbs;
+mod drain;
 pub mod error;
 mod http;
 mod multipart;

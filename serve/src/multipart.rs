@@ -4,16 +4,21 @@
 //!
 //! Owns: [`is_multipart`] and [`read_related`], which parses the body with `multer` (the
 //! boundary read from `Content-Type` with the `mime` crate: no MIME is parsed by hand) and
-//! streams each attachment part into a blob ([`crate::upload`]).
+//! streams each attachment part into a blob ([`crate::upload`]), decompressing gzip-encoded
+//! parts with `flate2`.
 //! Invariants:
 //! 1. The JSON part is held whole, within the JSON body limit; an attachment part is never
 //!    held whole (bounded chunks to the blob writer), and is refused past the attachment
 //!    limit.
-//! 2. Parts are matched to `follows` entries by the part's `Content-Disposition` filename
+//! 2. A part whose bytes are gzip-encoded (`"encoding": "gzip"` in its entry, or
+//!    `Content-Encoding: gzip`) is decompressed as it streams: the attachment stored is the
+//!    decompressed bytes, and `length` is checked against them.
+//! 3. Parts are matched to `follows` entries by the part's `Content-Disposition` filename
 //!    when it names one, else in the order of the entries in the document; a part too many,
 //!    an entry without its part, or bytes that differ from a given `length` or `digest` make
 //!    the request a 400, and no revision is written.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -57,6 +62,9 @@ struct Follows {
     length: Option<u64>,
     digest: Option<String>,
     revpos: Option<u64>,
+    /// The part's bytes are gzip-compressed (`"encoding": "gzip"`, as CouchDB sends the
+    /// attachments it stores compressed); the attachment is what they decompress to.
+    gzip: bool,
 }
 
 fn malformed(e: multer::Error) -> ApiError {
@@ -98,15 +106,36 @@ pub async fn read_related(
             ));
         }
         let follows = pending.remove(named.unwrap_or(0));
+        let gzipped = part
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let mut gunzip = (follows.gzip || gzipped).then(|| flate2::write::GzDecoder::new(Vec::new()));
+        let bad_gzip = |e: std::io::Error| {
+            ApiError::bad_request(format!("attachment {:?}: its gzip bytes do not decode: {e}", follows.name))
+        };
+        // An upload dropped before `finish` leaves no blob.
         let mut upload = Upload::start(db, &follows.content_type, attachment_limit);
         loop {
-            match part.chunk().await {
-                Ok(Some(bytes)) => upload.push(bytes).await?,
-                Ok(None) => break,
-                Err(e) => {
-                    upload.abort().await;
-                    return Err(malformed(e));
+            let bytes = match part.chunk().await.map_err(malformed)? {
+                Some(bytes) => bytes,
+                None => break,
+            };
+            match gunzip.as_mut() {
+                None => upload.push(bytes).await?,
+                Some(decoder) => {
+                    decoder.write_all(&bytes).map_err(bad_gzip)?;
+                    let out = std::mem::take(decoder.get_mut());
+                    if !out.is_empty() {
+                        upload.push(out.into()).await?;
+                    }
                 }
+            }
+        }
+        if let Some(decoder) = gunzip {
+            let out = decoder.finish().map_err(bad_gzip)?;
+            if !out.is_empty() {
+                upload.push(out.into()).await?;
             }
         }
         let info = upload.finish().await?;
@@ -138,7 +167,17 @@ fn take_follows(doc: &mut Value) -> ApiResult<Vec<Follows>> {
         let Some(Value::Object(entry)) = atts.shift_remove(&name) else { continue };
         let text = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_string);
         let number = |k: &str| entry.get(k).and_then(Value::as_u64);
+        let gzip = match text("encoding").as_deref() {
+            None | Some("identity") => false,
+            Some("gzip") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "attachment {name:?}: encoding {other:?} is not supported (gzip and identity are)"
+                )))
+            }
+        };
         out.push(Follows {
+            gzip,
             content_type: text("content_type")
                 .unwrap_or_else(|| settee::attachment::DEFAULT_CONTENT_TYPE.to_string()),
             length: number("length"),
@@ -160,8 +199,10 @@ fn check(follows: &Follows, info: &settee::blob::Info) -> ApiResult<()> {
             follows.length.unwrap_or_default()
         )));
     }
-    // Only MD5 digests can be checked (other algorithms are not kept).
-    if let Some(d) = follows.digest.as_deref().filter(|d| d.starts_with("md5-")) {
+    // Only MD5 digests can be checked (other algorithms are not kept), and only of bytes
+    // that came as they are: CouchDB's digest of an attachment it sends compressed is not
+    // that of the bytes they decompress to.
+    if let Some(d) = follows.digest.as_deref().filter(|d| d.starts_with("md5-") && !follows.gzip) {
         if d != info.digest() {
             return Err(ApiError::bad_request(format!(
                 "attachment {:?}: digest {d} does not match its bytes ({})",

@@ -1,6 +1,6 @@
 //! Listening and serving: the accept loop over hyper's HTTP/1 connections, the layers every
-//! request passes (access log, CORS, panic catching, basic auth, body timeout), and the
-//! graceful stop on SIGINT or SIGTERM.
+//! request passes (access log, CORS, draining unread bodies, panic catching, basic auth,
+//! body timeout), and the graceful stop on SIGINT or SIGTERM.
 //!
 //! Invariants:
 //! 1. A non-loopback address is served only with credentials (checked before binding).
@@ -46,7 +46,8 @@ fn with_layers(routes: Router, app: Arc<App>) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("the request failed unexpectedly").into_response()
-        }));
+        }))
+        .layer(middleware::from_fn_with_state(app.clone(), crate::drain::layer));
     if !config.cors.is_empty() {
         let origin = if config.cors.iter().any(|o| o == "*") {
             AllowOrigin::mirror_request()

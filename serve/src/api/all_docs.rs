@@ -1,7 +1,7 @@
 //! `GET/POST /db/_all_docs`: documents by id, streamed a page at a time.
 //!
 //! Options: `keys` (query or body), `key`, `startkey`/`start_key`, `endkey`/`end_key`,
-//! `inclusive_end`, `limit`, `skip`, `descending`, `include_docs`, `conflicts`,
+//! `inclusive_end`, `limit`, `skip`, `descending`, `include_docs`, `conflicts`, `attachments`,
 //! `update_seq`. Ids sort bytewise (CouchDB's raw collation for `_all_docs`); deleted
 //! documents are left out of ranges and shown as deleted for `keys`.
 
@@ -29,6 +29,8 @@ const PAGE: usize = 1000;
 struct Options {
     include_docs: bool,
     conflicts: bool,
+    /// With `include_docs`: attachments with their bytes (`data`), not stubs.
+    attachments: bool,
 }
 
 fn key_string(value: Option<Value>, name: &str) -> ApiResult<Option<String>> {
@@ -65,8 +67,11 @@ pub async fn handle(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
         ),
         Some(_) => return Err(ApiError::bad_request("`keys` body member must be an array.")),
     };
-    let options =
-        Options { include_docs: p.flag("include_docs", false)?, conflicts: p.flag("conflicts", false)? };
+    let options = Options {
+        include_docs: p.flag("include_docs", false)?,
+        conflicts: p.flag("conflicts", false)?,
+        attachments: p.flag("attachments", false)?,
+    };
     let descending = p.flag("descending", false)?;
     let limit = p.number("limit")?.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let skip = p.number("skip")?.map_or(0, |s| usize::try_from(s).unwrap_or(usize::MAX));
@@ -166,8 +171,13 @@ fn render_row(
     out.push(b'}');
     if options.include_docs {
         out.extend_from_slice(b",\"doc\":");
-        if options.conflicts {
-            let doc = store.get(id, &GetOptions { conflicts: true, ..GetOptions::default() })?;
+        if options.conflicts || options.attachments {
+            let asked = GetOptions {
+                conflicts: options.conflicts,
+                attachments: options.attachments,
+                ..GetOptions::default()
+            };
+            let doc = store.get(id, &asked)?;
             out.extend_from_slice(&serde_json::to_vec(&doc).unwrap_or_default());
         } else if !store.write_winner_json(id, doc, out)? {
             out.extend_from_slice(b"null");

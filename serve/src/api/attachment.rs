@@ -1,13 +1,13 @@
-//! One attachment: `GET /db/ID/ATTNAME` gives its bytes as stored, with its content type,
-//! length and digest (as the ETag; `If-None-Match` with it answers 304), `?rev=` an older
-//! revision's. `PUT` streams the request body into a blob and writes a revision with it
+//! One attachment: `GET /db/ID/ATTNAME` streams its bytes as stored, with its content
+//! type, length and digest (as the ETag; `If-None-Match` with it answers 304), `?rev=` an
+//! older revision's. `PUT` streams the request body into a blob and writes a revision with it
 //! (added or replaced; a new document when no revision is given and the document does not
 //! exist, as in CouchDB); `DELETE` writes a revision without it. Both replace the revision
 //! named by `?rev=` (or `If-Match`), keeping its body and its other attachments.
 
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -29,31 +29,26 @@ pub async fn handle(req: Req, db: Arc<Db>, id: String, name: String) -> ApiResul
         _ => {}
     }
     let rev = req.params.get("rev").map(super::doc::parse_rev).transpose()?;
-    let head = req.method == Method::HEAD;
-    let (content_type, digest, bytes) = db
+    let (content_type, digest, length, reader) = db
         .run(move |store| {
             let (rev, _, atts) = store.revision_attachments(&id, rev.as_ref())?;
             let Some(att) = atts.get(&name) else {
                 return Err(ApiError::not_found("Document is missing attachment"));
             };
-            let mut reader = store.open_blob(&att.blob)?.ok_or_else(|| {
+            let reader = store.open_blob(&att.blob)?.ok_or_else(|| {
                 ApiError::internal(format!(
                     "document {id} revision {rev}: the blob of attachment {name:?} is missing"
                 ))
             })?;
-            let mut bytes = Vec::with_capacity(usize::try_from(att.length).unwrap_or(0));
-            if !head {
-                reader.copy_to(&mut bytes)?;
-            }
-            Ok((att.content_type.clone(), att.digest.clone(), (bytes, att.length)))
+            Ok((att.content_type.clone(), att.digest.clone(), att.length, reader))
         })
         .await?;
     let etag = format!("\"{digest}\"");
     if req.headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    let (bytes, length) = bytes;
-    let mut response = Response::new(Body::from(bytes));
+    let body = if req.method == Method::HEAD { Body::empty() } else { stream_blob(reader) };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&content_type) {
         headers.insert(header::CONTENT_TYPE, v);
@@ -63,6 +58,44 @@ pub async fn handle(req: Req, db: Arc<Db>, id: String, name: String) -> ApiResul
         headers.insert(header::ETAG, v);
     }
     Ok(response)
+}
+
+/// Chunks of a blob in flight between the reading thread and the connection.
+const DEPTH: usize = 4;
+
+/// A blob's bytes as a response body, read chunk by chunk on a blocking thread: memory
+/// stays at a few chunks whatever the attachment's size. Each chunk is held back until the
+/// next one is read and checked, and the last until the whole blob's length and digests
+/// are: a blob found damaged ends the body with an error before its last bytes, so a
+/// client never receives all of the announced length of bytes that differ from those
+/// written.
+fn stream_blob(mut reader: settee::blob::Reader) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut held: Option<Bytes> = None;
+        loop {
+            match reader.next_chunk() {
+                Ok([]) => {
+                    if let Some(last) = held {
+                        let _ = tx.blocking_send(Ok(last));
+                    }
+                    return;
+                }
+                Ok(chunk) => {
+                    if let Some(ready) = held.replace(Bytes::copy_from_slice(chunk)) {
+                        if tx.blocking_send(Ok(ready)).is_err() {
+                            return; // The client went away.
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+        }
+    });
+    Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 /// CouchDB's rule for the names written: not empty, not starting with `_`.

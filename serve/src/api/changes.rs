@@ -5,7 +5,7 @@
 //! stays) and `eventsource` (server-sent events). Waits are woken by the database's
 //! sequence watch (`db.rs`), never by polling the store; `heartbeat` sends newlines while
 //! waiting, `timeout` ends the wait. Options: `since` (an integer or `now`), `limit`,
-//! `descending`, `style=all_docs`, `include_docs`, `conflicts`, and the filters
+//! `descending`, `style=all_docs`, `include_docs`, `conflicts`, `attachments`, and the filters
 //! `_doc_ids`, `_selector` and `_design`; a JavaScript filter `D/F` or `_view` is a 404
 //! when its design document or function is missing and a 501 otherwise.
 //! Sequences are integers, as pouchdb-server gives them.
@@ -53,6 +53,8 @@ struct Options {
     all_leaves: bool,
     include_docs: bool,
     conflicts: bool,
+    /// With `include_docs`: attachments with their bytes (`data`), not stubs.
+    attachments: bool,
     filter: Filter,
 }
 
@@ -92,6 +94,7 @@ pub async fn handle(mut req: Req, db: Arc<Db>) -> ApiResult<Response> {
         },
         include_docs: p.flag("include_docs", false)?,
         conflicts: p.flag("conflicts", false)?,
+        attachments: p.flag("attachments", false)?,
         filter,
     });
     let limit = p.number("limit")?.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
@@ -260,8 +263,13 @@ fn doc_json(
         let body = store.body_map(id, &winner.rev, &winner.body)?;
         let doc = settee::store::render_doc(id, &winner.rev, true, body);
         out.extend_from_slice(&serde_json::to_vec(&doc).unwrap_or_default());
-    } else if options.conflicts {
-        let doc = store.get(id, &GetOptions { conflicts: true, ..GetOptions::default() })?;
+    } else if options.conflicts || options.attachments {
+        let asked = GetOptions {
+            conflicts: options.conflicts,
+            attachments: options.attachments,
+            ..GetOptions::default()
+        };
+        let doc = store.get(id, &asked)?;
         out.extend_from_slice(&serde_json::to_vec(&doc).unwrap_or_default());
     } else if !store.write_winner_json(id, &change.doc, out)? {
         out.extend_from_slice(b"null");

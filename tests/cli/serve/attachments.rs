@@ -153,6 +153,19 @@ fn documents_with_inline_data_and_stubs_write_and_read_back() {
     assert_eq!(p["_attachments"]["p.txt"]["content_type"], "application/octet-stream");
     assert_eq!(p["_attachments"]["p.txt"]["digest"], HELLO_DIGEST);
 
+    // The feeds and the id index give the bytes too when asked, stubs otherwise.
+    let changes = get(&url("_changes?include_docs=true&attachments=true")).expect(200);
+    let row = changes["results"].as_array().and_then(|r| r.iter().find(|r| r["id"] == "p")).expect("p's row");
+    assert_eq!(row["doc"]["_attachments"]["p.txt"]["data"], b64(b"hello"), "{row}");
+    let changes = get(&url("_changes?include_docs=true")).expect(200);
+    let row = changes["results"].as_array().and_then(|r| r.iter().find(|r| r["id"] == "p")).expect("p's row");
+    assert_eq!(row["doc"]["_attachments"]["p.txt"]["stub"], true, "{row}");
+    let all = get(&url("_all_docs?include_docs=true&attachments=true&keys=[\"p\"]")).expect(200);
+    assert_eq!(all["rows"][0]["doc"]["_attachments"]["p.txt"]["data"], b64(b"hello"), "{all}");
+    let all =
+        get(&url("_all_docs?include_docs=true&conflicts=true&attachments=true&startkey=\"p\"")).expect(200);
+    assert_eq!(all["rows"][0]["doc"]["_attachments"]["p.txt"]["data"], b64(b"hello"), "{all}");
+
     assert_eq!(server.stop(), 0);
     env.settee(["fsck"]).succeeded();
 }
@@ -344,6 +357,20 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
     assert_eq!(m["_attachments"].as_object().map(|a| a.len()), Some(1), "only what the edit names: {m}");
     assert_eq!(get(&url("m/e.txt")).body, "edited");
 
+    // A part sent gzip-encoded, as CouchDB sends the attachments it stores compressed, is
+    // stored as the bytes it decompresses to.
+    let text = "a line of text that compresses well\n".repeat(5000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).expect("compressing");
+    let gz = gz.finish().expect("compressing");
+    let rev = get(&url("m")).expect(200)["_rev"].as_str().expect("a rev").to_string();
+    let zipped = json!({"_rev": rev, "_attachments": {"z.txt": {"follows": true, "content_type": "text/plain",
+        "encoding": "gzip", "length": text.len(), "encoded_length": gz.len()}}});
+    let body = related("sep-42", &zipped, &[(&[("Content-Type", "text/plain")], &gz)]);
+    call_bytes("PUT", &url("m"), Some(&body), &[("content-type", ct)]).expect(201);
+    assert_eq!(get(&url("m/z.txt")).body, text);
+    assert_eq!(get(&url("m")).expect(200)["_attachments"]["z.txt"]["length"], text.len());
+
     // Refused, nothing written: a length that differs, a digest that differs, a part too
     // many, an attachment whose part never comes, no boundary, a cut body.
     let last = get(&url("m")).expect(200)["_rev"].as_str().expect("a rev").to_string();
@@ -358,6 +385,8 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
     refused(one(json!({"follows": true, "digest": HELLO_DIGEST})), &[(plain, b"hellO")]);
     refused(one(json!({"follows": true})), &[(plain, b"a"), (plain, b"b")]);
     refused(one(json!({"follows": true})), &[]);
+    refused(one(json!({"follows": true, "encoding": "gzip"})), &[(plain, b"not gzip")]);
+    refused(one(json!({"follows": true, "encoding": "br"})), &[(plain, b"x")]);
     let body = related("sep-42", &one(json!({"follows": true})), &[(plain, b"abc")]);
     call_bytes("PUT", &url("m?new_edits=false"), Some(&body), &[("content-type", "multipart/related")])
         .error(400, "bad_request");
@@ -369,4 +398,49 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
 
     assert_eq!(server.stop(), 0);
     env.settee(["fsck"]).succeeded();
+}
+
+#[test]
+fn a_large_attachment_streams_back_whole_and_a_damaged_one_never_does() {
+    let env = TestEnv::new();
+    let server = Server::start(&env, &["db=."]);
+    let url = |p: &str| server.url(&format!("/db/{p}"));
+    // Three blob chunks and a bit, bytes that do not compress.
+    let big: Vec<u8> = (0..3_200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    call_bytes("PUT", &url("big/photo.png"), Some(&big), &[("content-type", "image/png")]).expect(201);
+    let back = get(&url("big/photo.png"));
+    assert_eq!(back.header("content-length"), Some(big.len().to_string().as_str()));
+    assert!(back.raw == big, "the bytes read back differ");
+    let head = call("HEAD", &url("big/photo.png"), None, &[]);
+    assert_eq!((head.status, head.raw.len()), (200, 0));
+
+    // Damage the blob's last chunk: the answer is cut before the announced length.
+    let blobs = env.path().join(".settee/blobs");
+    let file = std::fs::read_dir(&blobs)
+        .expect("the blobs directory")
+        .flatten()
+        .map(|e| e.path())
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a blob file");
+    let mut bytes = std::fs::read(&file).expect("reading the blob");
+    let at = bytes.len() - 1000;
+    bytes[at] ^= 0xff;
+    std::fs::write(&file, &bytes).expect("damaging the blob");
+    // (A connection of its own, its write side left open: the server drops the answers of
+    // a client that has shut it.)
+    let answer = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(server.addr()).expect("connecting");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("a read timeout");
+        s.write_all(b"GET /db/big/photo.png HTTP/1.1\r\nHost: t\r\n\r\n").expect("sending");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    };
+    assert_eq!(super::raw_status(&answer), Some(200));
+    let body_start = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    let got = answer.len() - body_start;
+    assert!(got < big.len() - 500_000, "{got} of {} bytes came of a damaged blob", big.len());
+    assert_eq!(&answer[body_start..], &big[..got], "what came is what was written");
+    assert!(server.stop() == 0);
 }

@@ -32,9 +32,9 @@ fn clone_push_fetch_and_sync_with_settee_serve_leave_equal_stores() {
     let url = server.url("/db");
 
     let copy = TestEnv::bare();
-    // `succeeded`, not `ok`: under load a kept-alive connection is sometimes found closed by
-    // the server and the request retried, with a warning on stderr (a known issue).
-    copy.settee(["clone", &url, "."]).succeeded();
+    // `ok`: nothing on stderr, so no request was retried (a kept-alive connection closed by
+    // the server after an unread body once made the transport retry, with a warning).
+    copy.settee(["clone", &url, "."]).ok();
     assert_eq!(leaves(&copy), leaves(&served));
 
     // Edits on both sides: the same document changed twice (a conflict), a deletion there,
@@ -45,8 +45,8 @@ fn clone_push_fetch_and_sync_with_settee_serve_leave_equal_stores() {
     copy.put("from-copy", r#"{"side":"copy"}"#);
     served.put("from-served", r#"{"side":"served"}"#);
 
-    copy.settee(["push"]).succeeded();
-    copy.settee(["fetch"]).succeeded();
+    copy.settee(["push"]).ok();
+    copy.settee(["fetch"]).ok();
     assert_eq!(leaves(&copy), leaves(&served));
     let here = copy.get_json(&["card", "--conflicts"]);
     let there = served.get_json(&["card", "--conflicts"]);
@@ -59,7 +59,7 @@ fn clone_push_fetch_and_sync_with_settee_serve_leave_equal_stores() {
     let kept = rev_of(&copy, "kept");
     copy.rm("kept", &kept);
     served.put("later", "{}");
-    copy.settee(["sync"]).succeeded();
+    copy.settee(["sync"]).ok();
     assert_eq!(leaves(&copy), leaves(&served));
     assert!(served.get_json(&["card", "--conflicts"]).get("_conflicts").is_none());
     assert!(served.settee(["get", "kept"]).code != 0);
