@@ -7,9 +7,15 @@
 //! - The full `_changes` and `_all_docs?include_docs=true`: seconds (one client).
 //! - PouchDB's replicator (pouchdb-node, batch_size 100) pulling every document: docs/s.
 //!
+//! Then settee to settee over HTTP on loopback (issue 17's target: 100,000 docs/s):
+//! `settee clone http://127.0.0.1:PORT/big` of a store of 1,000,000 such documents served
+//! by `settee serve`: docs/s, and the peak RSS of the cloning process and of the server.
+//!
 //! `cargo bench -p settee-cli --bench serve`; needs `wrk` and scripts/install-peer.
 //! SETTEE_BENCH_DOCS changes the document count, SETTEE_BENCH_SECS the seconds of each wrk
-//! run (10), SETTEE_BENCH_BATCH the replicator's batch size (100).
+//! run (10), SETTEE_BENCH_BATCH the replicator's batch size (100); SETTEE_BENCH_CLONE_DOCS
+//! the clone's document count (1,000,000; 0 leaves the clone out), and
+//! SETTEE_BENCH_CLONE_ONLY=1 runs the clone alone (no wrk or pouchdb-server needed).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -18,6 +24,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "support/child.rs"]
+mod child;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -190,8 +199,82 @@ fn pull(url: &str, dir: &Path, pouchdb_node: &Path, batch: u64, name: &str) -> f
     v["docs"].as_f64().unwrap() / v["seconds"].as_f64().unwrap()
 }
 
+/// The peak RSS (MiB) of a running process, from `/proc/PID/status` (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// `settee clone` over HTTP of a served store of `docs` documents: prints docs/s and the
+/// peak RSS of both processes.
+fn clone_over_http(settee: &str, docs: u64) {
+    let tmp = tempfile::Builder::new().prefix("settee-bench-clone-").tempdir().unwrap();
+    let dir = tmp.path();
+    let tree = dir.join("big");
+    std::fs::create_dir_all(&tree).unwrap();
+    assert!(Command::new(settee)
+        .arg("init")
+        .current_dir(&tree)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    // The documents go to `settee import` through a pipe, never all in memory.
+    let started = Instant::now();
+    let mut import = Command::new(settee)
+        .args(["import", "-"])
+        .current_dir(&tree)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = std::io::BufWriter::with_capacity(1 << 20, import.stdin.take().unwrap());
+        for i in 0..docs {
+            serde_json::to_writer(&mut input, &doc(i)).unwrap();
+            input.write_all(b"\n").unwrap();
+        }
+        input.flush().unwrap();
+    }
+    assert!(import.wait().unwrap().success());
+    eprintln!("settee import of {docs} docs: {:.2} s", started.elapsed().as_secs_f64());
+    let port = free_port();
+    let server = Proc(
+        Command::new(settee)
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--log", "error", "big=big"])
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base);
+    let url = format!("{base}/big");
+    let run = child::measure(Command::new(settee).args(["--json", "clone", &url, "copy"]).current_dir(dir));
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["docs_read"].as_u64(), Some(docs), "{report}");
+    assert_eq!(report["revisions_written"].as_u64(), Some(docs), "{report}");
+    let server_rss = peak_rss_mib(server.0.id());
+    println!(
+        "\nsettee clone {url} of {docs} documents: {:.2} s, {:.0} docs/s; peak RSS {:.0} MiB (clone), {:.0} MiB (settee serve)",
+        run.seconds,
+        docs as f64 / run.seconds,
+        run.peak_rss_mib,
+        server_rss
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let clone_docs = env_u64("SETTEE_BENCH_CLONE_DOCS", 1_000_000);
+    if env_u64("SETTEE_BENCH_CLONE_ONLY", 0) == 1 {
+        clone_over_http(env!("CARGO_BIN_EXE_settee"), clone_docs);
         return;
     }
     let docs = env_u64("SETTEE_BENCH_DOCS", 100_000);
@@ -383,4 +466,7 @@ fn main() {
         p.pull_docs_per_s,
         s.pull_docs_per_s / p.pull_docs_per_s
     );
+    if clone_docs > 0 {
+        clone_over_http(settee, clone_docs);
+    }
 }

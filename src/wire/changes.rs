@@ -82,6 +82,38 @@ pub fn parse_response(bytes: &[u8]) -> Result<ChangesPage, WireError> {
     Ok(ChangesPage { rows, last_seq: response.last_seq.to_token() })
 }
 
+/// A row of a feed read with `include_docs=true`: the row, and the winner's body.
+#[derive(Debug, Deserialize)]
+pub struct DocRow {
+    pub seq: Seq,
+    pub id: String,
+    pub changes: Vec<RevEntry>,
+    #[serde(default)]
+    pub deleted: bool,
+    /// Absent (or `null`) when the server left it out.
+    #[serde(default)]
+    pub doc: Option<serde_json::Value>,
+}
+
+impl DocRow {
+    pub fn split(self) -> (Row, Option<serde_json::Value>) {
+        (Row { seq: self.seq, id: self.id, changes: self.changes, deleted: self.deleted }, self.doc)
+    }
+}
+
+/// A feed's body read with `include_docs=true`.
+#[derive(Debug, Deserialize)]
+pub struct DocsResponse {
+    pub results: Vec<DocRow>,
+    pub last_seq: Seq,
+}
+
+/// Read a normal feed's body with its documents, in one pass (the rows still need
+/// [`Row::to_change`]).
+pub fn parse_response_with_docs(bytes: &[u8]) -> Result<DocsResponse, WireError> {
+    super::parse(ENDPOINT, bytes)
+}
+
 /// Read one line of a continuous feed (without its newline).
 pub fn parse_line(line: &[u8]) -> Result<Line, WireError> {
     if line.iter().all(u8::is_ascii_whitespace) {

@@ -200,14 +200,6 @@ impl Couch {
             _ => Err(self.status("POST", "_bulk_docs", &reply)),
         }
     }
-
-    /// Whether a row's winner passes `selector` (include_docs feeds filtered here).
-    fn passes(selector: &crate::selector::Selector, row: &Value) -> bool {
-        match row.get("doc").and_then(Value::as_object) {
-            Some(doc) => selector.matches(doc),
-            None => false,
-        }
-    }
 }
 
 impl Transport for Couch {
@@ -266,26 +258,26 @@ impl Transport for Couch {
             return Ok(wire::changes::parse_response(&reply.body).map_err(|e| self.malformed(e))?);
         }
         // The rows come with their winners: filter by the selector here if asked, keep the
-        // documents `bulk_get` will not need to ask for, and read the rows without them.
-        let mut body: Map<String, Value> =
-            wire::parse("_changes", &reply.body).map_err(|e| self.malformed(e))?;
-        let (mut rows_seen, mut kept) = (0, Vec::new());
-        if let Some(Value::Array(rows)) = body.get_mut("results") {
+        // documents `bulk_get` will not need to ask for. Read once, typed: the envelope of
+        // each row is not built as a JSON map, and nothing is written out and read again.
+        let page = wire::changes::parse_response_with_docs(&reply.body).map_err(|e| self.malformed(e))?;
+        let (mut rows, mut kept) = (Vec::with_capacity(page.results.len()), Vec::new());
+        for row in page.results {
+            let (row, doc) = row.split();
             if let Some(selector) = local_selector {
-                rows.retain(|row| Couch::passes(selector, row));
-            }
-            rows_seen = rows.len();
-            for row in rows.iter_mut() {
-                let doc = row.as_object_mut().and_then(|r| r.remove("doc"));
-                if let Some(revision) = doc.and_then(|doc| complete_revision(row, doc)) {
-                    kept.push(revision);
+                if !doc.as_ref().and_then(Value::as_object).is_some_and(|d| selector.matches(d)) {
+                    continue;
                 }
             }
+            let change = row.to_change().map_err(|e| self.malformed(e))?;
+            if let Some(revision) = doc.and_then(|doc| complete_revision(&row, &change, doc)) {
+                kept.push(revision);
+            }
+            rows.push(change);
         }
-        self.docs_in_feed.saw(rows_seen, kept.len());
+        self.docs_in_feed.saw(rows.len(), kept.len());
         self.included.keep(kept);
-        let bytes = serde_json::to_vec(&body).map_err(|e| Error::Config(e.to_string()))?;
-        Ok(wire::changes::parse_response(&bytes).map_err(|e| self.malformed(e))?)
+        Ok(ChangesPage { rows, last_seq: page.last_seq.to_token() })
     }
 
     fn revs_diff(&mut self, revs: &[(DocId, Vec<RevId>)]) -> Result<Vec<Missing>> {
@@ -449,14 +441,17 @@ impl Couch {
 /// The revision a changes row's included `doc` holds whole: the row's only leaf, at
 /// position 1 (so `_revisions` would add nothing), without attachments (those go through
 /// `bulk_get`, which names the document). `None` for anything else.
-fn complete_revision(row: &Value, doc: Value) -> Option<Revision> {
-    let changes = row.get("changes")?.as_array()?;
-    let [only] = changes.as_slice() else { return None };
-    let rev = only.get("rev")?.as_str()?;
-    if doc.get("_rev").and_then(Value::as_str) != Some(rev) || doc.get("_attachments").is_some() {
+fn complete_revision(
+    row: &wire::changes::Row,
+    change: &crate::transport::ChangeRow,
+    doc: Value,
+) -> Option<Revision> {
+    let ([only], [rev]) = (row.changes.as_slice(), change.revs.as_slice()) else { return None };
+    if doc.get("_rev").and_then(Value::as_str) != Some(only.rev.as_str()) || doc.get("_attachments").is_some()
+    {
         return None;
     }
-    if RevId::parse(rev).ok()?.pos != 1 || doc.get("_revisions").is_some() {
+    if rev.pos != 1 || doc.get("_revisions").is_some() {
         return None;
     }
     wire::bulk::revision("_changes", doc).ok()

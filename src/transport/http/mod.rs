@@ -153,9 +153,10 @@ impl Included {
     const PAGES: usize = 8;
 
     fn keep(&mut self, page: Vec<Revision>) {
-        let keys: Vec<(String, String)> =
-            page.iter().map(|r| (r.id.as_str().to_string(), r.rev.to_string())).collect();
-        for (key, revision) in keys.iter().cloned().zip(page) {
+        let mut keys: Vec<(String, String)> = Vec::with_capacity(page.len());
+        for revision in page {
+            let key = (revision.id.as_str().to_string(), revision.rev.to_string());
+            keys.push(key.clone());
             self.revisions.insert(key, revision);
         }
         self.pages.push_back(keys);
