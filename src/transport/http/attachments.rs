@@ -157,6 +157,9 @@ pub(super) struct Fetched {
     pub attachments: Option<BTreeMap<String, Received>>,
 }
 
+/// One download's place in the list and its outcome.
+type Downloaded = (usize, Result<(blob::Info, Bytes), Error>);
+
 /// Attachments fetched by one inline `_bulk_get`, each with its `atts_since`.
 type InlineGroup<'a> = Vec<(&'a Wanted, Vec<RevId>)>;
 
@@ -371,7 +374,7 @@ impl Couch {
         // slowest of a group); the first failure stops them.
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failed = std::sync::atomic::AtomicBool::new(false);
-        let answers: Vec<Vec<(usize, Result<(blob::Info, Bytes), Error>)>> = std::thread::scope(|scope| {
+        let answers: Vec<Vec<Downloaded>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..DOWNLOADS.min(single.len()))
                 .map(|_| {
                     scope.spawn(|| {
@@ -398,8 +401,7 @@ impl Couch {
                 })
                 .collect()
         });
-        let mut answers: Vec<(usize, Result<(blob::Info, Bytes), Error>)> =
-            answers.into_iter().flatten().collect();
+        let mut answers: Vec<Downloaded> = answers.into_iter().flatten().collect();
         answers.sort_by_key(|(i, _)| *i);
         for (i, answer) in answers {
             let (info, bytes) = answer?;
