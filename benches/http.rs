@@ -9,9 +9,13 @@
 //!   database settee pushed;
 //! - the no-op re-runs of settee's push and fetch (nothing changed).
 //!
+//! Then attachments: 1,000 documents each with a 100 KiB attachment (incompressible bytes),
+//! pushed and pulled the same way by settee and by PouchDB's replicator, in MB/s of
+//! attachment bytes.
+//!
 //! Reports documents per second and each command's own peak RSS (`wait4`).
-//! `cargo bench -p settee-cli --bench http` (SETTEE_BENCH_DOCS changes the count); needs
-//! `scripts/install-peer`.
+//! `cargo bench -p settee-cli --bench http` (SETTEE_BENCH_DOCS and SETTEE_BENCH_ATT_DOCS
+//! change the counts, 0 leaves a part out); needs `scripts/install-peer`.
 
 use std::path::Path;
 use std::process::Command;
@@ -40,13 +44,96 @@ fn line(what: &str, docs: u64, seconds: f64, rss: f64) {
     println!("{what:<44} {seconds:>8.2} s {:>9.0} docs/s {rss:>8.1} MiB peak", docs as f64 / seconds);
 }
 
+fn count(var: &str, default: u64) -> u64 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let docs: u64 = std::env::var("SETTEE_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let docs = count("SETTEE_BENCH_DOCS", 100_000);
     let work = tempfile::Builder::new().prefix("settee-bench-http-").tempdir().unwrap();
     let w = work.path();
+    let server = server::PouchServer::on_disk();
+    if docs > 0 {
+        small_documents(w, &server, docs);
+    }
+    let att_docs = count("SETTEE_BENCH_ATT_DOCS", 1000);
+    if att_docs > 0 {
+        attachments(w, &server, att_docs, 100 * 1024);
+    }
+}
+
+/// `len` bytes that do not compress.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn mb_line(what: &str, bytes: u64, seconds: f64, rss: f64) {
+    println!("{what:<44} {seconds:>8.2} s {:>9.1} MB/s {rss:>8.1} MiB peak", bytes as f64 / 1e6 / seconds);
+}
+
+/// `docs` documents each with one attachment of `len` bytes, pushed and pulled by settee and
+/// by PouchDB's replicator.
+fn attachments(w: &Path, server: &server::PouchServer, docs: u64, len: usize) {
+    use base64::Engine as _;
+    let file = w.join("attachments.jsonl");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        for i in 0..docs {
+            let data = base64::engine::general_purpose::STANDARD.encode(noise(len, i + 1));
+            let doc = json!({
+                "_id": format!("file-{i:05}"),
+                "name": format!("file {i}"),
+                "_attachments": {"content.bin": {"content_type": "application/octet-stream", "data": data}},
+            });
+            writeln!(out, "{doc}").unwrap();
+        }
+    }
+    let bytes = docs * len as u64;
+    let store = w.join("att-store");
+    std::fs::create_dir(&store).unwrap();
+    settee(&store, &["init"]);
+    settee(&store, &["import", file.to_str().unwrap()]);
+    pouchdb(&["load", w.join("pouch-att-src").to_str().unwrap(), file.to_str().unwrap()]);
+    println!(
+        "{docs} documents with a {} KiB attachment each ({:.1} MB of attachments)",
+        len / 1024,
+        bytes as f64 / 1e6
+    );
+
+    let push = settee(&store, &["--json", "push", &server.db("att-settee")]);
+    mb_line("attachments push: settee", bytes, push.seconds, push.peak_rss_mib);
+    let (pouch_push, out) =
+        pouchdb(&["push", w.join("pouch-att-src").to_str().unwrap(), &server.db("att-pouch")]);
+    assert_eq!(out["docs_written"].as_u64(), Some(docs), "{out}");
+    let pouch_seconds = out["seconds"].as_f64().unwrap();
+    mb_line("attachments push: PouchDB replicator", bytes, pouch_seconds, pouch_push.peak_rss_mib);
+    println!("attachments push: settee / PouchDB = {:.2}x", pouch_seconds / push.seconds);
+
+    let clone_dir = w.join("att-clone");
+    let pull = settee(w, &["--json", "clone", &server.db("att-settee"), clone_dir.to_str().unwrap()]);
+    mb_line("attachments pull: settee clone", bytes, pull.seconds, pull.peak_rss_mib);
+    let (pouch_pull, out) =
+        pouchdb(&["pull", &server.db("att-settee"), w.join("pouch-att-dst").to_str().unwrap()]);
+    assert_eq!(out["docs_written"].as_u64(), Some(docs), "{out}");
+    let pouch_seconds = out["seconds"].as_f64().unwrap();
+    mb_line("attachments pull: PouchDB replicator", bytes, pouch_seconds, pouch_pull.peak_rss_mib);
+    println!("attachments pull: settee / PouchDB = {:.2}x", pouch_seconds / pull.seconds);
+}
+
+/// The small documents: push, pull and no-op re-runs.
+fn small_documents(w: &Path, server: &server::PouchServer, docs: u64) {
     let file = w.join("docs.jsonl");
     let mut text = String::with_capacity(docs as usize * 130);
     for i in 0..docs {
@@ -67,7 +154,6 @@ fn main() {
     settee(&store, &["init"]);
     settee(&store, &["import", file.to_str().unwrap()]);
     pouchdb(&["load", w.join("pouch-src").to_str().unwrap(), file.to_str().unwrap()]);
-    let server = server::PouchServer::on_disk();
     println!("{docs} documents, PouchDB Server on 127.0.0.1:{} (LevelDB)", server.port);
 
     let settee_push = settee(&store, &["--json", "push", &server.db("settee-push")]);

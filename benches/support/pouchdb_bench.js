@@ -11,12 +11,15 @@ async function load(dir, file) {
   const db = new PouchDB(dir);
   const lines = readline.createInterface({ input: fs.createReadStream(file) });
   let batch = [];
+  let bytes = 0;
   for await (const line of lines) {
     if (!line.trim()) continue;
     batch.push(JSON.parse(line));
-    if (batch.length === 1000) {
+    bytes += line.length;
+    if (batch.length === 1000 || bytes > 8 * 1024 * 1024) {
       await db.bulkDocs(batch);
       batch = [];
+      bytes = 0;
     }
   }
   if (batch.length) await db.bulkDocs(batch);

@@ -44,7 +44,7 @@ pub const INLINE_MAX: u64 = 64 * 1024;
 /// (one larger attachment goes alone).
 pub const REQUEST_BYTES: u64 = 4 << 20;
 /// Attachments downloaded at once.
-const DOWNLOADS: usize = 4;
+const DOWNLOADS: usize = 6;
 /// Fetches whose spooled bytes are kept for `open_blob` (the replicator has fewer pages in
 /// flight).
 const SPOOL_GENERATIONS: usize = 8;
@@ -156,6 +156,9 @@ pub(super) struct Fetched {
     pub revision: Revision,
     pub attachments: Option<BTreeMap<String, Received>>,
 }
+
+/// One download's place in the list and its outcome.
+type Downloaded = (usize, Result<(blob::Info, Bytes), Error>);
 
 /// Attachments fetched by one inline `_bulk_get`, each with its `atts_since`.
 type InlineGroup<'a> = Vec<(&'a Wanted, Vec<RevId>)>;
@@ -367,22 +370,44 @@ impl Couch {
             }
         }
         let this = &*self;
-        for part in single.chunks(DOWNLOADS) {
-            let answers: Vec<Result<(blob::Info, Bytes), Error>> = std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    part.iter().map(|(_, w, _, _)| scope.spawn(move || this.download(w))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| Err(Error::Config("a download thread panicked".into())))
+        // DOWNLOADS workers take the next attachment as each finishes (no waiting for the
+        // slowest of a group); the first failure stops them.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let answers: Vec<Vec<Downloaded>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..DOWNLOADS.min(single.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        while !failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((_, w, _, _)) = single.get(i) else { break };
+                            let answer = this.download(w);
+                            if answer.is_err() {
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            mine.push((i, answer));
+                        }
+                        mine
                     })
-                    .collect()
-            });
-            for ((index, w, _, _), answer) in part.iter().zip(answers) {
-                let (info, bytes) = answer?;
-                let att = Attachment::new(w.received.content_type.clone(), &info, w.received.revpos);
-                results.push((*index, w.name.clone(), att, bytes));
-            }
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![(0, Err(Error::Config("a download thread panicked".into())))]
+                    })
+                })
+                .collect()
+        });
+        let mut answers: Vec<Downloaded> = answers.into_iter().flatten().collect();
+        answers.sort_by_key(|(i, _)| *i);
+        for (i, answer) in answers {
+            let (info, bytes) = answer?;
+            let Some((index, w, _, _)) = single.get(i) else { continue };
+            let att = Attachment::new(w.received.content_type.clone(), &info, w.received.revpos);
+            results.push((*index, w.name.clone(), att, bytes));
         }
         let mut by_index: HashMap<usize, BTreeMap<String, Attachment>> = pending.into_iter().collect();
         for (index, name, att, bytes) in results {

@@ -240,3 +240,26 @@ fn pouchdb_and_settee_read_each_others_attachments() {
     assert_eq!(seen["pouch.bin"], b64(&from_pouch), "{seen}");
     assert_eq!(seen["settee.bin"], b64(&mine));
 }
+
+/// An attachment whose bytes arrive damaged (one byte changed on the way, so its digest
+/// differs) ends the fetch with an error naming the document and the attachment, and
+/// nothing of its batch is written; fetched again undamaged, it arrives whole.
+#[test]
+fn a_damaged_attachment_is_an_error_naming_it_and_nothing_is_written() {
+    let server = PouchServer::in_memory();
+    assert_eq!(server.call("PUT", "bad", None).0, 201);
+    let big = noise(300_000, 5);
+    let doc = json!({"_attachments": {"photo.raw": {"content_type": "image/x-raw", "data": b64(&big)}}});
+    assert_eq!(server.call("PUT", "bad/pic", Some(&doc)).0, 201);
+    assert_eq!(server.call("PUT", "bad/plain", Some(&json!({"v": 1}))).0, 201);
+    let proxy = Proxy::start_corrupting(server.port, "photo.raw");
+    let env = TestEnv::new();
+    let message = env.settee(["fetch", &proxy.url("bad")]).fails(ERROR);
+    assert!(
+        message.contains("\"photo.raw\"") && message.contains("pic") && message.contains("digest"),
+        "{message}"
+    );
+    assert_eq!(env.last_seq(), 0, "nothing of the batch was written");
+    env.settee(["fetch", &server.db("bad")]).ok();
+    assert_eq!(local_bytes(&env, "pic", "photo.raw"), big);
+}

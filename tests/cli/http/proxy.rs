@@ -49,6 +49,22 @@ impl Proxy {
     /// a server without that endpoint would (requests are not pipelined: each read from
     /// the client starts a request).
     pub fn start_hiding(upstream: u16, faults: Faults, seed: u64, hidden: Option<&'static str>) -> Proxy {
+        Proxy::start_with(upstream, faults, seed, hidden, None)
+    }
+
+    /// A proxy that changes one byte of the body of each answer to a request whose first
+    /// line holds `marker` (bytes damaged on the way), and forwards the rest unchanged.
+    pub fn start_corrupting(upstream: u16, marker: &'static str) -> Proxy {
+        Proxy::start_with(upstream, Faults { error_500: 0, cut: 0 }, 1, None, Some(marker))
+    }
+
+    fn start_with(
+        upstream: u16,
+        faults: Faults,
+        seed: u64,
+        hidden: Option<&'static str>,
+        corrupt: Option<&'static str>,
+    ) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -77,9 +93,15 @@ impl Proxy {
                     std::thread::spawn(move || answer_500(client));
                 } else if roll < faults.error_500 + faults.cut {
                     count2.fetch_add(1, Ordering::SeqCst);
-                    pump(client, server, Some(cut_after), hidden, (answered2.clone(), requests2.clone()));
+                    pump(
+                        client,
+                        server,
+                        Some(cut_after),
+                        (hidden, corrupt),
+                        (answered2.clone(), requests2.clone()),
+                    );
                 } else {
-                    pump(client, server, None, hidden, (answered2.clone(), requests2.clone()));
+                    pump(client, server, None, (hidden, corrupt), (answered2.clone(), requests2.clone()));
                 }
             }
         });
@@ -119,10 +141,12 @@ fn pump(
     client: TcpStream,
     server: TcpStream,
     cut: Option<u64>,
-    hidden: Option<&'static str>,
+    (hidden, corrupt): (Option<&'static str>, Option<&'static str>),
     counts: Counts,
 ) {
     let (answered, requests) = counts;
+    let flip = Arc::new(AtomicBool::new(false));
+    let flip_answer = flip.clone();
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let mut c_answer = client.try_clone().unwrap();
     std::thread::spawn(move || {
@@ -135,6 +159,9 @@ fn pump(
             let first_line = buf[..n].split(|&b| b == b'\n').next().unwrap_or_default();
             let line = String::from_utf8_lossy(first_line).trim_end().to_string();
             if ["GET ", "POST ", "PUT ", "DELETE ", "HEAD "].iter().any(|m| line.starts_with(m)) {
+                if corrupt.is_some_and(|c| line.contains(c)) {
+                    flip.store(true, Ordering::SeqCst);
+                }
                 requests.lock().unwrap().push(line);
             }
             if hidden.is_some_and(|h| String::from_utf8_lossy(first_line).contains(h)) {
@@ -163,6 +190,15 @@ fn pump(
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if flip_answer.load(Ordering::SeqCst) {
+                // A byte well inside the body (past a chunk-size line, if any).
+                if let Some(end) = buf[..n].windows(4).position(|w| w == b"\r\n\r\n") {
+                    if end + 4 + 200 < n {
+                        buf[end + 4 + 200] ^= 0x20;
+                        flip_answer.store(false, Ordering::SeqCst);
+                    }
+                }
+            }
             let n = match cut {
                 Some(limit) if sent + n as u64 >= limit => {
                     let keep = (limit - sent) as usize;
