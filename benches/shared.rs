@@ -5,7 +5,9 @@
 //! `cargo bench -p settee-cli --bench shared` (SETTEE_BENCH_DOCS sets the import's document
 //! count, default 1,000,000; SETTEE_BENCH_PUTS the puts per configuration, default 2,000).
 //! Prints a table and writes the figures as JSON to `target/bench-shared.json`.
-//! `SETTEE_BENCH_ONLY_PUTS=1` stops after the puts from threads and processes.
+//! `SETTEE_BENCH_ONLY_PUTS=1` stops after the puts from threads and processes;
+//! `SETTEE_BENCH_THREADS=16` (a comma-separated list, default `1,4,16`) runs only the puts
+//! from that many threads (for profiling one of them).
 //! `SETTEE_BENCH_READS_FROM=STORE` runs only the reads, on an existing store of
 //! SETTEE_BENCH_DOCS documents `pkg-00000000`... (for profiling them, e.g. under `perf`).
 
@@ -150,7 +152,10 @@ fn main() {
             rate
         };
     let mut one = 0.0;
-    for threads in [1, 4, 16] {
+    let thread_counts: Vec<usize> = std::env::var("SETTEE_BENCH_THREADS")
+        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![1, 4, 16]);
+    for threads in thread_counts {
         let root = work.path().join(format!("threads{threads}/.settee"));
         drop(Store::init(&root).unwrap());
         let (rate, latencies) = threads_rate(&root, threads, puts);
@@ -158,9 +163,12 @@ fn main() {
             latency_report(&mut report, &format!("{threads} thread(s), a handle each"), rate, latencies);
         if threads == 1 {
             one = rate;
-        } else {
+        } else if one > 0.0 {
             report(&format!("{threads} threads over 1"), rate / one, "x");
         }
+    }
+    if std::env::var("SETTEE_BENCH_THREADS").is_ok() {
+        return;
     }
     let root = work.path().join("procs/.settee");
     drop(Store::init(&root).unwrap());

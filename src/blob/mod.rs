@@ -16,6 +16,7 @@
 //!
 //! Spec: format-spec/blobs.md (blob file version 1).
 
+mod digest;
 mod format;
 mod read;
 mod write;

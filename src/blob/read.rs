@@ -3,7 +3,8 @@
 //!
 //! Owns: the reader rules of format-spec/blobs.md.
 //! Invariants:
-//! 1. At most one stored and one raw chunk are held in memory.
+//! 1. At most one stored chunk and `digest::DEPTH` raw chunks (the one handed out, those the
+//!    MD5 thread has yet to hash) are held in memory.
 //! 2. No byte of a chunk whose CRC-32 fails is returned; a blob whose id or MD5 does not
 //!    match ends in an error after its last chunk instead of a clean end.
 
@@ -12,9 +13,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use md5::Digest as _;
-
-use super::format::{self, ChunkHeader, Codec, Header, CHUNK_LEN};
+use super::digest::{Chunk, Md5};
+use super::format::{self, ChunkHeader, Codec, Header};
 use super::{IdHasher, Info};
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
@@ -26,8 +26,9 @@ struct Chunks {
     len: u64,
     index: u64,
     at: u64,
+    /// A compressed chunk's stored bytes (a raw chunk is read straight into the caller's
+    /// buffer).
     stored: Vec<u8>,
-    raw: Vec<u8>,
     decompressor: zstd::bulk::Decompressor<'static>,
 }
 
@@ -40,19 +41,20 @@ impl Chunks {
             index: 0,
             at: format::HEADER_LEN as u64,
             stored: Vec::new(),
-            raw: Vec::with_capacity(CHUNK_LEN as usize),
             decompressor: zstd::bulk::Decompressor::new().map_err(Error::io(path))?,
         })
     }
 
-    /// The next chunk's raw bytes, `None` after the last (when the file must end too).
-    fn next(&mut self) -> Result<Option<&[u8]>> {
+    /// Put the next chunk's raw bytes in `raw` (replacing what it held); `false` after the
+    /// last (when the file must end too).
+    fn next(&mut self, raw: &mut Vec<u8>) -> Result<bool> {
+        raw.clear();
         let Some(raw_len) = format::chunk_raw_len(self.len, self.index) else {
             let size = self.file.metadata().map_err(Error::io(&self.path))?.len();
             if size != self.at {
                 return Err(Error::corrupt(&self.path, self.at, "bytes after the last blob chunk"));
             }
-            return Ok(None);
+            return Ok(false);
         };
         let at = self.at;
         let corrupt = |what: &str| Error::corrupt(&self.path, at, what.to_string());
@@ -62,30 +64,32 @@ impl Chunks {
             _ => Error::Io { path: self.path.clone(), source: e },
         })?;
         let chunk = ChunkHeader::decode(&head).map_err(corrupt)?;
-        self.stored.resize(chunk.stored_len as usize, 0);
-        self.file.read_exact_at(&mut self.stored, at + head.len() as u64).map_err(|e| match e.kind() {
+        let stored = match chunk.codec {
+            Codec::Raw => &mut *raw,
+            Codec::Zstd => &mut self.stored,
+        };
+        stored.resize(chunk.stored_len as usize, 0);
+        self.file.read_exact_at(stored, at + head.len() as u64).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => corrupt("blob file ends inside a chunk"),
             _ => Error::Io { path: self.path.clone(), source: e },
         })?;
-        if !chunk.checks(&self.stored) {
+        if !chunk.checks(stored) {
+            raw.clear();
             return Err(corrupt("blob chunk checksum mismatch"));
         }
-        self.raw.clear();
-        match chunk.codec {
-            Codec::Raw => self.raw.extend_from_slice(&self.stored),
-            Codec::Zstd => {
-                self.raw.reserve(raw_len as usize);
-                self.decompressor
-                    .decompress_to_buffer(&self.stored, &mut self.raw)
-                    .map_err(|_| corrupt("blob chunk does not decompress"))?;
-            }
+        if chunk.codec == Codec::Zstd {
+            raw.reserve(raw_len as usize);
+            self.decompressor
+                .decompress_to_buffer(&self.stored, raw)
+                .map_err(|_| corrupt("blob chunk does not decompress"))?;
         }
-        if self.raw.len() != raw_len as usize {
+        if raw.len() != raw_len as usize {
+            raw.clear();
             return Err(corrupt("blob chunk has the wrong length"));
         }
         self.index += 1;
-        self.at += (head.len() + self.stored.len()) as u64;
-        Ok(Some(&self.raw))
+        self.at += (head.len() + chunk.stored_len as usize) as u64;
+        Ok(true)
     }
 }
 
@@ -93,8 +97,11 @@ impl Chunks {
 pub struct Reader {
     chunks: Chunks,
     info: Info,
-    md5: md5::Md5,
+    /// The MD5, on a thread of its own for a blob of more than one chunk.
+    md5: Option<Md5>,
     id: IdHasher,
+    /// The chunk handed out last (shared with the MD5 thread while it hashes it).
+    current: Option<Chunk>,
     pos: usize,
     done: bool,
 }
@@ -124,8 +131,9 @@ impl Reader {
         Ok(Some(Reader {
             chunks: Chunks::new(&path, file, header.len)?,
             info,
-            md5: md5::Md5::new(),
+            md5: Some(Md5::new(Some(header.len))),
             id: IdHasher::new(header.len),
+            current: None,
             pos: 0,
             done: false,
         }))
@@ -142,25 +150,28 @@ impl Reader {
             return Ok(&[]);
         }
         self.pos = 0;
-        match self.chunks.next()? {
-            Some(raw) => {
-                self.md5.update(raw);
-                self.id.update(raw);
-            }
-            None => {
-                self.done = true;
-                self.check_whole()?;
-                self.chunks.raw.clear();
-            }
+        // Let go of the last chunk first, so that its buffer can come back.
+        self.current = None;
+        let md5 = self.md5.as_mut().ok_or_else(|| Error::Invalid("blob reader finished".into()))?;
+        let mut raw = md5.buffer();
+        if self.chunks.next(&mut raw)? {
+            // The MD5 thread reads the chunk while this one hashes its SHA-1 and the caller
+            // uses it.
+            let chunk = md5.update(raw);
+            self.id.update(&chunk);
+            Ok(&**self.current.insert(chunk))
+        } else {
+            self.done = true;
+            self.check_whole()?;
+            Ok(&[])
         }
-        Ok(&self.chunks.raw)
     }
 
     fn check_whole(&mut self) -> Result<()> {
         let path = self.chunks.path.clone();
         let end = self.chunks.at;
-        let md5: [u8; 16] = std::mem::take(&mut self.md5).finalize().into();
-        if md5 != self.info.md5 {
+        let md5 = self.md5.take().and_then(Md5::finish);
+        if md5 != Some(self.info.md5) {
             return Err(Error::corrupt(&path, end, "blob MD5 does not match its header"));
         }
         let hasher = std::mem::replace(&mut self.id, IdHasher::new(0));
@@ -192,7 +203,7 @@ impl Reader {
 impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            let ready = self.chunks.raw.get(self.pos..).unwrap_or_default();
+            let ready = self.current.as_ref().and_then(|c| c.get(self.pos..)).unwrap_or_default();
             if !ready.is_empty() {
                 let n = ready.len().min(buf.len());
                 buf.get_mut(..n).unwrap_or_default().copy_from_slice(ready.get(..n).unwrap_or_default());
@@ -222,8 +233,9 @@ pub(super) fn hash_file(path: &Path, len: u64) -> Result<ObjectId> {
         let file = fs::File::open(path).map_err(Error::io(path))?;
         let mut chunks = Chunks::new(path, file, len)?;
         let mut h = if marked { IdHasher::marked(len) } else { IdHasher::new(len) };
-        while let Some(raw) = chunks.next()? {
-            h.update(raw);
+        let mut raw = Vec::new();
+        while chunks.next(&mut raw)? {
+            h.update(&raw);
         }
         if let Some(id) = h.finish() {
             return Ok(id);

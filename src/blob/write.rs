@@ -4,7 +4,8 @@
 //! Owns: chunking, the compression choice per chunk, the MD5, the id, and the writer steps
 //! of format-spec/blobs.md ("Writer rules").
 //! Invariants:
-//! 1. At most one raw chunk and one compressed chunk are held in memory.
+//! 1. At most `digest::DEPTH` raw chunks (the one filling, those the MD5 thread has yet to
+//!    hash) and one compressed chunk are held in memory.
 //! 2. The final name appears only after the file's bytes are durable, and `finish` returns
 //!    only after the name is (so a commit made after it may reference the blob).
 //! 3. A writer dropped before `finish` removes its temporary file.
@@ -13,8 +14,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use md5::Digest as _;
-
+use super::digest::Md5;
 use super::format::{self, Codec, Header, CHUNK_LEN};
 use super::{Compression, IdHasher, Info};
 use crate::disk::{Disk, File};
@@ -33,7 +33,8 @@ pub struct Writer<'d> {
     at: u64,
     expected: Option<u64>,
     len: u64,
-    md5: md5::Md5,
+    /// The MD5, on a thread of its own for a blob of more than one chunk.
+    md5: Option<Md5>,
     /// The id, hashed as the bytes arrive when the length was announced.
     id: Option<IdHasher>,
     compression: Compression,
@@ -57,6 +58,8 @@ impl<'d> Writer<'d> {
         let tmp = dir.join(format!("tmp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         let file = disk.create(&tmp, false).map_err(Error::io(&tmp))?;
         let compressor = zstd::bulk::Compressor::new(LEVEL).map_err(Error::io(&tmp))?;
+        let mut md5 = Md5::new(expected_len);
+        let raw = md5.buffer();
         Ok(Writer {
             disk,
             dir,
@@ -65,10 +68,10 @@ impl<'d> Writer<'d> {
             at: format::HEADER_LEN as u64,
             expected: expected_len,
             len: 0,
-            md5: md5::Md5::new(),
+            md5: Some(md5),
             id: expected_len.map(IdHasher::new),
             compression,
-            raw: Vec::with_capacity(CHUNK_LEN as usize),
+            raw,
             packed: Vec::with_capacity(zstd::zstd_safe::compress_bound(CHUNK_LEN as usize)),
             compressor,
         })
@@ -123,18 +126,18 @@ impl<'d> Writer<'d> {
         if let Some(expected) = self.expected.filter(|e| self.len > *e) {
             return Err(too_long_or_short(self.len, expected));
         }
-        self.md5.update(&self.raw);
+        let md5 = self.md5.as_mut().ok_or_else(|| Error::Invalid("blob writer finished".into()))?;
+        // The MD5 thread reads the chunk while this one hashes, compresses and writes it.
+        let raw = md5.update(std::mem::take(&mut self.raw));
         if let Some(h) = self.id.as_mut() {
-            h.update(&self.raw);
+            h.update(&raw);
         }
         let mut codec = Codec::Raw;
         if self.compression != Compression::Never {
             self.packed.clear();
-            let n = self
-                .compressor
-                .compress_to_buffer(&self.raw, &mut self.packed)
-                .map_err(Error::io(&self.tmp))?;
-            let pays = n <= self.raw.len() - self.raw.len() / 8;
+            let n =
+                self.compressor.compress_to_buffer(&raw, &mut self.packed).map_err(Error::io(&self.tmp))?;
+            let pays = n <= raw.len() - raw.len() / 8;
             if self.compression == Compression::Sample {
                 self.compression = if pays { Compression::Always } else { Compression::Never };
             }
@@ -142,13 +145,14 @@ impl<'d> Writer<'d> {
                 codec = Codec::Zstd;
             }
         }
-        let stored = if codec == Codec::Zstd { &self.packed } else { &self.raw };
+        let stored = if codec == Codec::Zstd { &self.packed } else { &*raw };
         let file = self.file.as_ref().ok_or_else(|| Error::Invalid("blob writer finished".into()))?;
         let head = format::chunk_header(codec, stored);
         file.write_all_at(&head, self.at).map_err(Error::io(&self.tmp))?;
         file.write_all_at(stored, self.at + head.len() as u64).map_err(Error::io(&self.tmp))?;
         self.at += (head.len() + stored.len()) as u64;
-        self.raw.clear();
+        drop(raw);
+        self.raw = md5.buffer();
         Ok(())
     }
 
@@ -159,7 +163,11 @@ impl<'d> Writer<'d> {
         if let Some(expected) = self.expected.filter(|e| self.len != *e) {
             return Err(too_long_or_short(self.len, expected));
         }
-        let md5: [u8; 16] = std::mem::take(&mut self.md5).finalize().into();
+        let md5 = self
+            .md5
+            .take()
+            .and_then(Md5::finish)
+            .ok_or_else(|| Error::Invalid("the blob's MD5 thread failed".into()))?;
         let file = self.file.take().ok_or_else(|| Error::Invalid("blob writer finished".into()))?;
         let header = Header { len: self.len, md5 };
         file.write_all_at(&header.encode(), 0).map_err(Error::io(&self.tmp))?;

@@ -66,11 +66,18 @@ impl Lock {
         Ok(Lock::try_acquire(dir, QUEUE_FILE_NAME)?.is_none())
     }
 
-    /// The lock, taken on `file`: say who holds it.
+    /// The lock, taken on `file`: say who holds it. Left as it is when it already names
+    /// this process (the usual case for a process committing again and again): cutting and
+    /// rewriting it would add its metadata to every commit's journal transaction.
     fn holding(mut file: File) -> Lock {
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "pid {}", std::process::id());
+        let me = format!("pid {}", std::process::id());
+        let mut said = [0u8; 32];
+        let n = std::os::unix::fs::FileExt::read_at(&file, &mut said, 0).unwrap_or(0);
+        if said.get(..n) != Some(me.as_bytes()) {
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = file.write_all(me.as_bytes());
+        }
         Lock { _file: file }
     }
 

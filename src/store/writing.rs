@@ -39,11 +39,18 @@ pub(super) struct Writing {
     lock: Option<lock::Lock>,
     /// Nesting depth of [`Store::locked`] calls (0: not held).
     depth: u32,
+    /// This handle among the process's writers (how the group commit knows who comes back).
+    id: u64,
 }
 
 impl Writing {
     pub(super) fn new(wait: Option<Duration>) -> Writing {
-        Writing { wait, lock: None, depth: 0 }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Writing { wait, lock: None, depth: 0, id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) }
+    }
+
+    pub(super) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(super) fn is_held(&self) -> bool {

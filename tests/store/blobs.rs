@@ -165,6 +165,40 @@ fn a_length_other_than_announced_is_refused_and_leaves_nothing() {
     assert!(t.store.open_blob(&blob::id_of(&bytes)).unwrap().is_none());
 }
 
+/// A large blob hashes its MD5 on a second thread while the caller goes on: a reader or
+/// writer given up halfway stops it cleanly, and a read through `Read` in small pieces
+/// sees every byte in order.
+#[test]
+fn large_blobs_abandoned_halfway_or_read_in_small_pieces() {
+    let t = TestStore::new();
+    let chunk = u64::from(blob::CHUNK_LEN);
+    let bytes = noise(11, 6 * chunk + 77);
+    let info = t.store.write_blob(&mut &bytes[..], None, Compression::Never).unwrap();
+    assert_eq!((info.id, info.md5), (blob::id_of(&bytes), md5(&bytes)));
+
+    let mut writer = t.store.blob_writer(Some(8 * chunk), Compression::Never).unwrap();
+    writer.write(&bytes[..(5 * chunk) as usize]).unwrap();
+    drop(writer);
+    assert_eq!(blob_files(&t).len(), 1, "an abandoned writer left its temporary file");
+
+    let mut reader = t.store.open_blob(&info.id).unwrap().unwrap();
+    assert_eq!(reader.next_chunk().unwrap(), &bytes[..chunk as usize]);
+    assert_eq!(reader.next_chunk().unwrap(), &bytes[chunk as usize..2 * chunk as usize]);
+    drop(reader);
+
+    let mut reader = t.store.open_blob(&info.id).unwrap().unwrap();
+    let mut out = Vec::new();
+    let mut piece = [0u8; 100_003];
+    loop {
+        let n = reader.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&piece[..n]);
+    }
+    assert!(out == bytes, "bytes read in pieces differ");
+}
+
 #[test]
 fn a_read_only_handle_writes_no_blob_and_an_older_store_gains_the_directory() {
     let mut t = TestStore::new();
