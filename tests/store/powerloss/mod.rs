@@ -97,9 +97,15 @@ impl Ctx {
     }
 
     fn open(&self) -> settee::Result<Store> {
-        Store::open_on(self.disk.clone(), &self.root, OpenOptions { write: true, wait_for_lock: None })
+        Store::open_on(self.disk.clone(), &self.root, OpenOptions { write: true, wait_for_lock: LOCK_WAIT })
     }
 }
+
+/// How long this test's writers wait for the writer lock. Nothing else writes its stores,
+/// but other tests of this process start child processes, and a child holds copies of the
+/// parent's open files from its fork until its exec: a lock just let go can stay taken for
+/// that moment, and a writer that does not wait would fail.
+const LOCK_WAIT: Option<std::time::Duration> = Some(std::time::Duration::from_secs(10));
 
 type Workload = fn(&mut Ctx) -> settee::Result<()>;
 
@@ -265,7 +271,8 @@ fn replication_options() -> ReplicateOptions {
 
 fn replication(ctx: &mut Ctx) -> settee::Result<()> {
     let mut store = ctx.open()?;
-    let mut source = Store::open(&ctx.aux.join(".settee"), OpenOptions { write: true, wait_for_lock: None })?;
+    let mut source =
+        Store::open(&ctx.aux.join(".settee"), OpenOptions { write: true, wait_for_lock: LOCK_WAIT })?;
     replicate(
         &mut LocalStore::new(&mut source),
         &mut LocalStore::new(&mut store),
@@ -294,7 +301,7 @@ fn recovery(ctx: &mut Ctx) -> settee::Result<()> {
 fn torn_template() -> tempfile::TempDir {
     let dir = template(filled(20, 1, 4));
     let root = dir.path().join(".settee");
-    let mut store = Store::open(&root, OpenOptions { write: true, wait_for_lock: None }).unwrap();
+    let mut store = Store::open(&root, OpenOptions { write: true, wait_for_lock: LOCK_WAIT }).unwrap();
     let ops = random_edits(&store, &mut Rng::new(5), 6, "doc-");
     write(&mut store, ops).unwrap();
     let journal = std::fs::read_dir(&root)
@@ -481,7 +488,7 @@ fn check(what: &str, image: &Path, record: &Record, acked: usize, locals: &[Stri
     let seen = Some(describe(&reader, locals));
     assert!(allowed(&seen), "{what}: a reader sees other documents:\n{}", differences(&seen, before, after));
     drop(reader);
-    let mut store = Store::open(&root, OpenOptions { write: true, wait_for_lock: None })
+    let mut store = Store::open(&root, OpenOptions { write: true, wait_for_lock: LOCK_WAIT })
         .unwrap_or_else(|e| panic!("{what}: the store does not open for writing: {e}"));
     let written = Some(describe(&store, locals));
     assert_eq!(written, seen, "{what}: the writer sees other documents than a reader");
@@ -492,7 +499,7 @@ fn check(what: &str, image: &Path, record: &Record, acked: usize, locals: &[Stri
         let copy = tempfile::tempdir().unwrap();
         copy_dir(template.path(), copy.path());
         let mut source =
-            Store::open(&copy.path().join(".settee"), OpenOptions { write: true, wait_for_lock: None })
+            Store::open(&copy.path().join(".settee"), OpenOptions { write: true, wait_for_lock: LOCK_WAIT })
                 .unwrap();
         replicate(
             &mut LocalStore::new(&mut source),
@@ -620,9 +627,12 @@ fn regression_the_quarantine_is_durable_before_the_cut() {
     let base = scratch.path().join("work");
     copy_dir(start.path(), &base);
     let disk = SimDisk::new(&base, None);
-    let store =
-        Store::open_on(disk.clone(), &base.join(".settee"), OpenOptions { write: true, wait_for_lock: None })
-            .unwrap();
+    let store = Store::open_on(
+        disk.clone(),
+        &base.join(".settee"),
+        OpenOptions { write: true, wait_for_lock: LOCK_WAIT },
+    )
+    .unwrap();
     assert!(store.recovery().is_some_and(|r| r.bytes() > 0), "the template has a torn tail to cut");
     drop(store);
     let image = scratch.path().join("image");
