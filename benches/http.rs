@@ -28,6 +28,10 @@ mod child;
 #[path = "../tests/cli/http/server.rs"]
 mod server;
 
+#[path = "../tests/support/rng.rs"]
+mod rng;
+use rng::noise;
+
 fn settee(dir: &Path, args: &[&str]) -> child::Measured {
     child::measure(Command::new(env!("CARGO_BIN_EXE_settee")).args(args).current_dir(dir))
 }
@@ -63,19 +67,6 @@ fn main() {
     if att_docs > 0 {
         attachments(w, &server, att_docs, 100 * 1024);
     }
-}
-
-/// `len` bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 fn mb_line(what: &str, bytes: u64, seconds: f64, rss: f64) {

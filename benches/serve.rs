@@ -209,20 +209,20 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// A new settee store in `tree` (made if missing).
+fn init_store(settee: &str, tree: &std::path::Path) {
+    std::fs::create_dir_all(tree).unwrap();
+    let status = Command::new(settee).arg("init").current_dir(tree).stdout(Stdio::null()).status();
+    assert!(status.unwrap().success(), "settee init in {}", tree.display());
+}
+
 /// `settee clone` over HTTP of a served store of `docs` documents: prints docs/s and the
 /// peak RSS of both processes.
 fn clone_over_http(settee: &str, docs: u64) {
     let tmp = tempfile::Builder::new().prefix("settee-bench-clone-").tempdir().unwrap();
     let dir = tmp.path();
     let tree = dir.join("big");
-    std::fs::create_dir_all(&tree).unwrap();
-    assert!(Command::new(settee)
-        .arg("init")
-        .current_dir(&tree)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success());
+    init_store(settee, &tree);
     // The documents go to `settee import` through a pipe, never all in memory.
     let started = Instant::now();
     let mut import = Command::new(settee)
@@ -325,14 +325,7 @@ fn main() {
     let settee = env!("CARGO_BIN_EXE_settee");
     for name in ["db", "bulk"] {
         let tree = dir.join(name);
-        std::fs::create_dir_all(&tree).unwrap();
-        assert!(Command::new(settee)
-            .arg("init")
-            .current_dir(&tree)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success());
+        init_store(settee, &tree);
     }
     let started = Instant::now();
     assert!(Command::new(settee)

@@ -27,6 +27,8 @@ mod progress;
 mod readme;
 mod repair;
 mod replication;
+#[path = "../support/rng.rs"]
+mod rng;
 mod serve;
 mod shared;
 mod store;

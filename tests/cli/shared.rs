@@ -13,9 +13,7 @@ use settee::{DocId, RevId, Store};
 
 use crate::*;
 
-#[path = "../support/rng.rs"]
-mod rng;
-use rng::Rng;
+use crate::rng::Rng;
 
 const IMPORTERS: usize = 8;
 const DOCS_EACH: usize = 500;

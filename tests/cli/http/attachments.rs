@@ -9,21 +9,10 @@ use super::proxy::{Faults, Proxy};
 use super::{percent, PouchServer};
 use crate::*;
 
+use crate::rng::noise;
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// `len` bytes that do not compress, from `seed`.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.max(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// CouchDB's `md5-<base64>` digest of `bytes`, as the server reports it.
