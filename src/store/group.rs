@@ -88,7 +88,11 @@ impl Store {
                 return outcome;
             }
             let regroup = gate.regroup_deadline(Instant::now());
-            if !gate.busy && regroup.is_none() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let out_of_time = left.is_none_or(|l| l.is_zero());
+            // A handle that may not wait (or may wait no longer) leads at once when the gate
+            // is free: the regroup pause is for throughput, never a reason to report a lock.
+            if !gate.busy && (regroup.is_none() || out_of_time) {
                 gate.busy = true;
                 gate.regroup.clear();
                 let batch = std::mem::take(&mut gate.queued);
@@ -104,8 +108,7 @@ impl Store {
                 checkpointed?;
                 return Ok(outcome);
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_none_or(|l| l.is_zero()) {
+            if out_of_time {
                 // Still queued (not taken by a leader, or it would be done or in progress).
                 if let Some(at) = gate.queued.iter().position(|(t, ..)| *t == ticket) {
                     gate.queued.remove(at);
