@@ -2,7 +2,7 @@
 //!
 //! Owns: the server: routing (`route`), the endpoints (`api`), the served databases
 //! (`dbs`, `db`), streamed bodies (`stream`), written documents and their attachments
-//! (`written`, `multipart`, `upload`), errors as CouchDB writes them (`error`) and
+//! (`written`, `multipart`, `upload`), `open_revs` as `multipart/mixed` (`mixed`), errors as CouchDB writes them (`error`) and
 //! the listener with its layers (`server`, `drain`). Not: documents, revisions, the changes feed or
 //! durability, which are the store's; the server only translates.
 //! Invariants:
@@ -21,6 +21,7 @@ mod dbs;
 mod drain;
 pub mod error;
 mod http;
+mod mixed;
 mod multipart;
 mod route;
 mod server;

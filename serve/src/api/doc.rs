@@ -6,10 +6,9 @@
 //! Written bodies may carry attachments: inline base64 `data`, stubs, or (in a
 //! `multipart/related` body) parts that follow (`crate::written`, `crate::multipart`);
 //! `api::attachment` reads and writes one attachment.
-//! `open_revs` is answered in JSON whatever the `Accept` header asks, `multipart/mixed`
-//! included: no well-kept crate found builds MIME multipart bodies with binary parts, and
-//! MIME is not written by hand here. Replicators that ask `_bulk_get` first (PouchDB,
-//! settee, CouchDB 3.3 and later) read every revision there instead.
+//! `open_revs` is answered in JSON (`[{"ok": doc} | {"missing": rev}]`), or, when `Accept`
+//! names `multipart/mixed`, as CouchDB's replicator reads it: one MIME part per revision,
+//! attachment bytes streamed from their blobs in `multipart/related` parts (`crate::mixed`).
 
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use settee::{DocId, Op, RevId};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{self, Params};
+use crate::mixed;
 use crate::multipart;
 use crate::route::Req;
 use crate::written::{self, ReceivedSet};
@@ -77,6 +77,9 @@ pub fn get_options(params: &Params) -> ApiResult<GetOptions> {
 async fn get(req: Req, db: Arc<Db>, id: DocId) -> ApiResult<Response> {
     let options = get_options(&req.params)?;
     let open_revs = options.open_revs.is_some();
+    if open_revs && mixed::accepts(&req.headers) {
+        return mixed::answer(db, id, options).await;
+    }
     let doc = db.run(move |store| Ok(store.get(&id, &options)?)).await?;
     if open_revs {
         return Ok(http::json(StatusCode::OK, &doc));

@@ -326,14 +326,8 @@ fn multipart_related_puts_stream_attachments_that_follow_into_blobs() {
     assert_eq!(full["_attachments"]["big.bin"]["data"], b64(&big));
     assert_eq!(full["_attachments"]["note.txt"]["data"], b64(b"hello"));
 
-    // open_revs as the replicator asks for it (Accept: multipart/mixed) is answered in JSON,
-    // which it also reads: one entry per revision, the bytes inline.
-    let open = call(
-        "GET",
-        &url("m?open_revs=[\"2-bbb\",\"9-zzz\"]&revs=true&latest=true&attachments=true"),
-        None,
-        &[("accept", "multipart/mixed")],
-    );
+    // open_revs in JSON: one entry per revision, the bytes inline (multipart/mixed: mixed.rs).
+    let open = get(&url("m?open_revs=[\"2-bbb\",\"9-zzz\"]&revs=true&latest=true&attachments=true"));
     assert!(open.content_type.starts_with("application/json"), "{open:?}");
     let open = open.expect(200);
     assert_eq!(open[0]["ok"]["_attachments"]["big.bin"]["data"], b64(&big));

@@ -6,6 +6,7 @@ mod batches;
 mod convergence;
 mod endpoints;
 mod feeds;
+mod mixed;
 mod pouch;
 mod robustness;
 mod settee;
