@@ -2,8 +2,8 @@
 //!
 //! Owns: the server: routing (`route`), the endpoints (`api`), the served databases
 //! (`dbs`, `db`), streamed bodies (`stream`), written documents and their attachments
-//! (`written`, `multipart`, `upload`), `open_revs` as `multipart/mixed` (`mixed`), errors as CouchDB writes them (`error`) and
-//! the listener with its layers (`server`, `drain`). Not: documents, revisions, the changes feed or
+//! (`written`, `multipart`, `upload`), `open_revs` as `multipart/mixed` (`mixed`), errors
+//! as CouchDB writes them (`error`) and the listener with its layers (`server`, `drain`). Not: documents, revisions, the changes feed or
 //! durability, which are the store's; the server only translates.
 //! Invariants:
 //! 1. No store call runs on an async worker thread (`db.rs`).
