@@ -81,6 +81,14 @@ impl Attachment {
         Value::Object(m)
     }
 
+    /// What a `multipart/related` document names for an attachment whose bytes come in a
+    /// later part: `{content_type, digest, length, revpos, follows: true}`.
+    pub fn follows(&self) -> Value {
+        let mut m = self.meta();
+        m.insert("follows".into(), Value::Bool(true));
+        Value::Object(m)
+    }
+
     fn meta(&self) -> Map<String, Value> {
         let mut m = Map::with_capacity(5);
         m.insert("content_type".into(), Value::String(self.content_type.clone()));

@@ -57,6 +57,21 @@ pub struct ErrorBody {
     pub reason: String,
 }
 
+impl ErrorBody {
+    /// `error: reason` from a refusal's body, or the start of the body when it is not
+    /// CouchDB's error object.
+    pub fn summary(body: &[u8]) -> String {
+        match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(e) if e.reason.is_empty() => e.error,
+            Ok(e) => format!("{}: {}", e.error, e.reason),
+            Err(_) => {
+                let text = String::from_utf8_lossy(body.get(..200).unwrap_or(body));
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            }
+        }
+    }
+}
+
 /// A body that does not have the shape its endpoint gives it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{endpoint}: {what}")]

@@ -8,9 +8,10 @@
 //! 1. Bytes enter the spool only after their length and MD5 digest matched what the server
 //!    said, so a revision whose attachment arrived damaged is an error naming the document
 //!    and the attachment, and nothing of it reaches the target.
-//! 2. A large attachment is never held whole in memory on the way in: it is streamed from
+//! 2. A large attachment is never held whole in memory: on the way in it is streamed from
 //!    the response (gunzipped when the server sent it `Content-Encoding: gzip`) into a
-//!    temporary file.
+//!    temporary file; on the way out, one of [`MULTIPART_MIN`] or more goes from its
+//!    temporary file as a part of a `multipart/related` `PUT`.
 //! 3. Pull: an attachment whose `revpos` is at most the position of the newest revision the
 //!    target has on the revision's path (`atts_since`) is not fetched: it becomes a
 //!    `transport::Stub`, resolved from the target's own copy. Push: the same rule, with the
@@ -25,6 +26,7 @@ use std::io::{Read, Write};
 use md5::Digest as _;
 use serde_json::{json, Map, Value};
 use ureq::http::Method;
+use ureq::unversioned::multipart::{Form, Part};
 
 use super::endpoints::{doc_path, encode};
 use super::{Couch, Error};
@@ -43,6 +45,10 @@ pub const INLINE_MAX: u64 = 64 * 1024;
 /// The attachment bytes one inline `_bulk_get` or `_bulk_docs` request carries, at most
 /// (one larger attachment goes alone).
 pub const REQUEST_BYTES: u64 = 4 << 20;
+/// A revision sending an attachment at least this long goes alone, as a `multipart/related`
+/// `PUT /db/ID?new_edits=false` whose parts stream from the spool; smaller ones travel inline
+/// in `_bulk_docs`, many documents to a request, where the base64 copy costs little.
+pub const MULTIPART_MIN: u64 = 1 << 20;
 /// Attachments downloaded at once.
 const DOWNLOADS: usize = 6;
 /// Fetches whose spooled bytes are kept for `open_blob` (the replicator has fewer pages in
@@ -88,6 +94,20 @@ impl Spool {
         let mut out = Vec::new();
         stream.read_to_end(&mut out)?;
         Ok(Some(out))
+    }
+
+    /// Blob `id` as one part of a multipart body, of known length (the small ones from
+    /// memory, the large ones from their temporary file), if spooled.
+    fn part(&self, id: &ObjectId) -> std::io::Result<Option<Part<'_>>> {
+        Ok(match self.blobs.get(id) {
+            None => None,
+            Some(Bytes::Memory(v)) => Some(Part::bytes(v)),
+            Some(Bytes::File(f)) => Some(Part::file(f.path())?),
+        })
+    }
+
+    fn has(&self, id: &ObjectId) -> bool {
+        self.blobs.contains_key(id)
     }
 
     fn clear(&mut self) {
@@ -434,6 +454,18 @@ impl Couch {
     }
 }
 
+/// Whether a revision goes as a multipart `PUT`: it sends the bytes of an attachment of at
+/// least [`MULTIPART_MIN`], and every attachment it sends has a name that fits a part header
+/// as it stands (no quote, backslash or control character) and a content type that parses.
+fn goes_multipart(atts: &Attachments, following: &BTreeSet<&str>) -> bool {
+    let sent = || atts.iter().filter(|(name, _)| following.contains(name.as_str()));
+    sent().any(|(_, a)| a.length >= MULTIPART_MIN)
+        && sent().all(|(name, a)| {
+            !name.chars().any(|c| c == '"' || c == '\\' || c.is_control())
+                && a.content_type.parse::<mime::Mime>().is_ok()
+        })
+}
+
 /// Ancestors of a pushed revision asked about with `_revs_diff`, at most.
 const ANCESTORS_ASKED: usize = 100;
 
@@ -526,9 +558,20 @@ impl Couch {
             let mut size = 0;
             if !atts.is_empty() {
                 let send = self.sending.remove(&(r.id.to_string(), r.rev.to_string()));
+                let following: BTreeSet<&str> = atts
+                    .iter()
+                    .filter(|(name, a)| {
+                        send.as_ref().is_none_or(|s| s.contains(*name)) && self.outgoing.has(&a.blob)
+                    })
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                if goes_multipart(&atts, &following) {
+                    failures.extend(self.put_multipart(r, doc, &atts, &following)?);
+                    continue;
+                }
                 let mut out = Map::new();
                 for (name, a) in &atts {
-                    let with_bytes = send.as_ref().is_none_or(|s| s.contains(name));
+                    let with_bytes = following.contains(name.as_str());
                     let bytes = if with_bytes {
                         self.outgoing
                             .read(&a.blob)
@@ -563,6 +606,60 @@ impl Couch {
         }
         self.outgoing.clear();
         Ok(failures)
+    }
+
+    /// One revision as CouchDB's replicator sends one with attachments: `PUT /db/ID?new_edits=false`
+    /// with a `multipart/related` body, the document first (the attachments in `following`
+    /// marked `follows`, the others stubs), then those attachments' bytes in the order the
+    /// document names them. A refusal of the document is a write failure, as in `_bulk_docs`.
+    fn put_multipart(
+        &self,
+        r: &Revision,
+        mut doc: Value,
+        atts: &Attachments,
+        following: &BTreeSet<&str>,
+    ) -> Result<Option<crate::transport::WriteFailure>, Error> {
+        let listed: Map<String, Value> = atts
+            .iter()
+            .map(|(name, a)| {
+                (name.clone(), if following.contains(name.as_str()) { a.follows() } else { a.stub() })
+            })
+            .collect();
+        if let Some(map) = doc.as_object_mut() {
+            map.insert(crate::attachment::MEMBER.into(), Value::Object(listed));
+        }
+        let json = serde_json::to_vec(&doc).map_err(|e| Error::Config(format!("encoding a request: {e}")))?;
+        let make = || -> std::io::Result<Form<'_>> {
+            let mut form = Form::new().part(
+                "document",
+                Part::bytes(&json).mime_str("application/json").map_err(std::io::Error::other)?,
+            );
+            for (name, a) in atts.iter().filter(|(name, _)| following.contains(name.as_str())) {
+                let part = self.outgoing.part(&a.blob)?.ok_or_else(|| {
+                    std::io::Error::other(format!(
+                        "the bytes of attachment {name} of {} are not at hand",
+                        r.id
+                    ))
+                })?;
+                form = form.part(
+                    name,
+                    part.file_name(name).mime_str(&a.content_type).map_err(std::io::Error::other)?,
+                );
+            }
+            Ok(form)
+        };
+        let path = format!("{}?new_edits=false", doc_path(r.id.as_str()));
+        let url = format!("{}/{path}", self.endpoint.url);
+        let reply = self.client.send(Method::PUT, &url, super::client::Outgoing::Related(&make))?;
+        match reply.status {
+            200..=202 => Ok(None),
+            400 | 409 | 412 | 413 | 415 => Ok(Some(crate::transport::WriteFailure {
+                id: r.id.clone(),
+                rev: r.rev.clone(),
+                error: wire::ErrorBody::summary(&reply.body),
+            })),
+            _ => Err(self.status("PUT", &path, &reply)),
+        }
     }
 
     /// One `_bulk_docs` request; halves on 413 as CouchDB's replicator does.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::http::Method;
+use ureq::unversioned::multipart::Form;
 
 use super::auth::Credentials;
 use super::config::{Config, Endpoint};
@@ -48,6 +49,18 @@ pub struct Client {
 enum Failure {
     Transport(ureq::Error),
     TooLarge,
+    /// The body to send could not be made (a local file); not retried.
+    Local(std::io::Error),
+}
+
+/// What a request sends.
+#[derive(Clone, Copy)]
+pub enum Outgoing<'a> {
+    Nothing,
+    Json(&'a [u8]),
+    /// A `multipart/related` body, made afresh for each attempt (its parts stream from
+    /// readers, so a retry cannot resend what the first attempt read).
+    Related(&'a dyn Fn() -> std::io::Result<Form<'a>>),
 }
 
 impl Client {
@@ -85,6 +98,11 @@ impl Client {
     /// [`Error::Denied`], a status still failing after the retries [`Error::Status`];
     /// other statuses are the caller's to read.
     pub fn request(&self, method: Method, url: &str, body: Option<&[u8]>) -> Result<Reply, Error> {
+        self.send(method, url, body.map_or(Outgoing::Nothing, Outgoing::Json))
+    }
+
+    /// [`Client::request`] with any [`Outgoing`] body.
+    pub fn send(&self, method: Method, url: &str, body: Outgoing<'_>) -> Result<Reply, Error> {
         let mut attempt = 0;
         loop {
             let outcome = self.attempt(&method, url, body);
@@ -94,7 +112,7 @@ impl Client {
                 Err(Failure::Transport(e)) => {
                     (retry_error(e) && super::tls::failure(e).is_none(), e.to_string())
                 }
-                Err(Failure::TooLarge) => (false, String::new()),
+                Err(Failure::TooLarge | Failure::Local(_)) => (false, String::new()),
             };
             if retry && attempt < self.retries {
                 let wait = self.backoff.delay(attempt);
@@ -122,6 +140,7 @@ impl Client {
                 }),
                 Ok(reply) => Ok(reply),
                 Err(Failure::TooLarge) => Err(Error::TooLarge { url: shown(url), limit: self.max_response }),
+                Err(Failure::Local(e)) => Err(Error::Config(format!("reading the bytes to send: {e}"))),
                 Err(Failure::Transport(e)) if super::tls::failure(&e).is_some() => {
                     Err(Error::Tls { url: shown(url), cause: super::tls::failure(&e).unwrap_or_default() })
                 }
@@ -135,7 +154,7 @@ impl Client {
         }
     }
 
-    fn attempt(&self, method: &Method, url: &str, body: Option<&[u8]>) -> Result<Reply, Failure> {
+    fn attempt(&self, method: &Method, url: &str, body: Outgoing<'_>) -> Result<Reply, Failure> {
         let mut request = ureq::http::Request::builder()
             .method(method.clone())
             .uri(url)
@@ -144,14 +163,24 @@ impl Client {
             request = request.header("Authorization", auth.as_str());
         }
         let result = match body {
-            Some(bytes) => {
+            Outgoing::Json(bytes) => {
                 let request = request
                     .header("Content-Type", "application/json")
                     .body(bytes)
                     .map_err(|e| Failure::Transport(ureq::Error::Http(e)))?;
                 self.agent.run(request)
             }
-            None => {
+            Outgoing::Related(make) => {
+                let form = make().map_err(Failure::Local)?;
+                // Set here, so ureq does not add its own `multipart/form-data`.
+                let content_type = format!("multipart/related; boundary={}", form.boundary());
+                let request = request
+                    .header("Content-Type", content_type)
+                    .body(form)
+                    .map_err(|e| Failure::Transport(ureq::Error::Http(e)))?;
+                self.agent.run(request)
+            }
+            Outgoing::Nothing => {
                 let request = request.body(()).map_err(|e| Failure::Transport(ureq::Error::Http(e)))?;
                 self.agent.run(request)
             }

@@ -166,21 +166,32 @@ fn push_sends_the_attachments_the_server_lacks_and_clone_brings_them_back() {
     let r = attach_bytes(&env, "report", "data.bin", &binary, Some(&r), "application/octet-stream");
     attach_bytes(&env, "copy", "notes.txt", &text, None, "text/plain");
     let b = attach_bytes(&env, "archive", "big.bin", &big, None, "application/octet-stream");
+    // A small attachment beside the large one travels in the same multipart request.
+    let b = attach_bytes(&env, "archive", "résumé.txt", &text, Some(&b), "text/plain; charset=utf-8");
     // Changed in a later revision, and one removed.
     let r = attach_bytes(&env, "report", "data.bin", &binary[..1000], Some(&r), "application/octet-stream");
     let old = attach_bytes(&env, "old", "gone.txt", b"soon gone", None, "text/plain");
     env.settee(["detach", "old", "gone.txt", "--rev", &old]).ok();
     let url = server.db("files");
-    let report = env.settee(["--json", "push", &url]).json();
+    let proxy = Proxy::start(server.port, Faults { error_500: 0, cut: 0 }, 1);
+    let report = env.settee(["--json", "push", &proxy.url("files")]).json();
     assert_eq!(report["write_failures"], 0, "{report}");
+    // The document with an attachment over 1 MiB went alone, as a multipart PUT; the others
+    // inline in _bulk_docs.
+    let requests = proxy.requests.lock().unwrap().clone();
+    let puts: Vec<&String> =
+        requests.iter().filter(|r| r.starts_with("PUT /files/") && !r.contains("/_local/")).collect();
+    assert_eq!(puts, ["PUT /files/archive?new_edits=false HTTP/1.1"], "{requests:?}");
+    drop(proxy);
     // Plain HTTP reads of the server give the same bytes and digests.
     for (id, name, bytes) in [
         ("report", "notes.txt", &text[..]),
         ("report", "data.bin", &binary[..1000]),
         ("copy", "notes.txt", &text[..]),
         ("archive", "big.bin", &big[..]),
+        ("archive", "résumé.txt", &text[..]),
     ] {
-        assert_eq!(server.get_bytes(&format!("files/{id}/{name}")).1, bytes, "{id}/{name}");
+        assert_eq!(server.get_bytes(&format!("files/{id}/{}", percent(name))).1, bytes, "{id}/{name}");
         let here = env.get_json(&[id]);
         assert_eq!(here["_attachments"][name]["digest"], server_digest(&server, "files", id, name).as_str());
     }
@@ -251,4 +262,26 @@ fn a_damaged_attachment_is_an_error_naming_it_and_nothing_is_written() {
     assert_eq!(env.last_seq(), 0, "nothing of the batch was written");
     env.settee(["fetch", &server.db("bad")]).ok();
     assert_eq!(local_bytes(&env, "pic", "photo.raw"), big);
+}
+
+/// Multipart uploads refused in the middle: each `PUT` is made again from the spooled bytes
+/// (the first request's body is gone), and the server ends with the attachments whole.
+#[test]
+fn a_multipart_push_refused_mid_upload_is_sent_again_whole() {
+    let server = PouchServer::in_memory();
+    let env = TestEnv::new();
+    let files: Vec<Vec<u8>> = (0..3).map(|i| noise(1_100_000 + i * 1000, 40 + i as u64)).collect();
+    for (i, bytes) in files.iter().enumerate() {
+        attach_bytes(&env, &format!("scan-{i}"), "page.raw", bytes, None, "application/octet-stream");
+    }
+    let proxy = Proxy::start_refusing(server.port, "PUT /faulty/scan-", 2);
+    let out = env.settee(["push", "--retries", "5", &proxy.url("faulty")]);
+    assert_eq!(out.code, OK, "{}", out.stderr);
+    let retried = out.stderr.lines().filter(|l| l.contains("PUT ") && l.contains("retry")).count();
+    assert_eq!(retried, 2, "{}", out.stderr);
+    let puts = proxy.requests.lock().unwrap().iter().filter(|r| r.starts_with("PUT /faulty/scan-")).count();
+    assert_eq!(puts, 5, "three documents, two of them sent twice");
+    for (i, bytes) in files.iter().enumerate() {
+        assert_eq!(server.get_bytes(&format!("faulty/scan-{i}/page.raw")).1, *bytes, "scan-{i}");
+    }
 }

@@ -2,8 +2,9 @@
 //! and on a share of the connections it misbehaves: it answers 500 without asking the
 //! server, or it cuts the server's answers (the connection is kept alive, so after some
 //! answers, or in the middle of one) and closes. Choices come from
-//! a seeded generator, so a failure replays. It stops (and lets its threads end) when
-//! dropped; every connection ends when either side closes.
+//! a seeded generator, so a failure replays. It can also refuse chosen requests, hide an
+//! endpoint, or damage an answer. It stops (and lets its threads end) when dropped; every
+//! connection ends when either side closes.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -49,22 +50,31 @@ impl Proxy {
     /// a server without that endpoint would (requests are not pipelined: each read from
     /// the client starts a request).
     pub fn start_hiding(upstream: u16, faults: Faults, seed: u64, hidden: Option<&'static str>) -> Proxy {
-        Proxy::start_with(upstream, faults, seed, hidden, None)
+        Proxy::start_with(upstream, faults, seed, Rules { hidden, ..Rules::default() })
+    }
+
+    /// A proxy that answers 500 and closes the connection, without asking the server, to the
+    /// first `times` requests whose first line holds `marker`, while their bodies are still
+    /// being sent. (The server never sees them: PouchDB Server exits when a multipart upload
+    /// it is reading is cut.)
+    pub fn start_refusing(upstream: u16, marker: &'static str, times: u64) -> Proxy {
+        let refused = Some((marker, Arc::new(AtomicU64::new(times))));
+        Proxy::start_with(upstream, Faults { error_500: 0, cut: 0 }, 1, Rules { refused, ..Rules::default() })
     }
 
     /// A proxy that changes one byte of the body of each answer to a request whose first
     /// line holds `marker` (bytes damaged on the way), and forwards the rest unchanged.
     pub fn start_corrupting(upstream: u16, marker: &'static str) -> Proxy {
-        Proxy::start_with(upstream, Faults { error_500: 0, cut: 0 }, 1, None, Some(marker))
+        Proxy::start_with(
+            upstream,
+            Faults { error_500: 0, cut: 0 },
+            1,
+            Rules { corrupt: Some(marker), ..Rules::default() },
+        )
     }
 
-    fn start_with(
-        upstream: u16,
-        faults: Faults,
-        seed: u64,
-        hidden: Option<&'static str>,
-        corrupt: Option<&'static str>,
-    ) -> Proxy {
+    fn start_with(upstream: u16, faults: Faults, seed: u64, rules: Rules) -> Proxy {
+        let hidden = rules.hidden;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -97,11 +107,11 @@ impl Proxy {
                         client,
                         server,
                         Some(cut_after),
-                        (hidden, corrupt),
+                        rules.clone(),
                         (answered2.clone(), requests2.clone()),
                     );
                 } else {
-                    pump(client, server, None, (hidden, corrupt), (answered2.clone(), requests2.clone()));
+                    pump(client, server, None, rules.clone(), (answered2.clone(), requests2.clone()));
                 }
             }
         });
@@ -124,6 +134,11 @@ fn answer_500(mut client: TcpStream) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 65536];
     let _ = client.read(&mut buf);
+    write_500(client);
+}
+
+/// Answer 500 and close.
+fn write_500(mut client: TcpStream) {
     let body = r#"{"error":"internal_server_error","reason":"injected by the test proxy"}"#;
     let _ = write!(
         client,
@@ -133,17 +148,23 @@ fn answer_500(mut client: TcpStream) {
     let _ = client.shutdown(Shutdown::Both);
 }
 
+/// What the proxy does to chosen requests (by a marker in their first line).
+#[derive(Clone, Default)]
+struct Rules {
+    /// Answer 404, as a server without the endpoint.
+    hidden: Option<&'static str>,
+    /// Damage one byte of the answer's body.
+    corrupt: Option<&'static str>,
+    /// Answer 500 without asking the server, while the count lasts.
+    refused: Option<(&'static str, Arc<AtomicU64>)>,
+}
+
 /// Bytes answered and request lines seen, shared with the `Proxy`.
 type Counts = (Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<String>>>);
 
 /// Forward both ways; with `cut`, close everything after that many bytes of answer.
-fn pump(
-    client: TcpStream,
-    server: TcpStream,
-    cut: Option<u64>,
-    (hidden, corrupt): (Option<&'static str>, Option<&'static str>),
-    counts: Counts,
-) {
+fn pump(client: TcpStream, server: TcpStream, cut: Option<u64>, rules: Rules, counts: Counts) {
+    let Rules { hidden, corrupt, refused } = rules;
     let (answered, requests) = counts;
     let flip = Arc::new(AtomicBool::new(false));
     let flip_answer = flip.clone();
@@ -162,7 +183,16 @@ fn pump(
                 if corrupt.is_some_and(|c| line.contains(c)) {
                     flip.store(true, Ordering::SeqCst);
                 }
+                let refuse = refused.as_ref().is_some_and(|(marker, left)| {
+                    line.contains(marker)
+                        && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+                });
                 requests.lock().unwrap().push(line);
+                if refuse {
+                    let _ = s_write.shutdown(Shutdown::Both);
+                    write_500(c_answer);
+                    return;
+                }
             }
             if hidden.is_some_and(|h| String::from_utf8_lossy(first_line).contains(h)) {
                 let body = r#"{"error":"not_found","reason":"missing"}"#;
