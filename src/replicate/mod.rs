@@ -92,11 +92,12 @@ struct Page {
 /// Copy to `target` the blobs it needs for `revisions` (`blobs_wanted`), asking the source
 /// thread for each one's bytes in turn (memory: one chunk at a time). A blob the source
 /// lacks is skipped: `bulk_docs` then refuses the revisions naming it.
+/// With `whole`, every attachment's blob (`blobs_wanted_whole`, after a `missing_stub`).
 fn copy_blobs(
     target: &mut (dyn Transport + Send),
     revisions: &[crate::transport::Revision],
-    ask: &crossbeam_channel::Sender<ObjectId>,
-    answers: &crossbeam_channel::Receiver<BlobAnswer>,
+    whole: bool,
+    (ask, answers): (&crossbeam_channel::Sender<ObjectId>, &crossbeam_channel::Receiver<BlobAnswer>),
     outcome: &mut Outcome,
 ) -> Result<()> {
     let mut lengths = std::collections::HashMap::new();
@@ -109,7 +110,9 @@ fn copy_blobs(
         return Ok(());
     }
     let stopped = || Error::Invalid("the replication source stopped".into());
-    for id in target.blobs_wanted(revisions)? {
+    let wanted =
+        if whole { target.blobs_wanted_whole(revisions)? } else { target.blobs_wanted(revisions)? };
+    for id in wanted {
         ask.send(id).map_err(|_| stopped())?;
         let Some(mut stream) = answers.recv().map_err(|_| stopped())?? else { continue };
         let info = target.put_blob(&mut stream, lengths.get(&id).copied())?;
@@ -185,6 +188,21 @@ fn resolve_stubs(
         kept.push(r);
     }
     Ok((kept, refused))
+}
+
+/// The revisions of `candidates` that `failures` refuses as `missing_stub`, taken out of
+/// `failures`.
+fn take_missing_stubs(
+    failures: &mut Vec<crate::transport::WriteFailure>,
+    candidates: Vec<crate::transport::Revision>,
+) -> Vec<crate::transport::Revision> {
+    let refused = |r: &crate::transport::Revision, f: &crate::transport::WriteFailure| {
+        f.id == r.id && f.rev == r.rev && f.error.starts_with("missing_stub")
+    };
+    let again: Vec<crate::transport::Revision> =
+        candidates.into_iter().filter(|r| failures.iter().any(|f| refused(r, f))).collect();
+    failures.retain(|f| !again.iter().any(|r| refused(r, f)));
+    again
 }
 
 /// When to leave `revs_diff` out (CouchDB's replicator does the same): while the target
@@ -394,9 +412,22 @@ pub fn replicate(
                         };
                         let count = revisions.len() as u64;
                         let (revisions, mut failures) = resolve_stubs(&mut *target, revisions)?;
-                        copy_blobs(&mut *target, &revisions, &blob_ask_tx, &blob_rx, &mut outcome)?;
+                        let blobs = (&blob_ask_tx, &blob_rx);
+                        copy_blobs(&mut *target, &revisions, false, blobs, &mut outcome)?;
                         if !revisions.is_empty() {
+                            let with_attachments: Vec<crate::transport::Revision> = revisions
+                                .iter()
+                                .filter(|r| r.body.bytes.starts_with(crate::attachment::STORED_PREFIX))
+                                .cloned()
+                                .collect();
                             failures.extend(target.bulk_docs(revisions)?);
+                            // Refused for lacking an attachment it was sent as a stub: sent
+                            // again with every attachment's bytes.
+                            let again = take_missing_stubs(&mut failures, with_attachments);
+                            if !again.is_empty() {
+                                copy_blobs(&mut *target, &again, true, blobs, &mut outcome)?;
+                                failures.extend(target.bulk_docs(again)?);
+                            }
                         }
                         outcome.write_failures += failures.len() as u64;
                         outcome.revisions_written += count - failures.len() as u64;

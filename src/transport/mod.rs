@@ -154,6 +154,15 @@ pub trait Transport {
         Ok(ids.to_vec())
     }
 
+    /// After the peer refused `revisions` as `missing_stub` (it lacks an attachment it was
+    /// sent as a stub): the blobs to send so that the next `bulk_docs(revisions)` carries
+    /// every attachment with its bytes, as CouchDB's replicator sends such a document again
+    /// without `atts_since`. Default: [`Transport::blobs_wanted`] (a peer that resolves
+    /// stubs itself sends no stubs).
+    fn blobs_wanted_whole(&mut self, revisions: &[Revision]) -> Result<Vec<ObjectId>> {
+        self.blobs_wanted(revisions)
+    }
+
     /// The blobs the peer needs before `bulk_docs(revisions)`: by default those the bodies
     /// name that `missing_blobs` says it lacks, in the order first named. A peer that
     /// decides per revision which attachments to send with their bytes (HTTP: CouchDB's

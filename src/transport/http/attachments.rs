@@ -524,6 +524,25 @@ impl Couch {
         Ok(wanted)
     }
 
+    /// Push, after a `missing_stub` refusal: every attachment of `revisions` is sent with
+    /// its bytes. Returns their blobs, in the order first named.
+    pub(super) fn plan_sending_whole(
+        &mut self,
+        revisions: &[Revision],
+    ) -> crate::error::Result<Vec<ObjectId>> {
+        let mut wanted: Vec<ObjectId> = Vec::new();
+        for r in revisions {
+            let atts = crate::attachment::of_bytes(&r.body.bytes)?;
+            for a in atts.values() {
+                if !wanted.contains(&a.blob) {
+                    wanted.push(a.blob);
+                }
+            }
+            self.sending.insert((r.id.to_string(), r.rev.to_string()), atts.into_keys().collect());
+        }
+        Ok(wanted)
+    }
+
     /// Push: keep the bytes of a blob `bulk_docs` will send.
     pub(super) fn spool_outgoing(
         &mut self,
@@ -662,7 +681,9 @@ impl Couch {
         }
     }
 
-    /// One `_bulk_docs` request; halves on 413 as CouchDB's replicator does.
+    /// One `_bulk_docs` request; halves on 413 as CouchDB's replicator does, and on 412
+    /// (PouchDB Server refuses a whole request for one document's `missing_stub`) until the
+    /// document refused stands alone.
     fn send_docs(
         &self,
         docs: Vec<Value>,
@@ -671,7 +692,7 @@ impl Couch {
         let reply = self.send_json(Method::POST, "_bulk_docs", &json!({"new_edits": false, "docs": docs}))?;
         match reply.status {
             200..=202 => wire::bulk::parse_docs_response(&reply.body).map_err(|e| self.malformed(e)),
-            413 if docs.len() > 1 => {
+            412 | 413 if docs.len() > 1 => {
                 let half = docs.len() / 2;
                 let (mut docs, mut keys) = (docs, keys);
                 let (rest_docs, rest_keys) = (docs.split_off(half), keys.split_off(half));
@@ -679,14 +700,16 @@ impl Couch {
                 failures.extend(self.send_docs(rest_docs, rest_keys)?);
                 Ok(failures)
             }
-            413 => Ok(keys
-                .into_iter()
-                .map(|(id, rev)| crate::transport::WriteFailure {
-                    id,
-                    rev,
-                    error: "too_large: the server refused the document as too large".into(),
-                })
-                .collect()),
+            412 | 413 => {
+                let error = match reply.status {
+                    413 => "too_large: the server refused the document as too large".into(),
+                    _ => wire::ErrorBody::summary(&reply.body),
+                };
+                Ok(keys
+                    .into_iter()
+                    .map(|(id, rev)| crate::transport::WriteFailure { id, rev, error: error.clone() })
+                    .collect())
+            }
             _ => Err(self.status("POST", "_bulk_docs", &reply)),
         }
     }

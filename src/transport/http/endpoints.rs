@@ -381,6 +381,10 @@ impl Transport for Couch {
         self.plan_sending(revisions)
     }
 
+    fn blobs_wanted_whole(&mut self, revisions: &[Revision]) -> Result<Vec<crate::id::ObjectId>> {
+        self.plan_sending_whole(revisions)
+    }
+
     fn put_blob(&mut self, input: &mut dyn std::io::Read, len: Option<u64>) -> Result<crate::blob::Info> {
         self.spool_outgoing(input, len)
     }

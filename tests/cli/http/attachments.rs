@@ -285,3 +285,35 @@ fn a_multipart_push_refused_mid_upload_is_sent_again_whole() {
         assert_eq!(server.get_bytes(&format!("faulty/scan-{i}/page.raw")).1, *bytes, "scan-{i}");
     }
 }
+
+/// A server that holds a revision with other bytes for an attachment than settee's copy of
+/// that revision (another writer gave it the same revision id) refuses the stub a push sends
+/// for a child revision (`missing_stub`: it has no attachment with that digest); the push
+/// sends that revision again with the attachment's bytes, as CouchDB's replicator does, and
+/// the server ends with the right bytes.
+#[test]
+fn a_stub_the_server_cannot_resolve_is_sent_again_with_its_bytes() {
+    let server = PouchServer::in_memory();
+    let env = TestEnv::new();
+    let manual = noise(200_000, 77);
+    let first = attach_bytes(&env, "guide", "manual.pdf", &manual, None, "application/pdf");
+    assert_eq!(server.call("PUT", "kept", None).0, 201);
+    let other = json!({
+        "_id": "guide", "_rev": first,
+        "_attachments": {"manual.pdf": {"content_type": "application/pdf", "data": b64(b"other bytes")}},
+    });
+    assert_eq!(server.call("PUT", "kept/guide?new_edits=false", Some(&other)).0, 201);
+    let edited = env.settee_stdin(
+        ["put", "guide", "--rev", &first],
+        r#"{"title":"edited","_attachments":{"manual.pdf":{"stub":true}}}"#,
+    );
+    let second = edited.ok().trim_end().to_string();
+    let proxy = Proxy::start(server.port, Faults { error_500: 0, cut: 0 }, 1);
+    let report = env.settee(["--json", "push", &proxy.url("kept")]).json();
+    assert_eq!(report["write_failures"], 0, "{report}");
+    // Sent twice: first with a stub (refused), then with the bytes.
+    let requests = proxy.requests.lock().unwrap().clone();
+    assert_eq!(requests.iter().filter(|r| r.starts_with("POST /kept/_bulk_docs")).count(), 2, "{requests:?}");
+    let (status, bytes) = server.get_bytes(&format!("kept/guide/manual.pdf?rev={second}"));
+    assert_eq!((status, bytes == manual), (200, true));
+}
