@@ -123,6 +123,9 @@ pub struct Store {
     /// Ref changes this handle committed since its view's tables were written (who
     /// checkpoints: `checkpoint.rs`).
     own_entries: u64,
+    /// While leading a group commit: the commits made, kept for the writers it serves
+    /// (`group.rs`); `None` otherwise.
+    kept: Option<Vec<group::Kept>>,
 }
 
 impl std::ops::Deref for Store {
@@ -305,6 +308,7 @@ impl Store {
             signal: notify::signal_for(root),
             checkpoint_due: false,
             own_entries: 0,
+            kept: None,
         };
         for record in &replay.records {
             store.odb.note_committed(&record.objects, pack_end);

@@ -159,6 +159,7 @@ impl Store {
         fresh.batch_refs = std::mem::take(&mut self.batch_refs);
         fresh.signal = self.signal.clone();
         fresh.checkpoint_due = self.checkpoint_due;
+        fresh.kept = self.kept.take();
         if fresh.manifest.generation == self.manifest.generation {
             fresh.own_entries = self.own_entries;
         }

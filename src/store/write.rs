@@ -250,6 +250,8 @@ impl Store {
 
     /// Make staged objects and `refs` durable as one journal record.
     pub(crate) fn commit(&mut self, refs: Vec<(Arc<str>, Option<Entry>)>) -> Result<()> {
+        // Where the view's journal ends, for a leader keeping its commits (`group.rs`).
+        let start = self.journal_len;
         if let Err(e) = self.require_writer() {
             self.abort_batch();
             return Err(e);
@@ -297,8 +299,14 @@ impl Store {
             self.abort_batch();
             return Err(e);
         }
-        self.journal_len = w.journal.len();
+        let end = w.journal.len();
+        self.journal_len = end;
         self.own_entries += record.refs.len() as u64;
+        if self.kept.is_some() && start == journal_len {
+            let manifest = Arc::new(self.view.manifest.clone());
+            let kept = super::group::Kept { manifest, start, end, record: Arc::new(record.clone()) };
+            self.kept.get_or_insert_default().push(kept);
+        }
         self.apply_record(record)?;
         self.signal.notify();
         Ok(())

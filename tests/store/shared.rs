@@ -223,6 +223,48 @@ fn grouped_writes_keep_mvcc_and_read_their_own_writes() {
     assert_eq!(leaves(&t.store, "hot").len(), 1);
 }
 
+/// Handles served by another's commit take the commit from memory when their view sits
+/// where it began (`store/group.rs`, invariant 3): each reads its own writes at once, and a
+/// refresh then continues from where that left the view to exactly what a fresh reader
+/// sees (a wrong journal length or a record applied twice would break the replay or the
+/// sequences).
+#[test]
+fn served_handles_reach_the_view_a_fresh_reader_has() {
+    let t = TestStore::new();
+    let (threads, per) = (8, 60);
+    let stores: Vec<Store> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|n| {
+                let mut store = writer(&t);
+                s.spawn(move || {
+                    for i in 0..per {
+                        let doc = format!("t{n}-{i}");
+                        let op = Op::Edit { id: id(&doc), base: None, deleted: false, body: body(json!({})) };
+                        let w = store.write(vec![op]).unwrap().remove(0).unwrap();
+                        let seen = store.doc_ref(&id(&doc)).unwrap().map(|d| d.seq);
+                        assert_eq!(seen, w.seq, "{doc} read back after its write");
+                        assert!(store.last_seq() >= w.seq.unwrap());
+                    }
+                    store
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let reader = t.reader();
+    assert_eq!(reader.last_seq(), Seq((threads * per) as u64));
+    for mut store in stores {
+        store.refresh().unwrap();
+        assert_eq!(store.last_seq(), reader.last_seq());
+        for k in 0..threads * per {
+            let doc = id(&format!("t{}-{}", k / per, k % per));
+            let seq = |s: &Store| s.doc_ref(&doc).unwrap().map(|d| d.seq);
+            assert_eq!(seq(&store), seq(&reader), "{doc}");
+        }
+    }
+    assert!(reader.verify().unwrap().is_empty());
+}
+
 /// A writer that waits gets the lock from one that keeps taking it back (as an importer
 /// does, batch after batch): it waits for about one of the other's holds, not until the
 /// other stops. (When waiters only polled `LOCK`, the one letting it go took it back
