@@ -11,11 +11,14 @@
 //!
 //! Then attachments: 1,000 documents each with a 100 KiB attachment (incompressible bytes),
 //! pushed and pulled the same way by settee and by PouchDB's replicator, in MB/s of
-//! attachment bytes.
+//! attachment bytes; then 8 documents each with a 16 MiB attachment (settee pushes each as
+//! a streamed multipart `PUT` and pulls each with a streamed `GET`, so its peak memory
+//! stays far below one attachment's size).
 //!
 //! Reports documents per second and each command's own peak RSS (`wait4`).
-//! `cargo bench -p settee-cli --bench http` (SETTEE_BENCH_DOCS and SETTEE_BENCH_ATT_DOCS
-//! change the counts, 0 leaves a part out); needs `scripts/install-peer`.
+//! `cargo bench -p settee-cli --bench http` (SETTEE_BENCH_DOCS, SETTEE_BENCH_ATT_DOCS and
+//! SETTEE_BENCH_LARGE_ATT_DOCS change the counts, 0 leaves a part out); needs
+//! `scripts/install-peer`.
 
 use std::path::Path;
 use std::process::Command;
@@ -65,7 +68,11 @@ fn main() {
     }
     let att_docs = count("SETTEE_BENCH_ATT_DOCS", 1000);
     if att_docs > 0 {
-        attachments(w, &server, att_docs, 100 * 1024);
+        attachments(w, &server, att_docs, 100 * 1024, "attachments");
+    }
+    let large_docs = count("SETTEE_BENCH_LARGE_ATT_DOCS", 8);
+    if large_docs > 0 {
+        attachments(w, &server, large_docs, 16 << 20, "large attachments");
     }
 }
 
@@ -74,10 +81,12 @@ fn mb_line(what: &str, bytes: u64, seconds: f64, rss: f64) {
 }
 
 /// `docs` documents each with one attachment of `len` bytes, pushed and pulled by settee and
-/// by PouchDB's replicator.
-fn attachments(w: &Path, server: &server::PouchServer, docs: u64, len: usize) {
+/// by PouchDB's replicator; `what` names the part in the output.
+fn attachments(w: &Path, server: &server::PouchServer, docs: u64, len: usize, what: &str) {
     use base64::Engine as _;
-    let file = w.join("attachments.jsonl");
+    let tag = if len < 1 << 20 { "att" } else { "large" };
+    let name = |n: &str| format!("{tag}-{n}");
+    let file = w.join(name("docs.jsonl"));
     {
         use std::io::Write as _;
         let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
@@ -92,35 +101,41 @@ fn attachments(w: &Path, server: &server::PouchServer, docs: u64, len: usize) {
         }
     }
     let bytes = docs * len as u64;
-    let store = w.join("att-store");
+    let store = w.join(name("store"));
     std::fs::create_dir(&store).unwrap();
     settee(&store, &["init"]);
     settee(&store, &["import", file.to_str().unwrap()]);
-    pouchdb(&["load", w.join("pouch-att-src").to_str().unwrap(), file.to_str().unwrap()]);
+    pouchdb(&["load", w.join(name("pouch-src")).to_str().unwrap(), file.to_str().unwrap()]);
     println!(
         "{docs} documents with a {} KiB attachment each ({:.1} MB of attachments)",
         len / 1024,
         bytes as f64 / 1e6
     );
 
-    let push = settee(&store, &["--json", "push", &server.db("att-settee")]);
-    mb_line("attachments push: settee", bytes, push.seconds, push.peak_rss_mib);
+    let push = settee(&store, &["--json", "push", &server.db(&name("settee"))]);
+    let report: Value = serde_json::from_slice(&push.stdout).expect("settee push --json prints JSON");
+    assert_eq!(
+        (report["revisions_written"].as_u64(), report["write_failures"].as_u64()),
+        (Some(docs), Some(0)),
+        "{report}"
+    );
+    mb_line(&format!("{what} push: settee"), bytes, push.seconds, push.peak_rss_mib);
     let (pouch_push, out) =
-        pouchdb(&["push", w.join("pouch-att-src").to_str().unwrap(), &server.db("att-pouch")]);
+        pouchdb(&["push", w.join(name("pouch-src")).to_str().unwrap(), &server.db(&name("pouch"))]);
     assert_eq!(out["docs_written"].as_u64(), Some(docs), "{out}");
     let pouch_seconds = out["seconds"].as_f64().unwrap();
-    mb_line("attachments push: PouchDB replicator", bytes, pouch_seconds, pouch_push.peak_rss_mib);
-    println!("attachments push: settee / PouchDB = {:.2}x", pouch_seconds / push.seconds);
+    mb_line(&format!("{what} push: PouchDB replicator"), bytes, pouch_seconds, pouch_push.peak_rss_mib);
+    println!("{what} push: settee / PouchDB = {:.2}x", pouch_seconds / push.seconds);
 
-    let clone_dir = w.join("att-clone");
-    let pull = settee(w, &["--json", "clone", &server.db("att-settee"), clone_dir.to_str().unwrap()]);
-    mb_line("attachments pull: settee clone", bytes, pull.seconds, pull.peak_rss_mib);
+    let clone_dir = w.join(name("clone"));
+    let pull = settee(w, &["--json", "clone", &server.db(&name("settee")), clone_dir.to_str().unwrap()]);
+    mb_line(&format!("{what} pull: settee clone"), bytes, pull.seconds, pull.peak_rss_mib);
     let (pouch_pull, out) =
-        pouchdb(&["pull", &server.db("att-settee"), w.join("pouch-att-dst").to_str().unwrap()]);
+        pouchdb(&["pull", &server.db(&name("settee")), w.join(name("pouch-dst")).to_str().unwrap()]);
     assert_eq!(out["docs_written"].as_u64(), Some(docs), "{out}");
     let pouch_seconds = out["seconds"].as_f64().unwrap();
-    mb_line("attachments pull: PouchDB replicator", bytes, pouch_seconds, pouch_pull.peak_rss_mib);
-    println!("attachments pull: settee / PouchDB = {:.2}x", pouch_seconds / pull.seconds);
+    mb_line(&format!("{what} pull: PouchDB replicator"), bytes, pouch_seconds, pouch_pull.peak_rss_mib);
+    println!("{what} pull: settee / PouchDB = {:.2}x", pouch_seconds / pull.seconds);
 }
 
 /// The small documents: push, pull and no-op re-runs.

@@ -21,6 +21,7 @@ mod follow;
 mod history;
 mod http;
 mod integrity;
+mod large;
 mod maintenance;
 mod numbers;
 mod progress;

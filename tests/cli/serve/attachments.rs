@@ -409,28 +409,8 @@ fn a_large_attachment_streams_back_whole_and_a_damaged_one_never_does() {
     assert_eq!((head.status, head.raw.len()), (200, 0));
 
     // Damage the blob's last chunk: the answer is cut before the announced length.
-    let blobs = env.path().join(".settee/blobs");
-    let file = std::fs::read_dir(&blobs)
-        .expect("the blobs directory")
-        .flatten()
-        .map(|e| e.path())
-        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .expect("a blob file");
-    let mut bytes = std::fs::read(&file).expect("reading the blob");
-    let at = bytes.len() - 1000;
-    bytes[at] ^= 0xff;
-    std::fs::write(&file, &bytes).expect("damaging the blob");
-    // (A connection of its own, its write side left open: the server drops the answers of
-    // a client that has shut it.)
-    let answer = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(server.addr()).expect("connecting");
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("a read timeout");
-        s.write_all(b"GET /db/big/photo.png HTTP/1.1\r\nHost: t\r\n\r\n").expect("sending");
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        out
-    };
+    super::damage_largest_blob(&env);
+    let answer = super::raw_exchange(&server.addr(), b"GET /db/big/photo.png HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(super::raw_status(&answer), Some(200));
     let body_start = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
     let got = answer.len() - body_start;

@@ -226,27 +226,11 @@ fn a_damaged_blob_cuts_the_multipart_answer_before_its_last_bytes() {
     related(&parts[0], &[("photo.png", big.as_slice())]);
 
     // Damage the blob's last chunk.
-    let blobs = env.path().join(".settee/blobs");
-    let file = std::fs::read_dir(&blobs)
-        .expect("the blobs directory")
-        .flatten()
-        .map(|e| e.path())
-        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .expect("a blob file");
-    let mut bytes = std::fs::read(&file).expect("reading the blob");
-    let at = bytes.len() - 1000;
-    bytes[at] ^= 0xff;
-    std::fs::write(&file, &bytes).expect("damaging the blob");
-    let answer = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(server.addr()).expect("connecting");
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("a read timeout");
-        s.write_all(b"GET /db/big?open_revs=all HTTP/1.1\r\nHost: t\r\nAccept: multipart/mixed\r\n\r\n")
-            .expect("sending");
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        out
-    };
+    super::damage_largest_blob(&env);
+    let answer = super::raw_exchange(
+        &server.addr(),
+        b"GET /db/big?open_revs=all HTTP/1.1\r\nHost: t\r\nAccept: multipart/mixed\r\n\r\n",
+    );
     assert_eq!(super::raw_status(&answer), Some(200));
     // Chunked: the answer ends without its last chunk, and well before the blob's end.
     assert!(!answer.ends_with(b"0\r\n\r\n"), "the answer was not cut");

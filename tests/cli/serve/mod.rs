@@ -232,6 +232,34 @@ pub fn raw(addr: &str, bytes: &[u8], wait: Duration) -> Vec<u8> {
     out
 }
 
+/// Flip a byte near the end of the largest blob file of `env`'s store (its last chunk).
+pub fn damage_largest_blob(env: &TestEnv) {
+    let blobs = env.path().join(".settee/blobs");
+    let file = std::fs::read_dir(&blobs)
+        .expect("the blobs directory")
+        .flatten()
+        .map(|e| e.path())
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a blob file");
+    let mut bytes = std::fs::read(&file).expect("reading the blob");
+    let at = bytes.len() - 1000;
+    bytes[at] ^= 0xff;
+    std::fs::write(&file, &bytes).expect("damaging the blob");
+}
+
+/// Send `request` on a connection of its own and read until the server closes it (or 5 s
+/// pass). Its write side is left open: the server drops the answers of a client that has
+/// shut it.
+pub fn raw_exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("a read timeout");
+    s.write_all(request).expect("sending");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
 /// The status code of a raw HTTP/1.1 response.
 pub fn raw_status(response: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(response.get(..12)?).ok()?;
