@@ -630,7 +630,8 @@ impl Couch {
     /// One revision as CouchDB's replicator sends one with attachments: `PUT /db/ID?new_edits=false`
     /// with a `multipart/related` body, the document first (the attachments in `following`
     /// marked `follows`, the others stubs), then those attachments' bytes in the order the
-    /// document names them. A refusal of the document is a write failure, as in `_bulk_docs`.
+    /// document names them. A refusal of the document (403 from a validation function
+    /// among them) is a write failure, as in `_bulk_docs`.
     fn put_multipart(
         &self,
         r: &Revision,
@@ -669,10 +670,10 @@ impl Couch {
         };
         let path = format!("{}?new_edits=false", doc_path(r.id.as_str()));
         let url = format!("{}/{path}", self.endpoint.url);
-        let reply = self.client.send(Method::PUT, &url, super::client::Outgoing::Related(&make))?;
+        let reply = self.client.send_document(Method::PUT, &url, super::client::Outgoing::Related(&make))?;
         match reply.status {
             200..=202 => Ok(None),
-            400 | 409 | 412 | 413 | 415 => Ok(Some(crate::transport::WriteFailure {
+            400 | 403 | 409 | 412 | 413 | 415 => Ok(Some(crate::transport::WriteFailure {
                 id: r.id.clone(),
                 rev: r.rev.clone(),
                 error: wire::ErrorBody::summary(&reply.body),

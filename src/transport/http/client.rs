@@ -103,6 +103,17 @@ impl Client {
 
     /// [`Client::request`] with any [`Outgoing`] body.
     pub fn send(&self, method: Method, url: &str, body: Outgoing<'_>) -> Result<Reply, Error> {
+        self.send_as(method, url, body, &[401, 403])
+    }
+
+    /// [`Client::send`] for one document's write, where a 403 is the server refusing that
+    /// document (a validation function's `forbidden`), the caller's to read; 401 is still
+    /// [`Error::Denied`].
+    pub fn send_document(&self, method: Method, url: &str, body: Outgoing<'_>) -> Result<Reply, Error> {
+        self.send_as(method, url, body, &[401])
+    }
+
+    fn send_as(&self, method: Method, url: &str, body: Outgoing<'_>, denied: &[u16]) -> Result<Reply, Error> {
         let mut attempt = 0;
         loop {
             let outcome = self.attempt(&method, url, body);
@@ -129,7 +140,7 @@ impl Client {
                 continue;
             }
             return match outcome {
-                Ok(reply) if reply.status == 401 || reply.status == 403 => {
+                Ok(reply) if denied.contains(&reply.status) => {
                     Err(Error::Denied { url: shown(url), status: reply.status })
                 }
                 Ok(reply) if retry_status(reply.status) => Err(Error::Status {

@@ -317,3 +317,31 @@ fn a_stub_the_server_cannot_resolve_is_sent_again_with_its_bytes() {
     let (status, bytes) = server.get_bytes(&format!("kept/guide/manual.pdf?rev={second}"));
     assert_eq!((status, bytes == manual), (200, true));
 }
+
+/// A server's validation function refusing a document sent as a multipart `PUT` (403
+/// `forbidden`) refuses that document only, as it would in `_bulk_docs`: the push goes on,
+/// counts one write failure (exit 1, as for any write failure), and the other documents
+/// arrive.
+#[test]
+fn a_document_refused_by_validation_in_a_multipart_put_is_one_write_failure() {
+    let server = PouchServer::in_memory();
+    assert_eq!(server.call("PUT", "checked", None).0, 201);
+    let check = json!({"validate_doc_update":
+        "function (doc) { if (doc.secret) { throw({forbidden: 'no secrets here'}); } }"});
+    assert_eq!(server.call("PUT", "checked/_design/check", Some(&check)).0, 201);
+    let env = TestEnv::new();
+    let big = noise(1_200_000, 5);
+    let rev = attach_bytes(&env, "plans", "plans.bin", &big, None, "application/octet-stream");
+    env.update("plans", &rev, r#"{"secret":true,"_attachments":{"plans.bin":{"stub":true}}}"#);
+    attach_bytes(&env, "public", "photo.bin", &big[..1_100_000], None, "application/octet-stream");
+    let out = env.settee(["--json", "push", &server.db("checked")]);
+    assert_eq!(out.code, ERROR, "a push with a write failure: {}", out.stderr);
+    let report: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        (report["revisions_written"].as_u64(), report["write_failures"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(server.get("checked/plans").0, 404);
+    assert_eq!(server.get_bytes("checked/public/photo.bin").1, big[..1_100_000]);
+}
