@@ -104,12 +104,8 @@ pub fn parse_docs_response(bytes: &[u8]) -> Result<Vec<WriteFailure>, WireError>
             .map_err(|e| WireError::new(ENDPOINT, format!("refusal of {:?}: {e}", text("id"))))?;
         let rev = RevId::parse(&text("rev"))
             .map_err(|e| WireError::new(ENDPOINT, format!("refusal of {id}: {e}")))?;
-        let reason = text("reason");
-        out.push(WriteFailure {
-            id,
-            rev,
-            error: if reason.is_empty() { error.to_string() } else { format!("{error}: {reason}") },
-        });
+        let refusal = super::ErrorBody { error: error.to_string(), reason: text("reason") };
+        out.push(WriteFailure { id, rev, error: refusal.described() });
     }
     Ok(out)
 }

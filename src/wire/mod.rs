@@ -58,16 +58,12 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// `error: reason` from a refusal's body, or the start of the body when it is not
-    /// CouchDB's error object.
-    pub fn summary(body: &[u8]) -> String {
-        match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(e) if e.reason.is_empty() => e.error,
-            Ok(e) => format!("{}: {}", e.error, e.reason),
-            Err(_) => {
-                let text = String::from_utf8_lossy(body.get(..200).unwrap_or(body));
-                text.split_whitespace().collect::<Vec<_>>().join(" ")
-            }
+    /// `error: reason`, or `error` alone when there is no reason: a refusal on one line.
+    pub fn described(&self) -> String {
+        if self.reason.is_empty() {
+            self.error.clone()
+        } else {
+            format!("{}: {}", self.error, self.reason)
         }
     }
 }

@@ -466,6 +466,13 @@ fn goes_multipart(atts: &Attachments, following: &BTreeSet<&str>) -> bool {
         })
 }
 
+/// A document's refusal as CouchDB words it (`error: reason`), or the start of the answer
+/// when it is not CouchDB's error object.
+fn refusal(body: &[u8]) -> String {
+    serde_json::from_slice::<wire::ErrorBody>(body)
+        .map_or_else(|_| super::client::summary(body), |e| e.described())
+}
+
 /// Ancestors of a pushed revision asked about with `_revs_diff`, at most.
 const ANCESTORS_ASKED: usize = 100;
 
@@ -676,7 +683,7 @@ impl Couch {
             400 | 403 | 409 | 412 | 413 | 415 => Ok(Some(crate::transport::WriteFailure {
                 id: r.id.clone(),
                 rev: r.rev.clone(),
-                error: wire::ErrorBody::summary(&reply.body),
+                error: refusal(&reply.body),
             })),
             _ => Err(self.status("PUT", &path, &reply)),
         }
@@ -704,7 +711,7 @@ impl Couch {
             412 | 413 => {
                 let error = match reply.status {
                     413 => "too_large: the server refused the document as too large".into(),
-                    _ => wire::ErrorBody::summary(&reply.body),
+                    _ => refusal(&reply.body),
                 };
                 Ok(keys
                     .into_iter()
