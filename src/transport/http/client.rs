@@ -126,17 +126,7 @@ impl Client {
                 Err(Failure::TooLarge | Failure::Local(_)) => (false, String::new()),
             };
             if retry && attempt < self.retries {
-                let wait = self.backoff.delay(attempt);
-                attempt += 1;
-                if let Some(notify) = &self.notify {
-                    notify(&format!(
-                        "{method} {} failed ({why}); retry {attempt} of {} in {:.1} s",
-                        shown(url),
-                        self.retries,
-                        wait.as_secs_f64()
-                    ));
-                }
-                std::thread::sleep(wait);
+                self.pause_before_retry(method.as_str(), url, &why, &mut attempt);
                 continue;
             }
             return match outcome {
@@ -232,17 +222,7 @@ impl Client {
                     return Ok((status, encoding, response.into_body()));
                 }
                 Err(e) if retry_error(&e) && attempt < self.retries => {
-                    let wait = self.backoff.delay(attempt);
-                    attempt += 1;
-                    if let Some(notify) = &self.notify {
-                        notify(&format!(
-                            "GET {} failed ({e}); retry {attempt} of {} in {:.1} s",
-                            shown(url),
-                            self.retries,
-                            wait.as_secs_f64()
-                        ));
-                    }
-                    std::thread::sleep(wait);
+                    self.pause_before_retry("GET", url, &e.to_string(), &mut attempt);
                 }
                 Err(e) => {
                     return Err(Error::Connection {
@@ -254,6 +234,22 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Before retry `attempt + 1` of a request that failed (`why`): say so, wait the
+    /// backoff's delay, and count the attempt.
+    fn pause_before_retry(&self, method: &str, url: &str, why: &str, attempt: &mut u32) {
+        let wait = self.backoff.delay(*attempt);
+        *attempt += 1;
+        if let Some(notify) = &self.notify {
+            notify(&format!(
+                "{method} {} failed ({why}); retry {attempt} of {} in {:.1} s",
+                shown(url),
+                self.retries,
+                wait.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(wait);
     }
 
     /// Open `url` for reading as a stream (a long-poll feed), with one attempt; the caller
