@@ -488,6 +488,17 @@ impl Writer {
         self.len
     }
 
+    /// Append after `len` from now on: where other handles' records left this journal
+    /// (never shorter than what this writer appended). The header's acknowledged length is
+    /// brought up to it with the next append.
+    pub fn advance(&mut self, len: u64) -> bool {
+        if len < self.len {
+            return false;
+        }
+        self.len = len;
+        true
+    }
+
     pub fn is_empty(&self) -> bool {
         let header = if self.acknowledged.is_some() { HEADER_LEN } else { HEADER_LEN_NO_ACKNOWLEDGED };
         self.len <= header as u64

@@ -98,6 +98,31 @@ impl Writer {
         Ok(writer)
     }
 
+    /// Move the committed end to `committed`, where other handles' commits left this pack,
+    /// and compress with the dictionary in the block at `dictionary` from now on: what
+    /// [`Writer::reopen`] would give, keeping the file, the compression thread and its
+    /// compressor. False (nothing changed) when that cannot be done in place: objects are
+    /// staged, the pack would shrink, or its dictionary would go away.
+    pub fn advance(&mut self, committed: u64, dictionary: u32) -> Result<bool> {
+        let idle = self.block.is_empty() && self.staged.is_empty() && self.compressor.in_flight() == 0;
+        let backwards = committed < self.committed || (dictionary == 0 && self.dictionary != 0);
+        if !idle || backwards {
+            return Ok(false);
+        }
+        if dictionary != self.dictionary {
+            let bytes = self.read_dictionary(dictionary)?;
+            self.compressor.set_dictionary(Some(bytes)).map_err(Error::io(&self.path))?;
+            self.training = false;
+            self.samples = Vec::new();
+            self.sample_sizes = Vec::new();
+        }
+        self.committed = committed;
+        self.dictionary = dictionary;
+        self.committed_dictionary = dictionary;
+        self.before_write = (committed, dictionary);
+        Ok(true)
+    }
+
     /// The dictionary stored in the block at `offset` of this pack.
     fn read_dictionary(&self, offset: u32) -> Result<Vec<u8>> {
         let corrupt = |what: String| Error::corrupt(&self.path, u64::from(offset), what);

@@ -220,7 +220,7 @@ impl Store {
         }
         if moved {
             // The append handles are behind the commits applied.
-            self.writer = None;
+            self.advance_handles();
         }
         let past = carried.is_some_and(|(m, end)| *m == self.view.manifest && self.journal_len >= end);
         if !past {

@@ -361,6 +361,21 @@ impl Store {
         Ok(())
     }
 
+    /// Move the append handles to the view's ends after it applied commits other handles
+    /// made, keeping their files and compression thread; dropped (to be reopened under the
+    /// lock) when they cannot follow in place.
+    fn advance_handles(&mut self) {
+        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let (active, journal_len, dictionary) = (self.manifest.active, self.journal_len, self.dictionary);
+        let Some(w) = self.writer.as_mut() else { return };
+        let followed = Some(w.pack.id()) == active
+            && w.journal.advance(journal_len)
+            && matches!(w.pack.advance(committed, dictionary), Ok(true));
+        if !followed {
+            self.writer = None;
+        }
+    }
+
     /// Delete files a crashed writer or checkpoint left behind: anything in the store's
     /// directories that looks like settee's and that the manifest does not name.
     fn remove_leftovers(&self) -> Result<()> {

@@ -116,7 +116,7 @@ impl Store {
             self.journal_len = replay.valid_len;
             if changed {
                 // The append handles are behind the others' commits now.
-                self.writer = None;
+                self.advance_handles();
             }
         }
         if locked && self.active_pack_has_tail()? {

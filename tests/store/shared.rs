@@ -265,6 +265,41 @@ fn served_handles_reach_the_view_a_fresh_reader_has() {
     assert!(reader.verify().unwrap().is_empty());
 }
 
+/// A handle keeps its append handles across the commits others make, and moves them to
+/// where those commits left the journal and the pack, with the dictionary another handle
+/// trained meanwhile: every body any of them wrote reads back, and the store verifies.
+#[test]
+fn handles_append_after_each_others_commits_and_dictionary() {
+    let mut t = TestStore::new();
+    let mut other = writer(&t);
+    let value = |n: usize, i: usize| {
+        let words: Vec<String> = (0..12).map(|w| format!("word{}", (i * 7919 + w * 31) % 997)).collect();
+        json!({"n": n, "i": i, "text": words.join(" ")})
+    };
+    let mut written = Vec::new();
+    for n in 0..6 {
+        // Past a megabyte of objects, the pack trains its dictionary (in whichever handle
+        // writes then); each handle's next commit follows the other's.
+        let store = if n % 2 == 0 { &mut t.store } else { &mut other };
+        let ops = (0..4_000).map(|i| Op::Edit {
+            id: id(&format!("b{n}-{i}")),
+            base: None,
+            deleted: false,
+            body: body(value(n, i)),
+        });
+        for w in store.write(ops.collect()).unwrap() {
+            written.push(w.unwrap().id);
+        }
+        put(store, &format!("single-{n}"), None, value(n, 0)).unwrap();
+    }
+    let reader = t.reader();
+    for (k, doc) in written.iter().enumerate() {
+        let (n, i) = (k / 4_000, k % 4_000);
+        assert_eq!(winner_body(&reader, doc.as_str()), Some(value(n, i)), "{doc}");
+    }
+    assert!(reader.verify().unwrap().is_empty());
+}
+
 /// A writer that waits gets the lock from one that keeps taking it back (as an importer
 /// does, batch after batch): it waits for about one of the other's holds, not until the
 /// other stops. (When waiters only polled `LOCK`, the one letting it go took it back
