@@ -214,7 +214,7 @@ impl Store {
         while let Some(k) =
             recent.iter().find(|k| k.start == self.journal_len && *k.manifest == self.view.manifest)
         {
-            self.apply_record(Record::clone(&k.record))?;
+            self.apply_kept(&k.record)?;
             self.journal_len = k.end;
             moved = true;
         }

@@ -129,14 +129,33 @@ impl Store {
 
     /// Apply one committed record to the view, as replaying it on open does.
     pub(super) fn apply_record(&mut self, record: journal::Record) -> Result<()> {
-        let pack_end = match record.pack_end {
+        let journal::Record { pack_end, dictionary, objects, refs } = record;
+        self.apply_parts(pack_end, dictionary, &objects, refs)
+    }
+
+    /// [`Store::apply_record`] for a record kept by another handle (`group.rs`): its ref
+    /// entries are copied into the view one by one, the record stays as it is.
+    pub(super) fn apply_kept(&mut self, record: &journal::Record) -> Result<()> {
+        self.apply_parts(record.pack_end, record.dictionary, &record.objects, record.refs.iter().cloned())
+    }
+
+    fn apply_parts(
+        &mut self,
+        pack_end: u64,
+        dictionary: u64,
+        objects: &[(crate::id::ObjectId, crate::pack::Loc)],
+        refs: impl IntoIterator<Item = (std::sync::Arc<str>, Option<crate::refs::Entry>)>,
+    ) -> Result<()> {
+        let pack_end = match pack_end {
             0 => self.odb.active_reader().map_or(0, |r| r.len()),
             end => end,
         };
-        self.odb.note_committed(&record.objects, pack_end);
-        self.dictionary =
-            super::dictionary_offset(&self.root.join(self.manifest.journal_name()), record.dictionary)?;
-        self.apply_ref_changes(record.refs, &record.objects);
+        self.odb.note_committed(objects, pack_end);
+        self.dictionary = match u32::try_from(dictionary) {
+            Ok(offset) => offset,
+            Err(_) => super::dictionary_offset(&self.root.join(self.manifest.journal_name()), dictionary)?,
+        };
+        self.apply_ref_changes(refs, objects);
         Ok(())
     }
 
