@@ -2,7 +2,10 @@
 //! (parsing, hashing, updating refs) does not wait for zstd.
 //!
 //! Owns: one worker thread per pack writer, holding the zstd compressor (with or without
-//! the pack's dictionary), and the queue of blocks between them. Blocks travel in batches of
+//! the pack's dictionary), and the queue of blocks between them. A lone block with nothing
+//! else in flight (a small commit's one block) is compressed on the caller's thread
+//! instead, with a compressor of its own: handing it over and waiting for it back cost a
+//! small commit more than compressing it. Blocks travel in batches of
 //! `BATCH_BLOCKS` (a block is a few microseconds of zstd; waking the worker for each one cost
 //! about as much), and each block's raw buffer comes back with its frame, to be filled again.
 //! Invariants:
@@ -52,6 +55,10 @@ pub struct BlockCompressor {
     ready: VecDeque<std::io::Result<Compressed>>,
     in_flight: usize,
     worker: Option<JoinHandle<()>>,
+    /// The dictionary later blocks are compressed with (`None`: without one), and the
+    /// caller-side compressor built with it, once a block needed it.
+    dictionary: Option<Vec<u8>>,
+    here: Option<zstd::bulk::Compressor<'static>>,
 }
 
 impl BlockCompressor {
@@ -100,6 +107,8 @@ impl BlockCompressor {
             ready: VecDeque::new(),
             in_flight: 0,
             worker: Some(worker),
+            dictionary: None,
+            here: None,
         })
     }
 
@@ -115,8 +124,24 @@ impl BlockCompressor {
 
     /// Compress the blocks submitted from now on with `dictionary` (`None`: without one).
     pub fn set_dictionary(&mut self, dictionary: Option<Vec<u8>>) -> std::io::Result<()> {
+        self.here = None;
+        self.dictionary.clone_from(&dictionary);
         self.pending.push(Job::Dictionary(dictionary));
         self.flush()
+    }
+
+    /// Compress `raw` on this thread, to be framed naming the dictionary block at
+    /// `dictionary`: the frame the worker would give. Only while no block is in flight, so
+    /// that frames still come back in the order their blocks were given.
+    pub fn compress_here(&mut self, raw: &[u8], dictionary: u32, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if self.in_flight > 0 {
+            return Err(std::io::Error::other("blocks are still being compressed"));
+        }
+        let compressor = match &mut self.here {
+            Some(c) => c,
+            empty => empty.insert(frame::compressor(self.dictionary.as_deref())?),
+        };
+        frame::encode(compressor, raw, dictionary, out)
     }
 
     /// Send the jobs gathered so far to the worker.
@@ -205,5 +230,26 @@ mod tests {
         }
         assert_eq!(threaded.in_flight(), 0);
         assert!(threaded.take_oldest().is_err(), "nothing left to take");
+    }
+
+    /// A block compressed on the caller's thread is the frame the worker gives, with the
+    /// dictionary in use at the time; while blocks are in flight it is refused (its frame
+    /// would overtake theirs).
+    #[test]
+    fn a_block_compressed_here_is_the_workers_frame() {
+        let raw = |i: u32| format!("{{\"n\":{i},\"text\":\"block {i} of some text\"}}").repeat(30);
+        let dictionary = raw(3).into_bytes();
+        let mut compressor = BlockCompressor::new().unwrap();
+        for (i, dict_at) in [(0u32, 0u32), (1, 0), (2, 4096), (3, 4096)] {
+            if i == 2 {
+                compressor.set_dictionary(Some(dictionary.clone())).unwrap();
+            }
+            let mut here = Vec::new();
+            compressor.compress_here(raw(i).as_bytes(), dict_at, &mut here).unwrap();
+            compressor.submit(raw(i).into_bytes(), dict_at, Vec::new()).unwrap();
+            let mut refused = Vec::new();
+            assert!(compressor.compress_here(b"{}", dict_at, &mut refused).is_err());
+            assert_eq!(compressor.take_oldest().unwrap().frame, here, "block {i}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod compressor;
 pub mod frame;
 pub mod index;
 pub mod reader;
+pub mod syncer;
 mod training;
 pub mod writer;
 

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::compressor::BlockCompressor;
+use super::syncer::{self, Syncer};
 use super::{frame, header, Loc, PackId, BLOCK_TARGET, HEADER_LEN};
 use crate::disk::{self, Disk};
 use crate::error::{Error, Result};
@@ -19,7 +20,9 @@ use crate::id::{Kind, ObjectId};
 pub struct Writer {
     id: PackId,
     path: PathBuf,
-    file: Box<dyn disk::File>,
+    file: std::sync::Arc<dyn disk::File>,
+    /// The thread syncing `file` for [`Writer::begin_sync`], once a commit asked for it.
+    syncer: Option<Syncer>,
     /// Bytes durable in the file (the committed end).
     committed: u64,
     /// Raw entries of the block being filled, and the objects in it.
@@ -145,7 +148,8 @@ impl Writer {
         Ok(Writer {
             id,
             path,
-            file,
+            file: std::sync::Arc::from(file),
+            syncer: None,
             committed,
             block: Vec::with_capacity(BLOCK_TARGET * 2),
             block_objects: Vec::new(),
@@ -289,6 +293,22 @@ impl Writer {
         Ok(())
     }
 
+    /// Frame the open block on this thread and stage it, as sealing it and taking it back
+    /// would; the compression thread must hold no block.
+    fn compress_open_block_here(&mut self) -> Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let block = self.next_block_offset()?;
+        self.compressor
+            .compress_here(&self.block, self.dictionary, &mut self.staged)
+            .map_err(Error::io(&self.path))?;
+        self.block.clear();
+        self.staged_objects
+            .extend(self.block_objects.drain(..).map(|(id, inner)| (id, Loc { block, inner })));
+        Ok(())
+    }
+
     /// Take back every block the compression thread holds.
     fn drain(&mut self) -> Result<()> {
         while self.compressor.in_flight() > 0 {
@@ -312,6 +332,9 @@ impl Writer {
     /// caller makes it durable with [`Writer::sync`], or takes it back with
     /// [`Writer::unwrite`].
     pub fn write_staged(&mut self) -> Result<Vec<(ObjectId, Loc)>> {
+        if self.compressor.in_flight() == 0 {
+            self.compress_open_block_here()?;
+        }
         self.seal_block()?;
         self.drain()?;
         self.before_write = (self.committed, self.committed_dictionary);
@@ -332,6 +355,17 @@ impl Writer {
     /// Make the bytes of the last [`Writer::write_staged`] durable.
     pub fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(Error::io(&self.path))
+    }
+
+    /// [`Writer::sync`] on the writer's sync thread, while the caller goes on: the result
+    /// comes from [`PendingSync::wait`].
+    pub fn begin_sync(&mut self) -> Result<PendingSync<'_>> {
+        let syncer = match &mut self.syncer {
+            Some(s) => s,
+            none => none.insert(Syncer::start(self.file.clone()).map_err(Error::io(&self.path))?),
+        };
+        let pending = syncer.begin().map_err(Error::io(&self.path))?;
+        Ok(PendingSync { pending, path: &self.path })
     }
 
     /// Take back the last [`Writer::write_staged`] (its commit failed): cut the file to the
@@ -370,5 +404,18 @@ impl Writer {
             self.samples.clear();
             self.sample_sizes.clear();
         }
+    }
+}
+
+/// A sync of the pack begun by [`Writer::begin_sync`] (waited for when dropped).
+pub struct PendingSync<'a> {
+    pending: syncer::Pending<'a>,
+    path: &'a Path,
+}
+
+impl PendingSync<'_> {
+    /// Wait for the pack's bytes to be durable.
+    pub fn wait(self) -> Result<()> {
+        self.pending.wait().map_err(Error::io(self.path))
     }
 }

@@ -282,13 +282,13 @@ impl Store {
         // both are durable.
         let journal_len = w.journal.len();
         let wrote_bytes = w.pack.committed_len() > pack_before;
-        let (pack, journal) = (&w.pack, &mut w.journal);
-        let (synced, appended) = std::thread::scope(|scope| {
-            let syncing = wrote_bytes.then(|| scope.spawn(|| pack.sync()));
-            let appended = journal.append(&record);
-            let synced = syncing.map_or(Ok(()), |s| s.join().unwrap_or_else(|_| Err(sync_panicked())));
-            (synced, appended)
-        });
+        let (synced, appended) = match wrote_bytes.then(|| w.pack.begin_sync()).transpose() {
+            Ok(syncing) => {
+                let appended = w.journal.append(&record);
+                (syncing.map_or(Ok(()), |s| s.wait()), appended)
+            }
+            Err(e) => (Err(e), Ok(())),
+        };
         if let Err(e) = appended.and(synced) {
             // Take back whatever part is in place: the record (if it was appended), then the
             // pack bytes.
@@ -574,10 +574,6 @@ fn history_known(tree: &RevTree<NodeInfo>, rev: &RevId, ancestry: &[RevHash]) ->
         }
         None => false,
     }
-}
-
-fn sync_panicked() -> Error {
-    Error::Invalid("the thread syncing the pack panicked".into())
 }
 
 /// Errors that stop the whole batch (the store itself failed), as opposed to per-document
