@@ -7,7 +7,11 @@
 //! Prints a table and writes the figures as JSON to `target/bench-shared.json`.
 //! `SETTEE_BENCH_ONLY_PUTS=1` stops after the puts from threads and processes;
 //! `SETTEE_BENCH_THREADS=16` (a comma-separated list, default `1,4,16`) runs only the puts
-//! from that many threads (for profiling one of them).
+//! from that many threads (for profiling one of them), and with `SETTEE_BENCH_ROUNDS=N`
+//! (default 5 without `SETTEE_BENCH_THREADS`, 0 with it) also the paired rounds: 16
+//! threads' rate over one thread's measured just before and after, each round on fresh
+//! stores, so that the disk's drift between runs does not pass for a change in the ratio.
+//! `SETTEE_BENCH_THREADS= SETTEE_BENCH_ROUNDS=9` runs only nine rounds.
 //! `SETTEE_BENCH_READS_FROM=STORE` runs only the reads, on an existing store of
 //! SETTEE_BENCH_DOCS documents `pkg-00000000`... (for profiling them, e.g. under `perf`).
 
@@ -153,7 +157,7 @@ fn main() {
         };
     let mut one = 0.0;
     let thread_counts: Vec<usize> = std::env::var("SETTEE_BENCH_THREADS")
-        .map(|v| v.split(',').map(|n| n.trim().parse().unwrap()).collect())
+        .map(|v| v.split(',').filter(|n| !n.trim().is_empty()).map(|n| n.trim().parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![1, 4, 16]);
     for threads in thread_counts {
         let root = work.path().join(format!("threads{threads}/.settee"));
@@ -167,7 +171,30 @@ fn main() {
             report(&format!("{threads} threads over 1"), rate / one, "x");
         }
     }
-    if std::env::var("SETTEE_BENCH_THREADS").is_ok() {
+    // The disk's flush time drifts by several times within minutes here, so the ratio of two
+    // runs a few seconds apart says as much about the drift as about the store: each round
+    // puts 16 threads' rate over the mean of one thread's just before and just after.
+    let only_threads = std::env::var("SETTEE_BENCH_THREADS").is_ok();
+    let rounds: usize = std::env::var("SETTEE_BENCH_ROUNDS")
+        .map_or(if only_threads { 0 } else { 5 }, |v| v.parse().unwrap());
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            let rate = |threads: usize, step: usize| {
+                let root = work.path().join(format!("round{round}-{step}/.settee"));
+                drop(Store::init(&root).unwrap());
+                threads_rate(&root, threads, if threads == 1 { puts / 8 } else { puts }).0
+            };
+            let (before, sixteen, after) = (rate(1, 0), rate(16, 1), rate(1, 2));
+            sixteen * 2.0 / (before + after)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
+        report(&format!("16 threads over 1, median of {rounds} rounds"), ratios[rounds / 2], "x");
+        report("16 threads over 1, lowest round", *low, "x");
+        report("16 threads over 1, highest round", *high, "x");
+    }
+    if only_threads {
         return;
     }
     let root = work.path().join("procs/.settee");
