@@ -175,8 +175,8 @@ fn main() {
     // runs a few seconds apart says as much about the drift as about the store: each round
     // puts 16 threads' rate over the mean of one thread's just before and just after.
     let only_threads = std::env::var("SETTEE_BENCH_THREADS").is_ok();
-    let rounds: usize = std::env::var("SETTEE_BENCH_ROUNDS")
-        .map_or(if only_threads { 0 } else { 5 }, |v| v.parse().unwrap());
+    let rounds: usize =
+        std::env::var("SETTEE_BENCH_ROUNDS").map_or(if only_threads { 0 } else { 5 }, |v| v.parse().unwrap());
     let mut ratios: Vec<f64> = (0..rounds)
         .map(|round| {
             let rate = |threads: usize, step: usize| {

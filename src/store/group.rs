@@ -13,8 +13,10 @@
 //! commit carries about half of them, and 16 writers get at most 8 times one writer's rate.
 //! So a commit that carried the writes of several handles makes the next leader wait, a
 //! little (`REGROUP`), for those handles to queue again: a commit then carries nearly all
-//! of them, as PostgreSQL's `commit_delay` does when other transactions are active. A lone
-//! writer, or one whose commit carried only its own write, never waits.
+//! of them, as PostgreSQL's `commit_delay` does when other transactions are active. The
+//! leader takes the writer lock and catches up while it waits, so that part of a commit
+//! costs no time of its own. A lone writer, or one whose commit carried only its own write,
+//! never waits.
 //!
 //! Invariants:
 //! 1. A write's results are handed back only after the commit holding it is durable.
@@ -26,8 +28,10 @@
 //!    that commit's record as the leader kept it, as a refresh would apply it from the
 //!    journal (those refreshes, reading the manifest and decoding the record again, were
 //!    nearly half the CPU time of 16 writers); otherwise it refreshes.
-//! 4. A write that fails as a whole (an I/O error, damage, the lock) fails for every writer
-//!    whose ops it carried; per-document results (conflicts) belong to their writer only.
+//! 4. A write that fails as a whole (an I/O error, damage) fails for every writer whose ops
+//!    it carried; per-document results (conflicts) belong to their writer only. A leader
+//!    that cannot take the lock or catch up takes no writes: only its own fails, and the
+//!    others stay queued for the next leader, each within its own wait.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -91,6 +95,24 @@ impl Gate {
     }
 }
 
+impl super::notify::Signal {
+    /// The queued writes, for the leader to commit: if `regroup`, once the handles the last
+    /// commit served have queued again or the regroup pause is over.
+    fn take_queue(&self, regroup: bool) -> Vec<(u64, Vec<Op>, u64)> {
+        let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            let Some(until) = gate.regroup_deadline(now).filter(|_| regroup) else { break };
+            gate = self
+                .regroup_cond
+                .wait_timeout(gate, until.saturating_duration_since(now))
+                .map_or_else(|e| e.into_inner().0, |r| r.0);
+        }
+        gate.regroup.clear();
+        std::mem::take(&mut gate.queued)
+    }
+}
+
 impl Store {
     /// [`Store::write`] through the group commit (module documentation).
     pub(super) fn write_grouped(&mut self, ops: Vec<Op>) -> Outcome {
@@ -103,7 +125,12 @@ impl Store {
         let ticket = gate.next_ticket;
         gate.next_ticket += 1;
         gate.queued.push((ticket, ops, me));
+        let due = gate.regroup.len();
         gate.regroup.retain(|h| *h != me);
+        if gate.busy && due > 0 && gate.regroup.is_empty() {
+            // The last handle due: the leader waiting for the regroup may take the queue.
+            signal.regroup_cond.notify_one();
+        }
         loop {
             if let Some((outcome, carried)) = gate.done.remove(&ticket) {
                 let recent: Vec<Kept> = match outcome.is_ok() {
@@ -120,14 +147,18 @@ impl Store {
             let regroup = gate.regroup_deadline(Instant::now());
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let out_of_time = left.is_none_or(|l| l.is_zero());
-            // A handle that may not wait (or may wait no longer) leads at once when the gate
-            // is free: the regroup pause is for throughput, never a reason to report a lock.
-            if !gate.busy && (regroup.is_none() || out_of_time) {
+            if !gate.busy {
+                // Lead. While handles served last are still due, take the lock and catch up
+                // meanwhile, then take the queue once they are in (or the pause is over). A
+                // handle that may not wait (or may wait no longer) takes it at once: the
+                // regroup pause is for throughput, never a reason to report a lock.
                 gate.busy = true;
-                gate.regroup.clear();
-                let batch = std::mem::take(&mut gate.queued);
+                let regroup = regroup.is_some() && !out_of_time;
+                if !regroup {
+                    gate.regroup.clear();
+                }
                 drop(gate);
-                let outcome = self.lead(batch, ticket);
+                let outcome = self.lead(ticket, regroup, left);
                 let mut gate = signal.gate.lock().unwrap_or_else(|e| e.into_inner());
                 gate.busy = false;
                 drop(gate);
@@ -146,25 +177,38 @@ impl Store {
                     return Err(Error::Locked { path: self.root.join(lock::FILE_NAME), holder });
                 }
             }
-            let mut pause = left.unwrap_or(Duration::from_millis(50)).max(Duration::from_millis(1));
-            if let Some(until) = regroup.filter(|_| !gate.busy) {
-                pause = pause.min(until.saturating_duration_since(Instant::now()));
-            }
+            let pause = left.unwrap_or(Duration::from_millis(50)).max(Duration::from_millis(1));
             gate = signal.gate_cond.wait_timeout(gate, pause).map_or_else(|e| e.into_inner().0, |r| r.0);
         }
     }
 
-    /// Commit `batch` as one write under the lock (the caller is past the gate), and hand
-    /// every other writer its share of the results; return the share of `mine`.
-    fn lead(&mut self, batch: Vec<(u64, Vec<Op>, u64)>, mine: u64) -> Outcome {
-        let sizes: Vec<(u64, usize)> = batch.iter().map(|(t, ops, _)| (*t, ops.len())).collect();
-        let mut handles: Vec<u64> = batch.iter().map(|(.., h)| *h).collect();
+    /// Under the lock (the caller is past the gate), take the queued writes, after the
+    /// handles due have queued again if `regroup`, commit them as one write, and hand every
+    /// other writer its share of the results; return the share of `mine`. When the lock
+    /// cannot be taken within `wait` (what is left of this writer's), or the view cannot
+    /// catch up, the queue is left to the next leader and only `mine` fails.
+    fn lead(&mut self, mine: u64, regroup: bool, wait: Option<Duration>) -> Outcome {
+        let signal = self.signal.clone();
+        let mut sizes: Vec<(u64, usize)> = Vec::new();
+        let mut handles: Vec<u64> = Vec::new();
+        let outcome = self.locked_past_gate(wait, |store| {
+            let batch = signal.take_queue(regroup);
+            sizes = batch.iter().map(|(t, ops, _)| (*t, ops.len())).collect();
+            handles = batch.iter().map(|(.., h)| *h).collect();
+            let ops: Vec<Op> = batch.into_iter().flat_map(|(_, ops, _)| ops).collect();
+            // Keep the commit for the writers served, so they need not read it back.
+            store.kept = (sizes.len() > 1).then(Vec::new);
+            store.write_locked(ops)
+        });
+        if sizes.is_empty() {
+            // Nothing was taken: the writes stay queued for the next leader, bar this one.
+            let mut gate = signal.gate.lock().unwrap_or_else(|e| e.into_inner());
+            gate.queued.retain(|(t, ..)| *t != mine);
+            gate.regroup.clear();
+            return outcome;
+        }
         handles.sort_unstable();
         handles.dedup();
-        let ops: Vec<Op> = batch.into_iter().flat_map(|(_, ops, _)| ops).collect();
-        // Keep the commit for the writers served, so they need not read it back.
-        self.kept = (sizes.len() > 1).then(Vec::new);
-        let outcome = self.locked_past_gate(|store| store.write_locked(ops));
         let kept = self.kept.take().unwrap_or_default();
         let carried = kept.last().map(|k| (k.manifest.clone(), k.end));
         let mut shares: Vec<(u64, Outcome)> = match outcome {

@@ -38,6 +38,8 @@ pub struct Signal {
     /// Who is past the gate, and the writes queued for a group commit (`group.rs`).
     pub(super) gate: Mutex<super::group::Gate>,
     pub(super) gate_cond: Condvar,
+    /// Wakes a leader waiting for the handles due to queue again (`group.rs`).
+    pub(super) regroup_cond: Condvar,
     /// Whether a thread watches the directory (`watch.rs`): `None` until the first waiter
     /// starts one.
     pub(super) watch: Mutex<Option<bool>>,

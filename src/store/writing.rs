@@ -104,7 +104,8 @@ impl Store {
             let holder = format!("pid {}, through another handle", std::process::id());
             return Err(Error::Locked { path: self.root.join(lock::FILE_NAME), holder }.into());
         };
-        let result = self.locked_past_gate(f);
+        let wait = writing.wait;
+        let result = self.locked_past_gate(wait, f);
         drop(pass);
         // A checkpoint the operation's commits made due runs with the lock let go.
         let checkpointed = self.run_due_checkpoint();
@@ -113,16 +114,18 @@ impl Store {
         Ok(value)
     }
 
-    /// [`Store::locked`] for a caller already past this process's gate (or nested).
+    /// [`Store::locked`] for a caller already past this process's gate, waiting for the
+    /// lock as long as `wait` says (what is left of the handle's wait, for a grouped write).
     pub(super) fn locked_past_gate<T, E: From<Error>>(
         &mut self,
+        wait: Option<Duration>,
         f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let root = self.view.root.clone();
         let Some(writing) = self.writing.as_mut() else {
             return Err(Error::Invalid("store was opened read-only".into()).into());
         };
-        writing.lock = Some(lock::Lock::acquire(&root, writing.wait)?);
+        writing.lock = Some(lock::Lock::acquire(&root, wait)?);
         writing.depth = 1;
         let result = self.catch_up_for_write().map_err(E::from).and_then(|()| f(self));
         if let Some(w) = self.writing.as_mut() {

@@ -300,6 +300,52 @@ fn handles_append_after_each_others_commits_and_dictionary() {
     assert!(reader.verify().unwrap().is_empty());
 }
 
+/// While another writer keeps the lock, handles of one process writing at once each fail
+/// as locked within their own wait, with nothing written; once it is let go, the same
+/// handles commit again (a leader that could not take the lock left the queue usable).
+#[test]
+fn grouped_writers_fail_alone_when_the_lock_stays_busy_and_go_on_after() {
+    use settee::store::lock::Lock;
+    use std::time::{Duration, Instant};
+    let t = TestStore::new();
+    let root = t.root();
+    let wait = Duration::from_millis(300);
+    let mut stores: Vec<Store> = (0..4)
+        .map(|_| Store::open(&root, OpenOptions { write: true, wait_for_lock: Some(wait) }).unwrap())
+        .collect();
+    let held = Lock::acquire(&root, None).unwrap();
+    let started = Instant::now();
+    let refused: Vec<ErrorKind> = std::thread::scope(|s| {
+        let writers: Vec<_> = stores
+            .iter_mut()
+            .enumerate()
+            .map(|(n, store)| {
+                let op = Op::Edit {
+                    id: id(&format!("first-{n}")),
+                    base: None,
+                    deleted: false,
+                    body: body(json!({})),
+                };
+                s.spawn(move || store.write(vec![op]).unwrap_err().kind())
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(refused, vec![ErrorKind::Locked; 4]);
+    assert!(started.elapsed() < wait * 2, "each waited about its own wait: {:?}", started.elapsed());
+    drop(held);
+    std::thread::scope(|s| {
+        for (n, store) in stores.iter_mut().enumerate() {
+            s.spawn(move || put(store, &format!("second-{n}"), None, json!({})).unwrap());
+        }
+    });
+    let reader = t.reader();
+    let ids: Vec<String> = reader.changes(Seq(0)).map(|c| c.unwrap().id.to_string()).collect();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(ids, (0..4).map(|n| format!("second-{n}")).collect::<Vec<_>>());
+}
+
 /// A writer that waits gets the lock from one that keeps taking it back (as an importer
 /// does, batch after batch): it waits for about one of the other's holds, not until the
 /// other stops. (When waiters only polled `LOCK`, the one letting it go took it back
