@@ -43,6 +43,9 @@ impl Default for Options {
     }
 }
 
+/// How many refused revisions an [`Outcome`] names (it counts them all).
+pub const REPORTED_FAILURES: usize = 20;
+
 /// What a replication did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -55,6 +58,8 @@ pub struct Outcome {
     /// Revisions fetched and written to the target.
     pub revisions_written: u64,
     pub write_failures: u64,
+    /// The first [`REPORTED_FAILURES`] revisions the target refused, with its reasons.
+    pub failures: Vec<crate::transport::WriteFailure>,
     /// Attachment blobs the target lacked, copied to it, and their bytes.
     pub blobs_written: u64,
     pub blob_bytes_written: u64,
@@ -430,6 +435,8 @@ pub fn replicate(
                             }
                         }
                         outcome.write_failures += failures.len() as u64;
+                        let room = REPORTED_FAILURES.saturating_sub(outcome.failures.len());
+                        outcome.failures.extend(failures.iter().take(room).cloned());
                         outcome.revisions_written += count - failures.len() as u64;
                         // Pages are fetched and written in the order they were read.
                         if let Some((first, seq)) = in_flight.pop_front() {

@@ -353,6 +353,7 @@ pub fn report(ctx: &Ctx, location: &Location, results: &[(&str, Outcome)]) -> Re
                 "missing_found": o.missing_found, "revisions_written": o.revisions_written,
                 "write_failures": o.write_failures, "start_seq": o.start_seq, "last_seq": o.last_seq,
                 "blobs_written": o.blobs_written, "blob_bytes_written": o.blob_bytes_written,
+                "failures": o.failures.iter().map(|f| json!({"id": f.id.as_str(), "rev": f.rev.to_string(), "error": f.error})).collect::<Vec<_>>(),
             }))?;
         } else {
             // Attachment blobs copied, when there were any.
@@ -368,5 +369,15 @@ pub fn report(ctx: &Ctx, location: &Location, results: &[(&str, Outcome)]) -> Re
         }
     }
     out.finish()?;
+    for (what, o) in results {
+        // Which revisions the target refused, and why, whatever the output format.
+        for f in &o.failures {
+            eprintln!("warning: {what} {location}: {} {} not written: {}", f.id, f.rev, f.error);
+        }
+        let unnamed = o.write_failures.saturating_sub(o.failures.len() as u64);
+        if unnamed > 0 {
+            eprintln!("warning: {what} {location}: {unnamed} more revisions not written");
+        }
+    }
     Ok(if results.iter().any(|(_, o)| o.write_failures > 0) { crate::exit::ERROR } else { crate::exit::OK })
 }

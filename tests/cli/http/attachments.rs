@@ -342,6 +342,13 @@ fn a_document_refused_by_validation_in_a_multipart_put_is_one_write_failure() {
         (Some(1), Some(1)),
         "{report}"
     );
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains("plans ") && l.contains("not written") && l.contains("no secrets here")),
+        "the refusal is named with its reason: {}",
+        out.stderr
+    );
     assert_eq!(server.get("checked/plans").0, 404);
     assert_eq!(server.get_bytes("checked/public/photo.bin").1, big[..1_100_000]);
 }

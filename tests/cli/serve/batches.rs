@@ -40,6 +40,12 @@ fn a_push_to_a_server_with_a_small_body_limit_shrinks_its_batches_once() {
     assert_eq!(out.code, crate::ERROR, "{out:?}");
     let report: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("a report");
     assert_eq!((report["revisions_written"].as_u64(), report["write_failures"].as_u64()), (Some(1), Some(1)));
+    // The refused revision is named, with the server's reason, in the report and on stderr.
+    assert_eq!(report["failures"][0]["id"], "huge", "{report}");
+    assert_eq!(report["failures"][0]["rev"], rev.as_str(), "{report}");
+    let named: Vec<&str> =
+        out.stderr.lines().filter(|l| l.contains(&format!("huge {rev} not written"))).collect();
+    assert_eq!(named.len(), 1, "{}", out.stderr);
     assert_eq!(served.get_json(&["after"])["_id"], "after");
     assert!(served.settee(["get", "huge"]).code != 0, "{rev} was not written");
     assert_eq!(server.stop(), 0);
