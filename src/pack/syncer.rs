@@ -27,6 +27,8 @@ struct State {
     answer: Option<io::Result<()>>,
     /// The writer is gone: the thread ends.
     closed: bool,
+    /// The thread has ended (or is ending): nothing more will be answered.
+    stopped: bool,
 }
 
 #[derive(Default)]
@@ -56,7 +58,7 @@ impl Syncer {
         let shared = Arc::new(Shared::default());
         let theirs = shared.clone();
         let worker = std::thread::Builder::new().name("settee-sync".into()).spawn(move || {
-            // However the thread ends, a waiter wakes and finds it finished.
+            // However the thread ends, a waiter wakes and finds it stopped.
             let _wake = WakeOnExit(theirs.clone());
             loop {
                 let mut state = theirs.lock();
@@ -79,8 +81,8 @@ impl Syncer {
     /// Ask for a sync; its result comes from [`Pending::wait`].
     pub fn begin(&mut self) -> io::Result<Pending<'_>> {
         let mut state = self.shared.lock();
-        if self.worker.as_ref().is_none_or(JoinHandle::is_finished) {
-            return Err(io::Error::other("the pack sync thread stopped"));
+        if state.stopped {
+            return Err(stopped());
         }
         state.asked = true;
         state.answer = None;
@@ -110,8 +112,8 @@ impl Pending<'_> {
             if let Some(answer) = state.answer.take() {
                 return answer;
             }
-            if self.syncer.worker.as_ref().is_none_or(JoinHandle::is_finished) {
-                return Err(io::Error::other("the pack sync thread stopped"));
+            if state.stopped {
+                return Err(stopped());
             }
             state = shared.wait(state);
         }
@@ -130,8 +132,13 @@ struct WakeOnExit(Arc<Shared>);
 
 impl Drop for WakeOnExit {
     fn drop(&mut self) {
+        self.0.lock().stopped = true;
         self.0.changed.notify_all();
     }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the pack sync thread stopped")
 }
 
 impl Drop for Syncer {

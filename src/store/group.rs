@@ -205,7 +205,7 @@ impl Store {
             let mut gate = signal.gate.lock().unwrap_or_else(|e| e.into_inner());
             gate.queued.retain(|(t, ..)| *t != mine);
             gate.regroup.clear();
-            return outcome;
+            return outcome.and(Err(Error::Invalid("a grouped write lost its own ops".into())));
         }
         handles.sort_unstable();
         handles.dedup();
