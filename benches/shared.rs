@@ -3,7 +3,9 @@
 //! threads sharing one open store.
 //!
 //! `cargo bench -p settee-cli --bench shared` (SETTEE_BENCH_DOCS sets the import's document
-//! count, default 1,000,000; SETTEE_BENCH_PUTS the puts per configuration, default 2,000).
+//! count, default 1,000,000; SETTEE_BENCH_PUTS the puts per configuration, default 8,000:
+//! at 2,000, 16 threads finish in a tenth of a second, too short to outlast the disk's
+//! swings).
 //! Prints a table and writes the figures as JSON to `target/bench-shared.json`.
 //! `SETTEE_BENCH_ONLY_PUTS=1` stops after the puts from threads and processes;
 //! `SETTEE_BENCH_THREADS=16` (a comma-separated list, default `1,4,16`) runs only the puts
@@ -128,7 +130,7 @@ fn main() {
     let env_or =
         |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let n = env_or("SETTEE_BENCH_DOCS", 1_000_000);
-    let puts = env_or("SETTEE_BENCH_PUTS", 2_000) as usize;
+    let puts = env_or("SETTEE_BENCH_PUTS", 8_000) as usize;
     if let Ok(root) = std::env::var("SETTEE_BENCH_READS_FROM") {
         let store = Store::open(Path::new(&root), OpenOptions::default()).unwrap();
         for threads in [1, 2, 1, 2] {
