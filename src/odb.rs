@@ -596,6 +596,11 @@ impl ObjectDb {
         self.active.as_ref().map(|a| &a.reader)
     }
 
+    /// The active pack's committed length (a header's length when there is none yet).
+    pub fn active_len(&self) -> u64 {
+        self.active_reader().map_or(crate::pack::HEADER_LEN as u64, Reader::len)
+    }
+
     /// Number of committed objects.
     pub fn object_count(&self) -> usize {
         self.sealed.iter().map(|s| s.index.len()).sum::<usize>()

@@ -90,14 +90,7 @@ impl Writer {
             file.sync_all().map_err(Error::io(&path))?;
         }
         let mut writer = Writer::new(id, path, file, committed)?;
-        if dictionary != 0 {
-            let bytes = writer.read_dictionary(dictionary)?;
-            writer.compressor.set_dictionary(Some(bytes)).map_err(Error::io(&writer.path))?;
-            writer.dictionary = dictionary;
-            writer.committed_dictionary = dictionary;
-            writer.before_write.1 = dictionary;
-            writer.training = false;
-        }
+        writer.take_up_dictionary(dictionary)?;
         Ok(writer)
     }
 
@@ -112,18 +105,32 @@ impl Writer {
         if !idle || backwards {
             return Ok(false);
         }
-        if dictionary != self.dictionary {
-            let bytes = self.read_dictionary(dictionary)?;
-            self.compressor.set_dictionary(Some(bytes)).map_err(Error::io(&self.path))?;
-            self.training = false;
-            self.samples = Vec::new();
-            self.sample_sizes = Vec::new();
-        }
+        self.take_up_dictionary(dictionary)?;
         self.committed = committed;
-        self.dictionary = dictionary;
-        self.committed_dictionary = dictionary;
         self.before_write = (committed, dictionary);
         Ok(true)
+    }
+
+    /// Compress with the dictionary stored in the block at `dictionary` from now on, as the
+    /// committed state (nothing to do when it is the one in use).
+    fn take_up_dictionary(&mut self, dictionary: u32) -> Result<()> {
+        if dictionary == self.dictionary {
+            return Ok(());
+        }
+        let bytes = self.read_dictionary(dictionary)?;
+        self.compressor.set_dictionary(Some(bytes)).map_err(Error::io(&self.path))?;
+        self.stop_training();
+        self.dictionary = dictionary;
+        self.committed_dictionary = dictionary;
+        self.before_write.1 = dictionary;
+        Ok(())
+    }
+
+    /// Gather no more samples: the pack has its dictionary, or is given one.
+    fn stop_training(&mut self) {
+        self.training = false;
+        self.samples = Vec::new();
+        self.sample_sizes = Vec::new();
     }
 
     /// The dictionary stored in the block at `offset` of this pack.
@@ -238,9 +245,7 @@ impl Writer {
         if !self.training {
             return Ok(());
         }
-        self.training = false;
-        self.samples = Vec::new();
-        self.sample_sizes = Vec::new();
+        self.stop_training();
         self.install_dictionary(dictionary)
     }
 

@@ -91,7 +91,7 @@ impl Prepared {
             return Ok(None);
         };
         let packs = view.root.join(PACKS_DIR);
-        let committed = view.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let committed = view.odb.active_len();
         let active = view.manifest.active.filter(|_| new_objects);
         let mut prepared = Prepared {
             manifest: view.manifest.clone(),
@@ -180,7 +180,7 @@ impl Store {
             return self.locked(|store| store.checkpoint_with(false));
         }
         self.refresh()?;
-        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let committed = self.odb.active_len();
         if committed >= pack::MAX_PACK_LEN {
             return self.locked(|store| store.checkpoint_with(false));
         }
@@ -238,7 +238,7 @@ impl Store {
         journal::create(disk, &new_journal, next.generation)?;
         let mut writer = journal::Writer::open(disk, &new_journal, journal::HEADER_LEN as u64)?;
         writer.append_all(&carried.records)?;
-        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let committed = self.odb.active_len();
         self.switch_to(next, committed)?;
         self.journal_len = writer.len();
         for record in carried.records {

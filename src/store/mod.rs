@@ -315,7 +315,7 @@ impl Store {
             store.apply_ref_changes(record.refs.iter().cloned(), &record.objects);
         }
         let dictionary = replay.records.last().map_or(store.manifest.active_dictionary, |r| r.dictionary);
-        store.dictionary = dictionary_offset(&store.root.join(store.manifest.journal_name()), dictionary)?;
+        store.dictionary = store.dictionary_offset(dictionary)?;
         Ok(store)
     }
 
@@ -349,7 +349,7 @@ impl Store {
         let active = self.manifest.active.ok_or_else(|| {
             Error::corrupt(self.root.join(crate::manifest::FILE_NAME), 0, "manifest names no active pack")
         })?;
-        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let committed = self.odb.active_len();
         let pack = pack::writer::Writer::reopen(
             &*self.disk,
             &self.root.join(PACKS_DIR),
@@ -365,7 +365,7 @@ impl Store {
     /// made, keeping their files and compression thread; dropped (to be reopened under the
     /// lock) when they cannot follow in place.
     fn advance_handles(&mut self) {
-        let committed = self.odb.active_reader().map_or(pack::HEADER_LEN as u64, |r| r.len());
+        let committed = self.odb.active_len();
         let (active, journal_len, dictionary) = (self.manifest.active, self.journal_len, self.dictionary);
         let Some(w) = self.writer.as_mut() else { return };
         let followed = Some(w.pack.id()) == active
@@ -527,9 +527,14 @@ impl Store {
     }
 }
 
-/// A record's dictionary offset, which must fit the pack's 32-bit offsets.
-fn dictionary_offset(journal: &Path, offset: u64) -> Result<u32> {
-    u32::try_from(offset).map_err(|_| Error::corrupt(journal, 0, "dictionary offset out of range"))
+impl Snapshot {
+    /// A record's dictionary offset, which must fit the pack's 32-bit offsets (the journal
+    /// is named only when it does not).
+    fn dictionary_offset(&self, offset: u64) -> Result<u32> {
+        u32::try_from(offset).map_err(|_| {
+            Error::corrupt(self.root.join(self.manifest.journal_name()), 0, "dictionary offset out of range")
+        })
+    }
 }
 
 /// What a commit's pack bytes hold after a crash.

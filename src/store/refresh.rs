@@ -151,10 +151,7 @@ impl Store {
             end => end,
         };
         self.odb.note_committed(objects, pack_end);
-        self.dictionary = match u32::try_from(dictionary) {
-            Ok(offset) => offset,
-            Err(_) => super::dictionary_offset(&self.root.join(self.manifest.journal_name()), dictionary)?,
-        };
+        self.dictionary = self.dictionary_offset(dictionary)?;
         self.apply_ref_changes(refs, objects);
         Ok(())
     }
@@ -164,7 +161,7 @@ impl Store {
         let Some(active) = self.manifest.active else { return Ok(false) };
         let path = self.root.join(super::PACKS_DIR).join(active.file_name());
         let len = std::fs::metadata(&path).map_err(Error::io(&path))?.len();
-        let committed = self.odb.active_reader().map_or(crate::pack::HEADER_LEN as u64, |r| r.len());
+        let committed = self.odb.active_len();
         Ok(len > committed)
     }
 
